@@ -1,0 +1,35 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'build/', 'node_modules/', 'bench/results/', 'docs/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: { console: 'readonly', process: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    // The core is pure rxjs composition: no sockets, no real clocks, no Promises.
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['node:*', '../transport/*', '../protocols/*', '../testing/*'] }],
+      'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'setImmediate', 'Promise', 'fetch', 'queueMicrotask'],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'use the scheduler: core time must be virtual in marble tests' },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'NewExpression[callee.name="Date"]', message: 'use the scheduler' },
+        { selector: 'FunctionDeclaration[async=true], ArrowFunctionExpression[async=true]', message: 'no Promises in core' },
+      ],
+    },
+  },
+);

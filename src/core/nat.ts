@@ -1,0 +1,127 @@
+import type { Observable } from 'rxjs';
+
+/** Transport protocol of a port mapping. */
+export type MappingProtocol = 'tcp' | 'udp';
+
+/** Which mechanism a {@link Nat} speaks. */
+export type BackendKind = 'upnp' | 'pmp' | 'pcp' | 'extip';
+
+/**
+ * What a caller asks {@link mapPort} for. Only `protocol` and `internalPort` are required.
+ *
+ * @example
+ * ```ts
+ * const request: MappingRequest = { protocol: 'tcp', internalPort: 8080, description: 'my app' };
+ * ```
+ */
+export interface MappingRequest {
+  /** `'tcp'` or `'udp'`. */
+  readonly protocol: MappingProtocol;
+  /** The port on this machine that the mapping forwards to (1-65535). */
+  readonly internalPort: number;
+  /** The external port to ask for (1-65535). Defaults to `internalPort`. The gateway may grant another. */
+  readonly externalPort?: number;
+  /** A label shown in the router's table (UPnP only). Defaults to `'rxnat'`. */
+  readonly description?: string;
+  /** Requested lease in seconds. Defaults to 60 (go-libp2p-nat's MappingDuration); 0 asks for a permanent lease. */
+  readonly lifetimeSeconds?: number;
+}
+
+/**
+ * One add (or renew) request as a backend receives it: every field resolved.
+ *
+ * @example
+ * ```ts
+ * nat.addMapping({ protocol: 'udp', internalPort: 30303, externalPort: 30303,
+ *   description: 'rxnat', lifetimeSeconds: 60 });
+ * ```
+ */
+export interface NatMappingRequest {
+  readonly protocol: MappingProtocol;
+  readonly internalPort: number;
+  /** Suggested external port; never 0 (some routers reject 0). */
+  readonly externalPort: number;
+  readonly description: string;
+  /** Requested lifetime in seconds; 0 means "permanent" for UPnP. Backends never send 0 as a lifetime to NAT-PMP/PCP add requests. */
+  readonly lifetimeSeconds: number;
+  /** The grant this request renews, if any (PCP reuses its nonce; backends may reuse its state). */
+  readonly previous?: MappingGrant;
+}
+
+/**
+ * What a gateway granted: the external port and lease it actually gave, which may differ from
+ * the request. Renewals and the delete are made from the grant.
+ *
+ * @example
+ * ```ts
+ * nat.addMapping(request).subscribe((grant) => console.log(grant.externalPort, grant.lifetimeSeconds));
+ * ```
+ */
+export interface MappingGrant {
+  readonly protocol: MappingProtocol;
+  readonly internalPort: number;
+  /** The external port the gateway granted. */
+  readonly externalPort: number;
+  /** The lease the gateway granted, in seconds; 0 means permanent (no expiry). */
+  readonly lifetimeSeconds: number;
+  /** The external address, when the protocol's answer carries it (PCP). */
+  readonly externalIp?: string;
+  /** Backend-private state needed to renew or delete (for example the PCP nonce). */
+  readonly token?: unknown;
+}
+
+/**
+ * An entry of a gateway's port-mapping table, as listed by {@link Nat.listMappings}.
+ *
+ * @example
+ * ```ts
+ * nat.listMappings?.().subscribe((entries) => entries.forEach((e) => console.log(e.externalPort)));
+ * ```
+ */
+export interface PortMappingEntry {
+  readonly protocol: MappingProtocol;
+  readonly externalPort: number;
+  readonly internalClient: string;
+  readonly internalPort: number;
+  readonly description: string;
+  /** Remaining lease in seconds (0: permanent). */
+  readonly lifetimeSeconds: number;
+  readonly enabled: boolean;
+}
+
+/**
+ * A NAT gateway reached through one mechanism: go-ethereum's `nat.Interface`, made reactive.
+ *
+ * Every method returns a **cold** Observable: nothing is sent before it is subscribed, and
+ * unsubscribing cancels what is in flight (closes the socket, aborts the HTTP request).
+ * Errors are the typed errors of `rxnat` ({@link GatewayError} and friends).
+ *
+ * @example
+ * ```ts
+ * const nat: Nat = extIp('203.0.113.7');
+ * nat.externalIp().subscribe(console.log); // 203.0.113.7
+ * ```
+ */
+export interface Nat {
+  /** A name for logs, for example `upnp(192.168.1.1)`, `pmp(10.0.0.1)`, `extip(203.0.113.7)`. */
+  readonly name: string;
+  /** The mechanism this NAT speaks. */
+  readonly kind: BackendKind;
+  /** The gateway's address (IP, or description URL for UPnP), `null` for `extip`. */
+  readonly gateway: string | null;
+  /** Most requests the core sends this gateway at once (routers choke on concurrency). Default 1. */
+  readonly maxConcurrentRequests?: number;
+  /** Adds (or renews) a mapping; emits the grant once and completes. */
+  addMapping(request: NatMappingRequest): Observable<MappingGrant>;
+  /** Deletes a mapping made by {@link Nat.addMapping}; emits nothing and completes. */
+  deleteMapping(grant: MappingGrant): Observable<void>;
+  /** The gateway's external address; emits once and completes. */
+  externalIp(): Observable<string>;
+  /**
+   * Emits whenever the backend learns that the gateway lost its mappings (NAT-PMP/PCP epoch
+   * going backwards after a reboot). Mapping streams re-add at once. Hot; never errors.
+   */
+  readonly resets$?: Observable<unknown>;
+  /** The gateway's mapping table (UPnP), or the mappings this process holds (NAT-PMP/PCP). */
+  listMappings?(): Observable<readonly PortMappingEntry[]>;
+}

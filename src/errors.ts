@@ -1,0 +1,219 @@
+/**
+ * Typed errors. Every error rxnat produces is an {@link RxnatError}; the ones a gateway causes
+ * carry the protocol, the protocol's own code and the gateway that produced them.
+ *
+ * @packageDocumentation
+ */
+
+/** The mechanisms that can produce a gateway error. */
+export type GatewayProtocol = 'upnp' | 'pmp' | 'pcp';
+
+/**
+ * Base class of every error rxnat produces.
+ *
+ * @example
+ * ```ts
+ * mapping$.subscribe({ error: (e) => { if (e instanceof RxnatError) console.error(e.code, e.message); } });
+ * ```
+ */
+export class RxnatError extends Error {
+  /** A stable machine-readable code, for example `ERR_NO_GATEWAY`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * The caller's mapping request is invalid (port outside 1-65535, unknown protocol, negative
+ * lifetime). The only error a mapping stream ever ends with, raised at subscribe.
+ *
+ * @example
+ * ```ts
+ * mapPort(nat, { protocol: 'tcp', internalPort: 70000 }).subscribe({ error: (e) => e instanceof InvalidMappingRequestError });
+ * ```
+ */
+export class InvalidMappingRequestError extends RxnatError {
+  /** The request field at fault. */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super('ERR_INVALID_MAPPING_REQUEST', message);
+    this.field = field;
+  }
+}
+
+/**
+ * `parseNat` was given a spec it does not understand.
+ *
+ * @example
+ * ```ts
+ * try { parseNat('carrier-pigeon'); } catch (e) { if (e instanceof NatSpecError) console.error(e.spec); }
+ * ```
+ */
+export class NatSpecError extends RxnatError {
+  /** The spec string as given. */
+  readonly spec: string;
+  constructor(spec: string, message: string) {
+    super('ERR_NAT_SPEC', message);
+    this.spec = spec;
+  }
+}
+
+/** One backend's reason for not finding a gateway, as listed by {@link NoGatewayError}. */
+export interface BackendFailure {
+  /** The backend's name, for example `pmp` or `upnp`. */
+  readonly backend: string;
+  /** Why it failed (a timeout when it was still probing at the deadline). */
+  readonly error: Error;
+}
+
+/**
+ * Discovery found no gateway: every backend failed, or the deadline passed.
+ *
+ * @example
+ * ```ts
+ * discoverNat().subscribe({ error: (e) => e instanceof NoGatewayError && e.failures.forEach((f) => console.error(f.backend, f.error.message)) });
+ * ```
+ */
+export class NoGatewayError extends RxnatError {
+  /** Each backend's failure, in the order the backends were given. */
+  readonly failures: readonly BackendFailure[];
+  constructor(failures: readonly BackendFailure[]) {
+    const detail = failures.map((f) => `${f.backend}: ${f.error.message}`).join('; ');
+    super('ERR_NO_GATEWAY', `no NAT gateway found${detail ? ` (${detail})` : ''}`);
+    this.failures = failures;
+  }
+}
+
+/**
+ * Asked for the external address of a mapping that is not established (go-libp2p-nat's `ErrNoMapping`).
+ *
+ * @example
+ * ```ts
+ * try { mapping.externalAddr(); } catch (e) { if (e instanceof NoMappingError) console.log('not yet'); }
+ * ```
+ */
+export class NoMappingError extends RxnatError {
+  constructor() {
+    super('ERR_NO_MAPPING', 'mapping not established');
+  }
+}
+
+/**
+ * The gateway answered and refused: a UPnP fault, or a NAT-PMP/PCP result code other than success.
+ *
+ * @example
+ * ```ts
+ * if (e instanceof GatewayError && e.protocol === 'upnp' && e.resultCode === 718) console.log('port taken');
+ * ```
+ */
+export class GatewayError extends RxnatError {
+  readonly protocol: GatewayProtocol;
+  /** The protocol's own code: UPnP error code (718), NAT-PMP result code (2), PCP result code (8). */
+  readonly resultCode: number;
+  /** The protocol's name for the code, for example `ConflictInMappingEntry` or `NO_RESOURCES`. */
+  readonly resultName: string;
+  /** The gateway that answered (address, or control URL for UPnP). */
+  readonly gateway: string;
+  /** How long the gateway asked us to wait before retrying (PCP error lifetime), in seconds. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(init: {
+    protocol: GatewayProtocol;
+    resultCode: number;
+    resultName: string;
+    gateway: string;
+    message?: string;
+    retryAfterSeconds?: number;
+  }) {
+    super(
+      'ERR_GATEWAY_REFUSED',
+      `${init.protocol} gateway ${init.gateway} refused: ${init.resultCode} ${init.resultName}${init.message ? ` (${init.message})` : ''}`,
+    );
+    this.protocol = init.protocol;
+    this.resultCode = init.resultCode;
+    this.resultName = init.resultName;
+    this.gateway = init.gateway;
+    this.retryAfterSeconds = init.retryAfterSeconds;
+  }
+}
+
+/**
+ * The gateway did not answer in time (after the protocol's retransmissions).
+ *
+ * @example
+ * ```ts
+ * if (e instanceof GatewayTimeoutError) console.log(`${e.gateway} silent for ${e.timeoutMs} ms`);
+ * ```
+ */
+export class GatewayTimeoutError extends RxnatError {
+  readonly protocol: GatewayProtocol;
+  readonly gateway: string;
+  readonly timeoutMs: number;
+  constructor(protocol: GatewayProtocol, gateway: string, timeoutMs: number) {
+    super('ERR_GATEWAY_TIMEOUT', `${protocol} gateway ${gateway} did not answer within ${timeoutMs} ms`);
+    this.protocol = protocol;
+    this.gateway = gateway;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The gateway cannot be reached: connection refused (ICMP port unreachable: the protocol is not
+ * served there, or the router moved its control port), reset, or no route.
+ *
+ * @example
+ * ```ts
+ * if (e instanceof GatewayUnreachableError) console.log('not served at', e.gateway);
+ * ```
+ */
+export class GatewayUnreachableError extends RxnatError {
+  readonly protocol: GatewayProtocol;
+  readonly gateway: string;
+  constructor(protocol: GatewayProtocol, gateway: string, reason: string, options?: { cause?: unknown }) {
+    super('ERR_GATEWAY_UNREACHABLE', `${protocol} gateway ${gateway} unreachable: ${reason}`, options);
+    this.protocol = protocol;
+    this.gateway = gateway;
+  }
+}
+
+/**
+ * A message could not be decoded (wrong length, version, opcode, malformed XML), or a gateway
+ * answered something the protocol forbids (a LOCATION on another host, an oversized body).
+ *
+ * @example
+ * ```ts
+ * const decoded = decodePmpResponse(bytes); if (decoded instanceof ProtocolError) console.log(decoded.reason);
+ * ```
+ */
+export class ProtocolError extends RxnatError {
+  readonly protocol: GatewayProtocol | 'ssdp';
+  /** The gateway that sent it, where known. */
+  readonly gateway: string | undefined;
+  /** A short machine-readable reason, for example `short`, `version`, `opcode`, `doctype`. */
+  readonly reason: string;
+  constructor(protocol: GatewayProtocol | 'ssdp', reason: string, message: string, gateway?: string) {
+    super('ERR_PROTOCOL', `${protocol}${gateway ? ` from ${gateway}` : ''}: ${message}`);
+    this.protocol = protocol;
+    this.reason = reason;
+    this.gateway = gateway;
+  }
+}
+
+/**
+ * The default gateway could not be determined (no default route, `ip` missing, a route form
+ * such as `default dev tun0` that names no router address).
+ *
+ * @example
+ * ```ts
+ * if (e instanceof DefaultGatewayError && e.reason === 'no-default-route') console.log('pass a gateway address');
+ * ```
+ */
+export class DefaultGatewayError extends RxnatError {
+  readonly reason: 'no-default-route' | 'ip-missing' | 'unsupported-route' | 'failed';
+  constructor(reason: DefaultGatewayError['reason'], message: string, options?: { cause?: unknown }) {
+    super('ERR_DEFAULT_GATEWAY', message, options);
+    this.reason = reason;
+  }
+}
