@@ -202,6 +202,25 @@ export class ProtocolError extends RxnatError {
 }
 
 /**
+ * A mapping stream gave up on a gateway that kept refusing connections (the router rebooted and
+ * moved its control port, or went away): the stream rediscovers and maps again. Seen on the
+ * mapping state's `error` while that happens.
+ *
+ * @example
+ * ```ts
+ * if (state.error instanceof GatewayLostError) console.log('rediscovering after', state.error.cause);
+ * ```
+ */
+export class GatewayLostError extends RxnatError {
+  /** The NAT's name, for example `upnp(192.168.1.1)`. */
+  readonly gateway: string;
+  constructor(gateway: string, cause: unknown) {
+    super('ERR_GATEWAY_LOST', `lost gateway ${gateway}; rediscovering`, { cause });
+    this.gateway = gateway;
+  }
+}
+
+/**
  * The default gateway could not be determined (no default route, `ip` missing, a route form
  * such as `default dev tun0` that names no router address).
  *

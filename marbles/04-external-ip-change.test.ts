@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { defer } from 'rxjs';
+import { mapPort } from '../src/core/map-port.js';
+import { fakeNat, grant } from './fake-nat.js';
+import { callFrames, scenario, testScheduler } from './contract.js';
+import { state } from './states.js';
+
+const diagram = scenario(import.meta.url);
+
+test(diagram.title, () => {
+  const scheduler = testScheduler();
+  const addFrames: number[] = [];
+  const ipFrames: number[] = [];
+  scheduler.run(({ cold, expectObservable }) => {
+    const nat = fakeNat({
+      add: () => defer(() => {
+        addFrames.push(scheduler.now());
+        return cold('-g|', { g: grant(8080) });
+      }),
+      remove: () => cold<void>('-|'),
+      ip: (call) => defer(() => {
+        ipFrames.push(scheduler.now());
+        return cold('(i|)', { i: call < 3 ? '203.0.113.7' : '198.51.100.9' });
+      }),
+    });
+    const mapping$ = mapPort(nat, { protocol: 'tcp', internalPort: 8080 });
+    expectObservable(mapping$, diagram.row('sub')).toBe(diagram.row('out'), state(diagram.legend, nat.name));
+  });
+  assert.deepEqual(ipFrames, callFrames(diagram.row('ipCalls')));
+  assert.deepEqual(addFrames, callFrames(diagram.row('adds')));
+});
