@@ -149,6 +149,7 @@ export function mapPort(nat: Nat | Observable<Nat>, request: MappingRequest, opt
     const nat$ = isObservable(nat) ? nat : of(nat);
     const stop$ = options.stop ? options.stop.pipe(take(1), shareReplay({ bufferSize: 1, refCount: true })) : NEVER;
     let failures = 0;
+    let backend: string | null = null;
 
     const run = (): Observable<MappingState> =>
       nat$.pipe(
@@ -158,6 +159,7 @@ export function mapPort(nat: Nat | Observable<Nat>, request: MappingRequest, opt
           return mappingSession(current, resolved, context, settings, stop$);
         }),
         tap((state) => {
+          backend = state.backend;
           if (state.status === 'mapped') failures = 0;
         }),
         catchError((error: unknown) => {
@@ -166,7 +168,7 @@ export function mapPort(nat: Nat | Observable<Nat>, request: MappingRequest, opt
           const delay = backoffDelayMs(failures, settings.retry, settings.random);
           settings.logger.debug('rxnat:map', `no gateway for ${describe(resolved)}; retrying in ${delay} ms`, { error });
           return concat(
-            of(unestablished(resolved, 'unmapped', null, toError(error))),
+            of(unestablished(resolved, 'unmapped', backend, toError(error))),
             timer(delay, settings.scheduler).pipe(takeUntil(stop$), switchMap(run)),
           );
         }),

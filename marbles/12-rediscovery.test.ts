@@ -1,0 +1,26 @@
+import { test } from 'node:test';
+import { GatewayLostError, GatewayUnreachableError } from '../src/errors.js';
+import { mapPort } from '../src/core/map-port.js';
+import type { MappingGrant } from '../src/core/nat.js';
+import { fakeNat, grant } from './fake-nat.js';
+import { scenario, testScheduler } from './contract.js';
+import { state } from './states.js';
+
+const diagram = scenario(import.meta.url);
+
+test(diagram.title, () => {
+  testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+    const refused = new GatewayUnreachableError('upnp', 'http://192.0.2.1:5000/ctl', 'connection refused');
+    const nat = fakeNat({
+      add: (_request, call) => (call <= 3 ? cold<MappingGrant>('#', undefined, refused) : cold('-g|', { g: grant(8080) })),
+      remove: () => cold<void>('-|'),
+      ip: () => cold('(i|)', { i: '203.0.113.7' }),
+    });
+    const discovery = cold(diagram.row('discovery'), { n: nat });
+    const lost = new GatewayLostError(nat.name, refused);
+    const legend = state(diagram.legend, nat.name, { refused, lost });
+    const values = { ...legend, a: { ...legend['a']!, backend: null } };
+    expectObservable(mapPort(discovery, { protocol: 'tcp', internalPort: 8080 }, { random: () => 0.5 }), diagram.row('sub')).toBe(diagram.row('out'), values);
+    expectSubscriptions(discovery.subscriptions).toBe([diagram.row('discSubs'), diagram.row('discSubs2')]);
+  });
+});
