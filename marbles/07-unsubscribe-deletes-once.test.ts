@@ -53,3 +53,18 @@ test('a delete that fails is swallowed (logged), never thrown', () => {
 function expectStatus(status: string, backend: string) {
   return { status, protocol: 'tcp', internalPort: 8080, externalPort: 0, externalIp: null, lifetimeSeconds: null, backend, doubleNat: false, renewals: 0, error: null };
 }
+
+test('an add that never answers is abandoned at the teardown bound, and what was asked for is deleted', () => {
+  let nat!: ReturnType<typeof fakeNat>;
+  testScheduler().run(({ cold, expectSubscriptions, expectObservable }) => {
+    const add = cold<never>('-');
+    const remove = cold<void>('-|');
+    nat = fakeNat({ add: () => add, remove: () => remove, ip: () => cold('(i|)', { i: '203.0.113.7' }) });
+    expectObservable(mapPort(nat, { protocol: 'tcp', internalPort: 8080 }, { teardownTimeoutMs: 100 }), '^!').toBe('a', {
+      a: expectStatus('mapping', nat.name),
+    });
+    expectSubscriptions(add.subscriptions).toBe('^ 100ms !');
+    expectSubscriptions(remove.subscriptions).toBe('- 100ms ^!');
+  });
+  assert.deepEqual(nat.deletes.map((g) => [g.externalPort, g.lifetimeSeconds]), [[8080, 0]]);
+});

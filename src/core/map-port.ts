@@ -211,6 +211,7 @@ function mappingSession(
     let addAgain = false;
     let nextAttempt: Subscription | null = null;
     let expiry: Subscription | null = null;
+    let inFlightBound: Subscription | null = null;
     let closing = false;
     let finished = false;
     const watchers = new Subscription();
@@ -355,6 +356,7 @@ function mappingSession(
     /** Ends the session: cancels timers and watchers, deletes `target` if any, completes on stop. */
     let stopping = false;
     const finishClosing = (target: MappingGrant | null): void => {
+      inFlightBound?.unsubscribe();
       const deletion$ = target ? deletion(target) : EMPTY;
       if (!stopping) {
         deletion$.subscribe();
@@ -382,7 +384,7 @@ function mappingSession(
       } else if (add) {
         // In flight: keep it, the delete follows its answer; but not for longer than the bound.
         const inFlight = add;
-        timer(settings.teardownTimeoutMs, scheduler).subscribe(() => {
+        inFlightBound = timer(settings.teardownTimeoutMs, scheduler).subscribe(() => {
           if (!inFlight.closed) {
             inFlight.unsubscribe();
             log('add still unanswered at the teardown bound; deleting what was asked for');
