@@ -1,0 +1,63 @@
+import type { Observable } from 'rxjs';
+import { raceNats, type NatProbe } from './core/race-nats.js';
+import { debugLogger, type Logger } from './core/logger.js';
+import type { Nat } from './core/nat.js';
+import { pcp, type PcpOptions } from './protocols/pcp/client.js';
+import { pmp, type PmpOptions } from './protocols/pmp/client.js';
+import { upnp, type UpnpOptions } from './protocols/upnp/client.js';
+
+/** The discovery backends rxnat has. */
+export type BackendName = 'pcp' | 'pmp' | 'upnp';
+
+/**
+ * Options of {@link discoverNat}.
+ *
+ * @example
+ * ```ts
+ * discoverNat({ backends: ['pmp', 'upnp'], timeoutMs: 2000 });
+ * ```
+ */
+export interface DiscoverNatOptions {
+  /** Which backends race. Default all three: PCP, NAT-PMP and UPnP. */
+  readonly backends?: readonly BackendName[];
+  /** The gateway's address for PCP and NAT-PMP (default: the default route's router). */
+  readonly gateway?: string;
+  /** How long the race may take before it fails with `NoGatewayError`. Default 3000 ms. */
+  readonly timeoutMs?: number;
+  /** Options for each backend (ports, local address, SSDP targets, timeouts). */
+  readonly pcp?: PcpOptions;
+  readonly pmp?: PmpOptions;
+  readonly upnp?: UpnpOptions;
+  /** Extra contestants, raced with the built-in ones (or alone with `backends: []`). */
+  readonly probes?: readonly NatProbe[];
+  readonly logger?: Logger;
+}
+
+/**
+ * Finds the NAT gateway by racing PCP, NAT-PMP and UPnP discovery: all probe at once, the first
+ * gateway that answers wins and the other probes are unsubscribed (their sockets closed). Cold:
+ * each subscription discovers anew. Fails with a `NoGatewayError` that lists why each backend
+ * failed when none answers within `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * import { discoverNat, mapPort } from 'rxnat';
+ * mapPort(discoverNat(), { protocol: 'udp', internalPort: 4001 }).subscribe(console.log);
+ * ```
+ */
+export function discoverNat(options: DiscoverNatOptions = {}): Observable<Nat> {
+  const timeoutMs = options.timeoutMs ?? 3000;
+  const backends = options.backends ?? ['pcp', 'pmp', 'upnp'];
+  const withDeadline = <T extends { timeoutMs?: number }>(o: T | undefined): T => ({ timeoutMs, ...o }) as T;
+  const probes: NatProbe[] = backends.map((name) => {
+    switch (name) {
+      case 'pcp':
+        return { name, nat$: pcp(options.gateway, withDeadline(options.pcp)) };
+      case 'pmp':
+        return { name, nat$: pmp(options.gateway, withDeadline(options.pmp)) };
+      case 'upnp':
+        return { name, nat$: upnp(withDeadline(options.upnp)) };
+    }
+  });
+  return raceNats([...probes, ...(options.probes ?? [])], timeoutMs, { logger: options.logger ?? debugLogger });
+}

@@ -1,0 +1,44 @@
+/**
+ * rxnat: open ports on NAT gateways (UPnP IGD v1/v2, NAT-PMP, PCP) as RxJS streams.
+ *
+ * @packageDocumentation
+ */
+export { mapPort, type MappingState, type MappingStatus, type MapPortOptions } from './core/map-port.js';
+export { raceNats, type NatProbe } from './core/race-nats.js';
+export { extIp } from './core/ext-ip.js';
+export { classifyIpv4, isIpAddress, type AddressKind } from './core/address.js';
+export { backoffDelayMs, type RetryOptions } from './core/backoff.js';
+export { debugLogger, silentLogger, type Logger } from './core/logger.js';
+export { DEFAULT_LIFETIME_SECONDS } from './core/validate.js';
+export type {
+  BackendKind,
+  MappingGrant,
+  MappingProtocol,
+  MappingRequest,
+  Nat,
+  NatMappingRequest,
+  PortMappingEntry,
+} from './core/nat.js';
+export { discoverNat, type BackendName, type DiscoverNatOptions } from './discover.js';
+export { parseNat } from './parse-nat.js';
+export { pmp, type PmpOptions } from './protocols/pmp/client.js';
+export { pcp, type PcpOptions } from './protocols/pcp/client.js';
+export { upnp, type UpnpOptions } from './protocols/upnp/client.js';
+export { natService, type NatMapping, type NatService, type NatServiceOptions, type NewMappingOptions } from './facade/nat-service.js';
+export { natMap } from './facade/nat-map.js';
+export { defaultGateway, clearDefaultGatewayCache, type DefaultGateway } from './transport/default-gateway.js';
+export {
+  DefaultGatewayError,
+  GatewayError,
+  GatewayLostError,
+  GatewayTimeoutError,
+  GatewayUnreachableError,
+  InvalidMappingRequestError,
+  NatSpecError,
+  NoGatewayError,
+  NoMappingError,
+  ProtocolError,
+  RxnatError,
+  type BackendFailure,
+  type GatewayProtocol,
+} from './errors.js';
