@@ -23,7 +23,7 @@ export { discoverNat, type BackendName, type DiscoverNatOptions } from './discov
 export { parseNat } from './parse-nat.js';
 export { pmp, type PmpOptions } from './protocols/pmp/client.js';
 export { pcp, type PcpOptions } from './protocols/pcp/client.js';
-export { upnp, type UpnpOptions } from './protocols/upnp/client.js';
+export { upnp, type UpnpNat, type UpnpOptions } from './protocols/upnp/client.js';
 export { natService, type NatMapping, type NatService, type NatServiceOptions, type NewMappingOptions } from './facade/nat-service.js';
 export { natMap } from './facade/nat-map.js';
 export { defaultGateway, clearDefaultGatewayCache, type DefaultGateway } from './transport/default-gateway.js';

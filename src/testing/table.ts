@@ -120,11 +120,13 @@ export class MappingTable {
   }
 
   /**
-   * Adds or renews a mapping. A client re-requesting a port it already holds renews it; a port
-   * held by another client is a conflict when `exactPort`, else the table picks a free port.
+   * Adds or renews a mapping. NAT-PMP/PCP: one mapping per client and internal port; a client
+   * re-requesting a port it already holds renews it; a port held by another client is a
+   * conflict when `exactPort`, else the table picks a free port. UPnP: see `addUpnp`.
    */
   add(request: SimulatedAddRequest): SimulatedAddResult {
     this.sweep();
+    if (request.via === 'upnp') return this.addUpnp(request);
     const existing = this.findByInternal(request.protocol, request.internalClient, request.internalPort);
     let externalPort = request.externalPort;
     if (externalPort !== 0) {
@@ -147,6 +149,34 @@ export class MappingTable {
     if (!this.mappings.has(key(request.protocol, externalPort)) && this.mappings.size >= this.capacity) {
       return { ok: false, reason: 'full' };
     }
+    return { ok: true, mapping: this.store(request, externalPort) };
+  }
+
+  /**
+   * UPnP semantics (as miniupnpd): a mapping is identified by its external port, one internal
+   * port may have several; the same client asking for a port it holds overwrites it silently.
+   */
+  private addUpnp(request: SimulatedAddRequest): SimulatedAddResult {
+    let externalPort = request.externalPort;
+    if (externalPort !== 0) {
+      const holder = this.mappings.get(key(request.protocol, externalPort));
+      if (holder !== undefined && holder.internalClient !== request.internalClient) {
+        if (request.exactPort) return { ok: false, reason: 'conflict' };
+        externalPort = 0;
+      }
+    }
+    if (externalPort === 0) {
+      const free = this.freePort(request.protocol);
+      if (free === undefined) return { ok: false, reason: 'full' };
+      externalPort = free;
+    }
+    if (!this.mappings.has(key(request.protocol, externalPort)) && this.mappings.size >= this.capacity) {
+      return { ok: false, reason: 'full' };
+    }
+    return { ok: true, mapping: this.store(request, externalPort) };
+  }
+
+  private store(request: SimulatedAddRequest, externalPort: number): SimulatedMapping {
     const mapping: SimulatedMapping = {
       protocol: request.protocol,
       externalPort,
@@ -159,7 +189,7 @@ export class MappingTable {
       ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
     };
     this.mappings.set(key(request.protocol, externalPort), mapping);
-    return { ok: true, mapping };
+    return mapping;
   }
 
   /** Removes the mapping on an external port; true when there was one. */

@@ -1,0 +1,615 @@
+/**
+ * The UPnP IGD v1/v2 backend: SSDP discovery, device description, SOAP actions, as a
+ * {@link Nat}.
+ *
+ * @packageDocumentation
+ */
+import {
+  catchError,
+  defer,
+  EMPTY,
+  expand,
+  filter,
+  ignoreElements,
+  map,
+  mergeMap,
+  Observable,
+  of,
+  Subscription,
+  switchMap,
+  takeWhile,
+  tap,
+  throwError,
+  toArray,
+} from 'rxjs';
+import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
+import { GatewayError, GatewayTimeoutError, ProtocolError } from '../../errors.js';
+import { defaultGateway } from '../../transport/default-gateway.js';
+import { http, type HttpResponse } from '../../transport/http.js';
+import { SSDP_MULTICAST_TARGET, ssdpSearch, type SsdpAnswer, type SsdpTarget } from '../../transport/ssdp-socket.js';
+import { parseDescription, wanConnectionServices, type DeviceDescription, type WanConnectionService } from './description.js';
+import {
+  decodeSoapResponse,
+  encodeAddAnyPortMapping,
+  encodeAddPortMapping,
+  encodeDeletePortMapping,
+  encodeGetExternalIPAddress,
+  encodeGetGenericPortMappingEntry,
+  encodeGetSpecificPortMappingEntry,
+  encodeGetStatusInfo,
+  faultToError,
+  readExternalIp,
+  readPortMappingEntry,
+  readReservedPort,
+  readStatusInfo,
+  type PortMappingArguments,
+  type SoapRequest,
+  type StatusInfo,
+} from './soap.js';
+import { IGD_SEARCH_TARGETS, SSDP_PORT, usnDevice } from './ssdp.js';
+
+/**
+ * Options of {@link upnp}.
+ *
+ * @example
+ * ```ts
+ * upnp({ ssdpTargets: [{ address: '127.0.0.1', port: 41900 }], timeoutMs: 1000, requestTimeoutMs: 500 });
+ * ```
+ */
+export interface UpnpOptions {
+  /** Skip SSDP and use this device description URL (`http:` only). */
+  readonly descriptionUrl?: string;
+  /**
+   * Where M-SEARCH is sent. Default: the multicast group `239.255.255.250:1900` plus the
+   * default gateway at port 1900 (unicast). Tests pass loopback targets.
+   */
+  readonly ssdpTargets?: readonly SsdpTarget[];
+  /** Local address to bind the SSDP socket and HTTP connections to. */
+  readonly localAddress?: string;
+  /** SSDP discovery window in ms (resolves earlier, on the first valid gateway). Default 2000. */
+  readonly timeoutMs?: number;
+  /** Deadline of each HTTP request in ms. Default 3000 (go-ethereum's SOAP timeout). */
+  readonly requestTimeoutMs?: number;
+  /** Most HTTP requests in flight to the gateway at once. Default 1. */
+  readonly maxConcurrentRequests?: number;
+  /** Largest HTTP response body accepted, in bytes. Default 262 144. */
+  readonly maxBodyBytes?: number;
+  /** Delay between M-SEARCH rounds inside the window, in ms. Default `timeoutMs / 4`. */
+  readonly ssdpRepeatIntervalMs?: number;
+  /** MX of the M-SEARCH, in seconds. Default 1. */
+  readonly mxSeconds?: number;
+  /** IGDv1: how many random external ports to try after a 718 conflict. Default 3 (as go-ethereum). */
+  readonly conflictRetries?: number;
+  /** Most entries `listMappings()` reads. Default 1024. */
+  readonly maxListedMappings?: number;
+  /** Random source in [0, 1) for the IGDv1 conflict ports. Default `Math.random`. */
+  readonly random?: () => number;
+}
+
+/**
+ * A UPnP gateway: a {@link Nat} with the IGD-specific extras.
+ *
+ * @example
+ * ```ts
+ * upnp({ descriptionUrl: 'http://192.168.1.1:5000/rootDesc.xml' }).subscribe((nat) => {
+ *   console.log(nat.name, nat.service.serviceType, nat.internalClient);
+ * });
+ * ```
+ */
+export interface UpnpNat extends Nat {
+  readonly kind: 'upnp';
+  /** The description URL actually fetched (after any LOCATION rewrite). */
+  readonly gateway: string;
+  readonly maxConcurrentRequests: number;
+  /** The description, fetched once when the gateway was found. */
+  readonly description: DeviceDescription;
+  /** The WAN connection service used. */
+  readonly service: WanConnectionService;
+  /** This host's address as the gateway sees it (`NewInternalClient`). */
+  readonly internalClient: string;
+  /** True once the gateway was found to accept only permanent leases (725). */
+  readonly permanentLeasesOnly: boolean;
+  /** GetStatusInfo. */
+  statusInfo(): Observable<StatusInfo>;
+  /** GetSpecificPortMappingEntry; `null` when there is no such mapping (714). */
+  specificMapping(protocol: MappingProtocol, externalPort: number): Observable<PortMappingEntry | null>;
+  listMappings(): Observable<readonly PortMappingEntry[]>;
+}
+
+interface Config {
+  readonly descriptionUrl: string | undefined;
+  readonly ssdpTargets: readonly SsdpTarget[] | undefined;
+  readonly localAddress: string | undefined;
+  readonly timeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly maxConcurrentRequests: number;
+  readonly maxBodyBytes: number;
+  readonly ssdpRepeatIntervalMs: number | undefined;
+  readonly mxSeconds: number;
+  readonly conflictRetries: number;
+  readonly maxListedMappings: number;
+  readonly random: () => number;
+}
+
+const IGD_ST = /(InternetGatewayDevice|WANIPConnection|WANPPPConnection):\d+$/i;
+const CONFLICT_PORT_LOW = 10000;
+const CONFLICT_PORT_HIGH = 65534;
+
+/**
+ * Finds a UPnP Internet Gateway Device and emits it as a {@link UpnpNat}, then completes. Cold:
+ * each subscription searches anew; unsubscribing closes the SSDP socket and aborts HTTP requests.
+ *
+ * Without `descriptionUrl`, M-SEARCH for IGD:2, IGD:1, WANIPConnection:2/1 and WANPPPConnection:1
+ * is sent to `ssdpTargets`, repeated inside `timeoutMs`. Every distinct gateway that answers is
+ * checked (description fetched over `http:` from the address that answered, never from a host a
+ * LOCATION names instead; a connected WAN connection service whose control URL stays on that
+ * host and port), and the first valid one is emitted at once (an IGDv1 waits only for IGDv2
+ * candidates already being checked). Errors with the last candidate's error, or a
+ * {@link GatewayTimeoutError} when nothing answered.
+ *
+ * @example
+ * ```ts
+ * upnp().pipe(switchMap((nat) => nat.addMapping({ protocol: 'tcp', internalPort: 8080, externalPort: 8080,
+ *   description: 'my app', lifetimeSeconds: 3600 }))).subscribe((grant) => console.log(grant.externalPort));
+ * ```
+ */
+export function upnp(options: UpnpOptions = {}): Observable<UpnpNat> {
+  return defer(() => {
+    const config: Config = {
+      descriptionUrl: options.descriptionUrl,
+      ssdpTargets: options.ssdpTargets,
+      localAddress: options.localAddress,
+      timeoutMs: options.timeoutMs ?? 2000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 3000,
+      maxConcurrentRequests: Math.max(1, Math.floor(options.maxConcurrentRequests ?? 1)),
+      maxBodyBytes: options.maxBodyBytes ?? 256 * 1024,
+      ssdpRepeatIntervalMs: options.ssdpRepeatIntervalMs,
+      mxSeconds: options.mxSeconds ?? 1,
+      conflictRetries: Math.max(0, Math.floor(options.conflictRetries ?? 3)),
+      maxListedMappings: Math.max(0, Math.floor(options.maxListedMappings ?? 1024)),
+      random: options.random ?? Math.random,
+    };
+    if (config.descriptionUrl !== undefined) return probe(config, config.descriptionUrl, []);
+    const targets$ =
+      config.ssdpTargets !== undefined
+        ? of(config.ssdpTargets)
+        : defaultGateway().pipe(
+            map(({ gateway }) => [SSDP_MULTICAST_TARGET, { address: gateway, port: SSDP_PORT }]),
+            catchError(() => of([SSDP_MULTICAST_TARGET])),
+          );
+    return targets$.pipe(switchMap((targets) => discover(config, targets)));
+  });
+}
+
+/** Searches with SSDP and checks each distinct answering gateway; see {@link upnp}. */
+function discover(config: Config, targets: readonly SsdpTarget[]): Observable<UpnpNat> {
+  return new Observable<UpnpNat>((subscriber) => {
+    const probes = new Subscription();
+    const seenLocations = new Set<string>();
+    const seenDevices = new Set<string>();
+    let pending = 0;
+    let searching = true;
+    let held: UpnpNat | undefined;
+    let lastError: Error | undefined;
+    let settled = false;
+
+    const settle = (nat: UpnpNat): void => {
+      if (settled) return;
+      settled = true;
+      subscriber.next(nat);
+      subscriber.complete();
+    };
+    const check = (): void => {
+      if (settled || pending > 0) return;
+      if (held) settle(held);
+      else if (!searching) {
+        settled = true;
+        subscriber.error(lastError ?? new GatewayTimeoutError('upnp', `ssdp(${targets.map((t) => `${t.address}:${t.port}`).join(', ')})`, config.timeoutMs));
+      }
+    };
+    const onAnswer = ({ message, from }: SsdpAnswer): void => {
+      if (settled || !IGD_ST.test(message.st.trim())) return;
+      let location: URL;
+      try {
+        location = new URL(message.location);
+      } catch {
+        lastError = new ProtocolError('ssdp', 'bad-location', `LOCATION ${JSON.stringify(message.location)} is not a URL`, from.address);
+        return;
+      }
+      if (location.protocol !== 'http:') {
+        lastError = new ProtocolError('ssdp', 'bad-location', `LOCATION ${location.href} is not an http: URL`, from.address);
+        return;
+      }
+      // Fetch only from the address that answered: a LOCATION naming another host (CARP/VRRP
+      // routers, or a spoofed answer) is rewritten to the responder, never fetched as given.
+      const rewriteOrigins: string[] = [];
+      if (location.hostname !== from.address) {
+        rewriteOrigins.push(location.origin);
+        location.hostname = from.address;
+      }
+      const device = message.usn ? usnDevice(message.usn) : '';
+      if (seenLocations.has(location.href) || (device !== '' && seenDevices.has(device))) return;
+      seenLocations.add(location.href);
+      if (device !== '') seenDevices.add(device);
+      pending += 1;
+      probes.add(
+        probe(config, location.href, rewriteOrigins).subscribe({
+          next: (nat) => {
+            pending -= 1;
+            if (nat.description.igdVersion === 2 || nat.service.version === 2) settle(nat);
+            else {
+              held ??= nat;
+              check();
+            }
+          },
+          error: (error: Error) => {
+            pending -= 1;
+            lastError = error;
+            check();
+          },
+        }),
+      );
+    };
+    const search = ssdpSearch({
+      targets,
+      searchTargets: IGD_SEARCH_TARGETS,
+      windowMs: config.timeoutMs,
+      mxSeconds: config.mxSeconds,
+      ...(config.ssdpRepeatIntervalMs !== undefined ? { repeatIntervalMs: config.ssdpRepeatIntervalMs } : {}),
+      ...(config.localAddress !== undefined ? { localAddress: config.localAddress } : {}),
+    }).subscribe({
+      next: onAnswer,
+      error: (error: Error) => {
+        searching = false;
+        lastError ??= error;
+        check();
+      },
+      complete: () => {
+        searching = false;
+        check();
+      },
+    });
+    return () => {
+      settled = true;
+      search.unsubscribe();
+      probes.unsubscribe();
+    };
+  });
+}
+
+/** Fetches and checks one gateway's description; emits its {@link UpnpNat}. */
+function probe(config: Config, descriptionUrl: string, rewriteOrigins: readonly string[]): Observable<UpnpNat> {
+  const gate = new RequestGate(config.maxConcurrentRequests);
+  return gate
+    .run(
+      http({
+        method: 'GET',
+        url: descriptionUrl,
+        timeoutMs: config.requestTimeoutMs,
+        maxBodyBytes: config.maxBodyBytes,
+        ...(config.localAddress !== undefined ? { localAddress: config.localAddress } : {}),
+      }),
+    )
+    .pipe(
+      mergeMap((response) => {
+        const description = readDescription(response, descriptionUrl, rewriteOrigins, config.maxBodyBytes);
+        if (description instanceof Error) return throwError(() => description);
+        const services = wanConnectionServices(description);
+        if (services instanceof ProtocolError) return throwError(() => services);
+        const internalClient = config.localAddress ?? response.localAddress;
+        const make = (service: WanConnectionService): UpnpGateway => new UpnpGateway(config, gate, description, service, internalClient);
+        return chooseConnected(services.map(make));
+      }),
+    );
+}
+
+function readDescription(
+  response: HttpResponse,
+  descriptionUrl: string,
+  rewriteOrigins: readonly string[],
+  maxBodyBytes: number,
+): DeviceDescription | ProtocolError {
+  if (response.status >= 300 && response.status < 400) {
+    return new ProtocolError('upnp', 'redirect', `description answered a redirect (HTTP ${response.status}), not followed`, descriptionUrl);
+  }
+  if (response.status !== 200) {
+    return new ProtocolError('upnp', 'http-status', `description answered HTTP ${response.status}`, descriptionUrl);
+  }
+  return parseDescription(response.body.toString('utf8'), descriptionUrl, { rewriteOrigins, maxBytes: maxBodyBytes });
+}
+
+/**
+ * The first service whose GetStatusInfo says `Connected`; else the first whose GetStatusInfo
+ * failed with a fault or an undecodable answer (still usable); else a `not-connected` error.
+ * A timeout or refused connection makes the gateway invalid.
+ */
+function chooseConnected(candidates: readonly UpnpGateway[]): Observable<UpnpNat> {
+  const step = (index: number, fallback: UpnpGateway | undefined, status: string | undefined): Observable<UpnpNat> => {
+    const candidate = candidates[index];
+    if (candidate === undefined) {
+      if (fallback) return of(fallback);
+      const last = candidates[candidates.length - 1];
+      return throwError(
+        () => new ProtocolError('upnp', 'not-connected', `the WAN connection is not connected (${status ?? 'unknown'})`, last?.service.controlUrl),
+      );
+    }
+    return candidate.statusInfo().pipe(
+      map((info): { connected: boolean; failed: boolean; status: string } => ({
+        connected: info.connectionStatus === 'Connected',
+        failed: false,
+        status: info.connectionStatus,
+      })),
+      catchError((error: unknown) =>
+        error instanceof GatewayError || error instanceof ProtocolError
+          ? of({ connected: false, failed: true, status: 'GetStatusInfo failed' })
+          : throwError(() => error),
+      ),
+      mergeMap((result) =>
+        result.connected ? of(candidate) : step(index + 1, fallback ?? (result.failed ? candidate : undefined), result.status),
+      ),
+    );
+  };
+  return step(0, undefined, undefined);
+}
+
+/** Limits the requests in flight to one gateway (routers choke on concurrency). */
+class RequestGate {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(private readonly max: number) {}
+
+  run<T>(source: Observable<T>): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      let started = false;
+      let released = false;
+      let inner: Subscription | undefined;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        this.active -= 1;
+        this.queue.shift()?.();
+      };
+      const start = (): void => {
+        started = true;
+        this.active += 1;
+        inner = source.subscribe({
+          next: (value) => subscriber.next(value),
+          error: (error: unknown) => {
+            release();
+            subscriber.error(error);
+          },
+          complete: () => {
+            release();
+            subscriber.complete();
+          },
+        });
+      };
+      if (this.active < this.max) start();
+      else this.queue.push(start);
+      return () => {
+        const queued = this.queue.indexOf(start);
+        if (queued !== -1) this.queue.splice(queued, 1);
+        inner?.unsubscribe();
+        if (started) release();
+      };
+    });
+  }
+}
+
+interface AddState {
+  /** A lease-0 retry after 402 was already made. */
+  readonly leaseRetried: boolean;
+  /** The 724 retry with external = internal port was already made. */
+  readonly samePortRetried: boolean;
+  /** Random ports tried after 718 (IGDv1). */
+  readonly conflicts: number;
+}
+
+class UpnpGateway implements UpnpNat {
+  readonly kind = 'upnp' as const;
+  readonly name: string;
+  readonly gateway: string;
+  readonly maxConcurrentRequests: number;
+  private permanentOnly = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly gate: RequestGate,
+    readonly description: DeviceDescription,
+    readonly service: WanConnectionService,
+    readonly internalClient: string,
+  ) {
+    this.gateway = description.descriptionUrl;
+    this.name = `upnp(${new URL(description.descriptionUrl).hostname})`;
+    this.maxConcurrentRequests = config.maxConcurrentRequests;
+  }
+
+  get permanentLeasesOnly(): boolean {
+    return this.permanentOnly;
+  }
+
+  addMapping(request: NatMappingRequest): Observable<MappingGrant> {
+    return defer(() => {
+      const externalPort = request.previous?.externalPort ?? request.externalPort;
+      const lease = this.permanentOnly ? 0 : request.lifetimeSeconds;
+      return this.add(request, externalPort, lease, { leaseRetried: false, samePortRetried: false, conflicts: 0 });
+    });
+  }
+
+  deleteMapping(grant: MappingGrant): Observable<void> {
+    return this.call(encodeDeletePortMapping(this.service.serviceType, { externalPort: grant.externalPort, protocol: grant.protocol })).pipe(
+      ignoreElements(),
+      // 714 NoSuchEntryInArray: already gone (expired, router rebooted): the goal is reached.
+      catchError((error: unknown) => (error instanceof GatewayError && error.resultCode === 714 ? EMPTY : throwError(() => error))),
+    );
+  }
+
+  externalIp(): Observable<string> {
+    return this.call(encodeGetExternalIPAddress(this.service.serviceType)).pipe(
+      map((values) => {
+        const ip = readExternalIp(values, this.service.controlUrl);
+        if (ip instanceof ProtocolError) throw ip;
+        return ip;
+      }),
+    );
+  }
+
+  statusInfo(): Observable<StatusInfo> {
+    return this.call(encodeGetStatusInfo(this.service.serviceType)).pipe(map(readStatusInfo));
+  }
+
+  specificMapping(protocol: MappingProtocol, externalPort: number): Observable<PortMappingEntry | null> {
+    const key = { protocol, externalPort };
+    return this.call(encodeGetSpecificPortMappingEntry(this.service.serviceType, key)).pipe(
+      map((values): PortMappingEntry | null => {
+        const entry = readPortMappingEntry(values, key, this.service.controlUrl);
+        if (entry instanceof ProtocolError) throw entry;
+        return entry;
+      }),
+      catchError((error: unknown) => (error instanceof GatewayError && error.resultCode === 714 ? of(null) : throwError(() => error))),
+    );
+  }
+
+  listMappings(): Observable<readonly PortMappingEntry[]> {
+    const max = this.config.maxListedMappings;
+    const fetch = (index: number): Observable<{ index: number; values: ReadonlyMap<string, string> | null }> =>
+      this.call(encodeGetGenericPortMappingEntry(this.service.serviceType, index)).pipe(
+        map((values) => ({ index, values })),
+        // 713 SpecifiedArrayIndexInvalid ends the table; some routers answer 714 instead.
+        catchError((error: unknown) =>
+          error instanceof GatewayError && (error.resultCode === 713 || error.resultCode === 714) ? of({ index, values: null }) : throwError(() => error),
+        ),
+      );
+    if (max === 0) return of([]);
+    return fetch(0).pipe(
+      expand((r) => (r.values === null || r.index + 1 >= max ? EMPTY : fetch(r.index + 1)), 1),
+      takeWhile((r): r is { index: number; values: ReadonlyMap<string, string> } => r.values !== null),
+      map((r) => readPortMappingEntry(r.values, undefined, this.service.controlUrl)),
+      // Entries that are not TCP/UDP or are malformed are skipped, not fatal.
+      filter((entry): entry is PortMappingEntry => !(entry instanceof ProtocolError)),
+      toArray(),
+    );
+  }
+
+  private add(request: NatMappingRequest, externalPort: number, lease: number, state: AddState): Observable<MappingGrant> {
+    return this.call(encodeAddPortMapping(this.service.serviceType, this.mappingArgs(request, externalPort, lease))).pipe(
+      map(() => grantOf(request, externalPort, lease)),
+      catchError((error: unknown) => this.recover(error, request, externalPort, lease, state)),
+    );
+  }
+
+  private addAny(request: NatMappingRequest, externalPort: number, lease: number): Observable<MappingGrant> {
+    return this.call(encodeAddAnyPortMapping(this.service.serviceType, this.mappingArgs(request, externalPort, lease))).pipe(
+      map((values) => {
+        const reserved = readReservedPort(values, this.service.controlUrl);
+        if (reserved instanceof ProtocolError) throw reserved;
+        return grantOf(request, reserved, lease);
+      }),
+      catchError((error: unknown) => {
+        if (error instanceof GatewayError && error.resultCode === 725 && lease !== 0) {
+          this.permanentOnly = true;
+          return this.addAny(request, externalPort, 0);
+        }
+        return throwError(() => error);
+      }),
+    );
+  }
+
+  private recover(error: unknown, request: NatMappingRequest, externalPort: number, lease: number, state: AddState): Observable<MappingGrant> {
+    if (!(error instanceof GatewayError)) return throwError(() => error);
+    switch (error.resultCode) {
+      case 725: // OnlyPermanentLeasesSupported
+        if (lease !== 0) {
+          this.permanentOnly = true;
+          return this.add(request, externalPort, 0, state);
+        }
+        break;
+      case 402: // InvalidArgs: some routers reject any lease duration this way.
+        if (lease !== 0 && !state.leaseRetried) {
+          return this.add(request, externalPort, 0, { ...state, leaseRetried: true }).pipe(
+            tap(() => (this.permanentOnly = true)),
+            catchError((retryError: unknown) => throwError(() => (retryError instanceof GatewayError && retryError.resultCode === 402 ? error : retryError))),
+          );
+        }
+        break;
+      case 724: // SamePortValuesRequired
+        if (!state.samePortRetried && externalPort !== request.internalPort) {
+          return this.add(request, request.internalPort, lease, { ...state, samePortRetried: true });
+        }
+        break;
+      case 718: // ConflictInMappingEntry
+        if (this.service.version === 2) return this.addAny(request, externalPort, lease);
+        if (state.conflicts < this.config.conflictRetries) {
+          return this.add(request, this.randomPort(externalPort), lease, { ...state, conflicts: state.conflicts + 1 });
+        }
+        break;
+      case 727: // ExternalPortOnlySupportsWildcard
+        return throwError(
+          () =>
+            new GatewayError({
+              protocol: 'upnp',
+              resultCode: error.resultCode,
+              resultName: error.resultName,
+              gateway: error.gateway,
+              message: 'the gateway only accepts a wildcard external port, which cannot be used for a port mapping',
+            }),
+        );
+    }
+    return throwError(() => error);
+  }
+
+  private randomPort(avoid: number): number {
+    for (let i = 0; i < 8; i++) {
+      const port = CONFLICT_PORT_LOW + Math.floor(this.config.random() * (CONFLICT_PORT_HIGH - CONFLICT_PORT_LOW + 1));
+      if (port !== avoid && port >= CONFLICT_PORT_LOW && port <= CONFLICT_PORT_HIGH) return port;
+    }
+    return avoid === CONFLICT_PORT_LOW ? CONFLICT_PORT_LOW + 1 : CONFLICT_PORT_LOW;
+  }
+
+  private mappingArgs(request: NatMappingRequest, externalPort: number, lease: number): PortMappingArguments {
+    return {
+      remoteHost: '', // always the wildcard: 726 RemoteHostOnlySupportsWildcard cannot happen
+      externalPort,
+      protocol: request.protocol,
+      internalPort: request.internalPort,
+      internalClient: this.internalClient,
+      description: request.description,
+      leaseDurationSeconds: lease,
+    };
+  }
+
+  /** POSTs one action to the control URL; emits its output arguments, or errors typed. */
+  private call(request: SoapRequest): Observable<ReadonlyMap<string, string>> {
+    const controlUrl = this.service.controlUrl;
+    return this.gate
+      .run(
+        http({
+          method: 'POST',
+          url: controlUrl,
+          headers: request.headers,
+          body: request.body,
+          timeoutMs: this.config.requestTimeoutMs,
+          maxBodyBytes: this.config.maxBodyBytes,
+          ...(this.config.localAddress !== undefined ? { localAddress: this.config.localAddress } : {}),
+        }),
+      )
+      .pipe(
+        map((response) => {
+          const decoded = decodeSoapResponse(response.body.toString('utf8'), request.action, {
+            status: response.status,
+            gateway: controlUrl,
+            maxBytes: this.config.maxBodyBytes,
+          });
+          if (decoded instanceof ProtocolError) throw decoded;
+          if (decoded.kind === 'fault') throw faultToError(decoded, controlUrl);
+          return decoded.values;
+        }),
+      );
+  }
+}
+
+function grantOf(request: NatMappingRequest, externalPort: number, lease: number): MappingGrant {
+  return { protocol: request.protocol, internalPort: request.internalPort, externalPort, lifetimeSeconds: lease };
+}
+
