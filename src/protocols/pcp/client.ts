@@ -1,0 +1,412 @@
+/**
+ * The PCP (RFC 6887) backend: a {@link Nat} over {@link udpExchange}, falling back to NAT-PMP
+ * when the gateway answers that it does not speak PCP.
+ *
+ * @packageDocumentation
+ */
+import { randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { asyncScheduler, catchError, defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable, type SchedulerLike } from 'rxjs';
+import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
+import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../errors.js';
+import { exponentialBackoff, udpExchange, type UdpEndpoint, type UdpStats } from '../../transport/udp.js';
+import { createPmpNat, GatewayEpoch, MappingRegistry, pmp, resolveGateway, type PmpOptions } from '../pmp/client.js';
+import { PMP_RESPONSE_BIT, PMP_SERVER_PORT, PmpResultCode } from '../pmp/codec.js';
+import {
+  decodePcpResponse,
+  encodePcpRequest,
+  hexToNonce,
+  nonceToHex,
+  PCP_HEADER_BYTES,
+  PCP_MAP_BYTES,
+  PCP_NONCE_BYTES,
+  pcpEpochLost,
+  PcpOpcode,
+  PcpProtocolNumber,
+  PcpResultCode,
+  pcpResultName,
+  type PcpMapResponse,
+  type PcpRequest,
+  type PcpResponse,
+} from './codec.js';
+
+/**
+ * Options of {@link pcp}: those of {@link pmp} (also used for the NAT-PMP fallback) plus PCP's own.
+ *
+ * @example
+ * ```ts
+ * pcp('127.0.0.1', { port: 15351, localAddress: '127.0.0.1', fallbackToPmp: false }).subscribe((nat) => console.log(nat.kind));
+ * ```
+ */
+export interface PcpOptions extends PmpOptions {
+  /**
+   * When the gateway answers UNSUPP_VERSION (a NAT-PMP-only gateway's 8-byte reply, or a PCP
+   * server of another version), probe NAT-PMP on the same port and emit a `'pmp'` Nat.
+   * Default true; false makes it a {@link GatewayError} (result 1, UNSUPP_VERSION).
+   */
+  readonly fallbackToPmp?: boolean;
+  /**
+   * Largest retransmission interval, in ms. RFC 6887 §8.1.1 starts at 3 s and caps at 1024 s;
+   * rxnat starts at `initialRetransmitMs` (default 250) and caps here so a lost datagram costs
+   * little during discovery. Default 2000. Each interval has ±10% jitter.
+   */
+  readonly maxRetransmitMs?: number;
+  /** Source of mapping nonces (12 bytes). Default `crypto.randomBytes`. */
+  readonly randomBytes?: (size: number) => Uint8Array;
+}
+
+/**
+ * What a PCP {@link MappingGrant} carries in `token`: the mapping's nonce, reused to renew and delete.
+ *
+ * @example
+ * ```ts
+ * const nonce = (grant.token as PcpMappingToken).nonce; // 24 hex digits
+ * ```
+ */
+export interface PcpMappingToken {
+  /** The 96-bit mapping nonce, as 24 hex digits. */
+  readonly nonce: string;
+}
+
+interface ResolvedPcpOptions {
+  readonly port: number;
+  readonly probeTimeoutMs: number;
+  readonly timeoutMs: number;
+  readonly initialRetransmitMs: number;
+  readonly maxRetransmitMs: number;
+  readonly maxConcurrentRequests: number;
+  readonly localAddress: string | undefined;
+  readonly permanentLifetimeSeconds: number;
+  readonly scheduler: SchedulerLike;
+  readonly stats: UdpStats | undefined;
+  readonly randomBytes: (size: number) => Uint8Array;
+  /** What the NAT-PMP parts (fallback, external address) get. */
+  readonly pmpOptions: PmpOptions;
+}
+
+function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
+  const { fallbackToPmp: _fallback, maxRetransmitMs: _max, randomBytes: _random, ...pmpOptions } = options;
+  return {
+    port: options.port ?? PMP_SERVER_PORT,
+    probeTimeoutMs: options.probeTimeoutMs ?? 1000,
+    timeoutMs: options.timeoutMs ?? 4000,
+    initialRetransmitMs: options.initialRetransmitMs ?? 250,
+    maxRetransmitMs: options.maxRetransmitMs ?? 2000,
+    maxConcurrentRequests: options.maxConcurrentRequests ?? 1,
+    localAddress: options.localAddress,
+    permanentLifetimeSeconds: options.permanentLifetimeSeconds ?? 7200,
+    scheduler: options.scheduler ?? asyncScheduler,
+    stats: options.stats,
+    randomBytes: options.randomBytes ?? ((size) => new Uint8Array(cryptoRandomBytes(size))),
+    pmpOptions,
+  };
+}
+
+/**
+ * Finds a PCP gateway: on subscribe, resolves the address (the one given, else the default
+ * gateway), sends it a PCP ANNOUNCE, and emits one {@link Nat} of kind `'pcp'` named
+ * `pcp(<ip>)`, then completes. Any PCP version-2 answer proves PCP is spoken (even an error
+ * such as UNSUPP_OPCODE). An UNSUPP_VERSION answer, including a NAT-PMP gateway's 8-byte
+ * version-0 reply, falls back to {@link pmp} on the same port, so the Nat emitted is then of
+ * kind `'pmp'` named `pmp(<ip>)`; with `fallbackToPmp: false` it is a {@link GatewayError}.
+ *
+ * Mappings carry their nonce in `grant.token` ({@link PcpMappingToken}): renewals (`previous`)
+ * and the delete reuse it, as PCP servers require. Error replies give `retryAfterSeconds`.
+ * `resets$` emits when an epoch shows the gateway lost state (RFC 6887 §8.5).
+ *
+ * `externalIp()`: PCP has no request for the external address alone. The Nat asks NAT-PMP's
+ * external address request on the same server (PCP servers usually speak NAT-PMP too,
+ * RFC 6887 Appendix A) with the probe deadline; if that is refused, unreachable or silent, it
+ * renews the most recent mapping it holds and returns the address its MAP response assigns;
+ * holding none, it fails with the NAT-PMP attempt's error.
+ *
+ * @example
+ * ```ts
+ * pcp('192.168.1.1').pipe(switchMap((nat) => nat.addMapping({ protocol: 'udp', internalPort: 30303,
+ *   externalPort: 30303, description: 'p2p', lifetimeSeconds: 120 }))).subscribe((g) => console.log(g.externalIp, g.externalPort));
+ * ```
+ */
+export function pcp(gateway?: string, options: PcpOptions = {}): Observable<Nat> {
+  return resolveGateway(gateway).pipe(
+    switchMap((ip) => {
+      const nat = new PcpNat(ip, resolveOptions(options));
+      return nat.probe().pipe(
+        switchMap((outcome): Observable<Nat> => {
+          if (outcome === 'pcp') return of(nat);
+          if (options.fallbackToPmp === false) {
+            return throwError(
+              () =>
+                new GatewayError({
+                  protocol: 'pcp',
+                  resultCode: PcpResultCode.UNSUPP_VERSION,
+                  resultName: pcpResultName(PcpResultCode.UNSUPP_VERSION),
+                  gateway: ip,
+                  message: 'the gateway does not speak PCP version 2 (it answered like a NAT-PMP gateway) and fallbackToPmp is false',
+                }),
+            );
+          }
+          return pmp(ip, resolveOptions(options).pmpOptions);
+        }),
+      );
+    }),
+  );
+}
+
+/** What the ANNOUNCE probe learned. */
+type ProbeOutcome = 'pcp' | 'unsupported-version';
+
+/** How long a MAP reply stays matched to its request: the exact fields PCP echoes. */
+interface MapExpectation {
+  readonly nonce: Uint8Array;
+  readonly protocol: number;
+  readonly internalPort: number;
+}
+
+/**
+ * Whether `bytes` answers a request: for MAP, a 60-byte MAP response with the request's nonce,
+ * protocol and internal port; for ANNOUNCE, a 24-byte ANNOUNCE response. Both also take a bare
+ * 24-byte error header for errors raised before the opcode data is read, and a NAT-PMP
+ * gateway's 8-byte UNSUPPORTED_VERSION reply.
+ */
+function matchPcpReply(opcode: number, expect: MapExpectation | undefined, bytes: Uint8Array): PcpResponse | undefined {
+  const response = decodePcpResponse(bytes, { reserved: 'ignore' });
+  if (response instanceof ProtocolError) return undefined;
+  switch (response.op) {
+    case 'pmp-unsupported-version':
+      return response.opcode === PMP_RESPONSE_BIT || response.opcode === (PMP_RESPONSE_BIT | opcode) ? response : undefined;
+    case 'header':
+      return response.opcode === opcode && EARLY_ERRORS.has(response.resultCode) ? response : undefined;
+    case 'announce':
+      return opcode === PcpOpcode.ANNOUNCE && bytes.length === PCP_HEADER_BYTES ? response : undefined;
+    case 'map':
+      return opcode === PcpOpcode.MAP &&
+        expect !== undefined &&
+        bytes.length === PCP_MAP_BYTES &&
+        equalBytes(response.nonce, expect.nonce) &&
+        response.protocol === expect.protocol &&
+        response.internalPort === expect.internalPort
+        ? response
+        : undefined;
+  }
+}
+
+/** Errors a server raises before it can copy the opcode data (so no nonce to match). */
+const EARLY_ERRORS = new Set<number>([PcpResultCode.UNSUPP_VERSION, PcpResultCode.MALFORMED_REQUEST, PcpResultCode.UNSUPP_OPCODE]);
+
+/** The PCP {@link Nat}. */
+class PcpNat implements Nat {
+  readonly kind = 'pcp' as const;
+  readonly name: string;
+  readonly gateway: string;
+  readonly maxConcurrentRequests: number;
+  readonly resets$: Observable<void>;
+  private readonly resets = new Subject<void>();
+  private readonly epoch: GatewayEpoch;
+  private readonly registry: MappingRegistry;
+  /** NAT-PMP on the same server, for `externalIp()`. */
+  private readonly pmpSide: Nat;
+  /** Why NAT-PMP's external address request failed, once it has: later calls go straight to MAP. */
+  private pmpExternalIpError: unknown;
+
+  constructor(
+    gateway: string,
+    private readonly options: ResolvedPcpOptions,
+  ) {
+    this.gateway = gateway;
+    this.name = `pcp(${gateway})`;
+    this.maxConcurrentRequests = options.maxConcurrentRequests;
+    this.resets$ = this.resets.asObservable();
+    const now = (): number => options.scheduler.now();
+    this.epoch = new GatewayEpoch(pcpEpochLost, now, () => this.resets.next());
+    this.registry = new MappingRegistry(now);
+    this.pmpSide = createPmpNat(gateway, { ...options.pmpOptions, timeoutMs: options.probeTimeoutMs });
+  }
+
+  /** ANNOUNCE: `'pcp'` on any PCP answer but UNSUPP_VERSION. */
+  probe(): Observable<ProbeOutcome> {
+    return defer(() =>
+      this.exchange(PcpOpcode.ANNOUNCE, undefined, (local) => ({ op: 'announce', lifetimeSeconds: 0, clientIp: local.address }), this.options.probeTimeoutMs),
+    ).pipe(
+      map(({ response }): ProbeOutcome => {
+        if (response.op === 'pmp-unsupported-version') return 'unsupported-version';
+        return response.resultCode === PcpResultCode.UNSUPP_VERSION ? 'unsupported-version' : 'pcp';
+      }),
+    );
+  }
+
+  addMapping(request: NatMappingRequest): Observable<MappingGrant> {
+    return defer(() => {
+      const previous =
+        request.previous !== undefined && request.previous.protocol === request.protocol && request.previous.internalPort === request.internalPort
+          ? request.previous
+          : undefined;
+      const nonce = tokenNonce(previous?.token) ?? this.newNonce();
+      const lifetimeSeconds = request.lifetimeSeconds > 0 ? request.lifetimeSeconds : this.options.permanentLifetimeSeconds;
+      const protocol = PcpProtocolNumber[request.protocol];
+      const expect: MapExpectation = { nonce, protocol, internalPort: request.internalPort };
+      return this.exchange(
+        PcpOpcode.MAP,
+        expect,
+        (local) => ({
+          op: 'map',
+          lifetimeSeconds,
+          clientIp: local.address,
+          nonce,
+          protocol,
+          internalPort: request.internalPort,
+          // Renewals ask for what they hold (RFC 6887 §11.2); never port 0.
+          suggestedExternalPort: previous?.externalPort || request.externalPort || request.internalPort,
+          suggestedExternalIp: previous?.externalIp ?? '0.0.0.0',
+        }),
+        this.options.timeoutMs,
+      ).pipe(
+        map(({ response, local }) => {
+          const answer = this.successOrThrow(response) as PcpMapResponse;
+          const token: PcpMappingToken = { nonce: nonceToHex(nonce) };
+          const grant: MappingGrant = {
+            protocol: request.protocol,
+            internalPort: request.internalPort,
+            externalPort: answer.externalPort,
+            lifetimeSeconds: answer.lifetimeSeconds,
+            externalIp: answer.externalIp,
+            token,
+          };
+          this.registry.set(grant, request.description, local.address, lifetimeSeconds);
+          return grant;
+        }),
+      );
+    });
+  }
+
+  deleteMapping(grant: MappingGrant): Observable<void> {
+    return defer(() => {
+      // Without the original nonce the server refuses (NOT_AUTHORIZED); a fresh one lets it say so.
+      const nonce = tokenNonce(grant.token) ?? this.newNonce();
+      const protocol = PcpProtocolNumber[grant.protocol];
+      return this.exchange(
+        PcpOpcode.MAP,
+        { nonce, protocol, internalPort: grant.internalPort },
+        (local) => ({
+          op: 'map',
+          lifetimeSeconds: 0,
+          clientIp: local.address,
+          nonce,
+          protocol,
+          internalPort: grant.internalPort,
+          suggestedExternalPort: grant.externalPort,
+          suggestedExternalIp: grant.externalIp ?? '0.0.0.0',
+        }),
+        this.options.timeoutMs,
+      ).pipe(
+        map(({ response }) => {
+          this.successOrThrow(response);
+          this.registry.delete(grant.protocol, grant.internalPort);
+        }),
+        ignoreElements(),
+      );
+    });
+  }
+
+  externalIp(): Observable<string> {
+    return defer(() => {
+      const viaMap = (fallbackError: unknown): Observable<string> => {
+        const held = this.registry.latest();
+        if (held === undefined) return throwError(() => fallbackError);
+        return this.addMapping({
+          protocol: held.grant.protocol,
+          internalPort: held.grant.internalPort,
+          externalPort: held.grant.externalPort,
+          description: held.description,
+          lifetimeSeconds: held.requestedLifetimeSeconds,
+          previous: held.grant,
+        }).pipe(
+          map((grant) => {
+            if (grant.externalIp === undefined) throw new ProtocolError('pcp', 'address', 'MAP response carried no external address', this.gateway);
+            return grant.externalIp;
+          }),
+        );
+      };
+      if (this.pmpExternalIpError !== undefined) return viaMap(this.pmpExternalIpError);
+      return this.pmpSide.externalIp().pipe(
+        catchError((error: unknown) => {
+          const notSpoken =
+            error instanceof GatewayUnreachableError ||
+            error instanceof GatewayTimeoutError ||
+            (error instanceof GatewayError && (error.resultCode === PmpResultCode.UNSUPPORTED_VERSION || error.resultCode === PmpResultCode.NOT_AUTHORIZED || error.resultCode === PmpResultCode.UNSUPPORTED_OPCODE));
+          if (!notSpoken) return throwError(() => error);
+          this.pmpExternalIpError = error;
+          return viaMap(error);
+        }),
+      );
+    });
+  }
+
+  listMappings(): Observable<readonly PortMappingEntry[]> {
+    return defer(() => of(this.registry.list()));
+  }
+
+  private newNonce(): Uint8Array {
+    const nonce = this.options.randomBytes(PCP_NONCE_BYTES);
+    if (nonce.length !== PCP_NONCE_BYTES) throw new RangeError(`randomBytes gave ${nonce.length} bytes, expected ${PCP_NONCE_BYTES}`);
+    return nonce;
+  }
+
+  /** A non-success answer as a {@link GatewayError} with the error's lifetime as `retryAfterSeconds`. */
+  private successOrThrow(response: PcpResponse): PcpResponse {
+    if (response.op === 'pmp-unsupported-version') {
+      throw new GatewayError({
+        protocol: 'pcp',
+        resultCode: PcpResultCode.UNSUPP_VERSION,
+        resultName: pcpResultName(PcpResultCode.UNSUPP_VERSION),
+        gateway: this.gateway,
+        message: 'the gateway now answers as a NAT-PMP-only gateway',
+      });
+    }
+    if (response.resultCode !== PcpResultCode.SUCCESS) {
+      throw new GatewayError({
+        protocol: 'pcp',
+        resultCode: response.resultCode,
+        resultName: pcpResultName(response.resultCode),
+        gateway: this.gateway,
+        retryAfterSeconds: response.lifetimeSeconds,
+      });
+    }
+    return response;
+  }
+
+  /** One request/response; the request is built once the socket's local address is known. */
+  private exchange(
+    opcode: number,
+    expect: MapExpectation | undefined,
+    build: (local: UdpEndpoint) => PcpRequest,
+    timeoutMs: number,
+  ): Observable<{ response: PcpResponse; local: UdpEndpoint }> {
+    return udpExchange({
+      protocol: 'pcp',
+      host: this.gateway,
+      port: this.options.port,
+      message: (local) => encodePcpRequest(build(local)),
+      accept: (bytes) => matchPcpReply(opcode, expect, bytes) !== undefined,
+      timeoutMs,
+      retransmit: exponentialBackoff({ initialMs: this.options.initialRetransmitMs, maxIntervalMs: this.options.maxRetransmitMs, jitter: 0.1 }),
+      localAddress: this.options.localAddress,
+      scheduler: this.options.scheduler,
+      stats: this.options.stats,
+    }).pipe(
+      map((reply) => {
+        const response = matchPcpReply(opcode, expect, reply.message);
+        if (response === undefined) throw new ProtocolError('pcp', 'unmatched', 'accepted reply no longer matches', this.gateway);
+        if (response.op !== 'pmp-unsupported-version') this.epoch.observe(response.epochSeconds);
+        return { response, local: reply.local };
+      }),
+    );
+  }
+}
+
+function tokenNonce(token: unknown): Uint8Array | undefined {
+  const nonce = (token as Partial<PcpMappingToken> | null | undefined)?.nonce;
+  return typeof nonce === 'string' ? hexToNonce(nonce) : undefined;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}

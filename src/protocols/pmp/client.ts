@@ -1,0 +1,399 @@
+/**
+ * The NAT-PMP (RFC 6886) backend: a {@link Nat} over {@link udpExchange}.
+ *
+ * @packageDocumentation
+ */
+import { asyncScheduler, defer, ignoreElements, map, of, Subject, switchMap, type Observable, type SchedulerLike } from 'rxjs';
+import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
+import { GatewayError, ProtocolError } from '../../errors.js';
+import { defaultGateway } from '../../transport/default-gateway.js';
+import { exponentialBackoff, udpExchange, type UdpStats } from '../../transport/udp.js';
+import { decodePcpResponse, PcpResultCode } from '../pcp/codec.js';
+import {
+  decodePmpResponse,
+  encodePmpRequest,
+  PMP_RESPONSE_BIT,
+  PMP_SERVER_PORT,
+  pmpEpochLost,
+  pmpResponseOpcode,
+  PmpResultCode,
+  pmpResultName,
+  type EpochObservation,
+  type PmpExternalAddressResponse,
+  type PmpMapRequest,
+  type PmpMapResponse,
+  type PmpRequest,
+  type PmpResponse,
+} from './codec.js';
+
+/**
+ * Options of {@link pmp}. Every field is optional.
+ *
+ * @example
+ * ```ts
+ * pmp('127.0.0.1', { port: 15351, localAddress: '127.0.0.1', probeTimeoutMs: 300 }).subscribe((nat) => console.log(nat.name));
+ * ```
+ */
+export interface PmpOptions {
+  /** The server's UDP port. Default 5351. */
+  readonly port?: number;
+  /** Deadline of the discovery probe, in ms. Default 1000 (go-ethereum's NAT-PMP cap). */
+  readonly probeTimeoutMs?: number;
+  /** Deadline of each later request (map, renew, delete, external address), in ms. Default 4000. */
+  readonly timeoutMs?: number;
+  /** First retransmission delay, in ms; each next one doubles (RFC 6886 §3.1). Default 250. */
+  readonly initialRetransmitMs?: number;
+  /** Most requests the core should send this gateway at once ({@link Nat.maxConcurrentRequests}). Default 1. */
+  readonly maxConcurrentRequests?: number;
+  /** Local address to bind each request's ephemeral socket to. Default: any. */
+  readonly localAddress?: string;
+  /**
+   * Lease asked for when a request says 0 ("permanent"): NAT-PMP has no permanent lease and a
+   * lifetime of 0 deletes. Default 7200 (RFC 6886 §3.3's recommendation).
+   */
+  readonly permanentLifetimeSeconds?: number;
+  /** Clock (`now()`) for epoch checks and lease accounting, and timers of the exchanges. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+  /** Counters updated by every exchange this Nat makes (debugging). */
+  readonly stats?: UdpStats;
+}
+
+/** The options with their defaults filled in. */
+interface ResolvedPmpOptions {
+  readonly port: number;
+  readonly probeTimeoutMs: number;
+  readonly timeoutMs: number;
+  readonly initialRetransmitMs: number;
+  readonly maxConcurrentRequests: number;
+  readonly localAddress: string | undefined;
+  readonly permanentLifetimeSeconds: number;
+  readonly scheduler: SchedulerLike;
+  readonly stats: UdpStats | undefined;
+}
+
+function resolveOptions(options: PmpOptions): ResolvedPmpOptions {
+  return {
+    port: options.port ?? PMP_SERVER_PORT,
+    probeTimeoutMs: options.probeTimeoutMs ?? 1000,
+    timeoutMs: options.timeoutMs ?? 4000,
+    initialRetransmitMs: options.initialRetransmitMs ?? 250,
+    maxConcurrentRequests: options.maxConcurrentRequests ?? 1,
+    localAddress: options.localAddress,
+    permanentLifetimeSeconds: options.permanentLifetimeSeconds ?? 7200,
+    scheduler: options.scheduler ?? asyncScheduler,
+    stats: options.stats,
+  };
+}
+
+/**
+ * Finds a NAT-PMP gateway: on subscribe, resolves the address (the one given, else the default
+ * gateway), asks it for its external address, and emits one {@link Nat} of kind `'pmp'` named
+ * `pmp(<ip>)`, then completes. Cold.
+ *
+ * Errors: {@link GatewayTimeoutError} (no answer within `probeTimeoutMs`),
+ * {@link GatewayUnreachableError} (ICMP port unreachable: NAT-PMP not served there),
+ * {@link GatewayError} (the gateway refused; a PCP-only gateway answers UNSUPPORTED_VERSION in
+ * PCP form, reported as such), {@link DefaultGatewayError} (no gateway to ask).
+ *
+ * The Nat's `resets$` emits when a reply's epoch shows the gateway lost its mappings
+ * (RFC 6886 §3.6); `listMappings()` lists the mappings this Nat holds.
+ *
+ * @example
+ * ```ts
+ * pmp('192.168.1.1').pipe(switchMap((nat) => nat.addMapping({ protocol: 'tcp', internalPort: 8080,
+ *   externalPort: 8080, description: 'web', lifetimeSeconds: 3600 }))).subscribe((grant) => console.log(grant.externalPort));
+ * ```
+ */
+export function pmp(gateway?: string, options: PmpOptions = {}): Observable<Nat> {
+  return resolveGateway(gateway).pipe(
+    switchMap((ip) => {
+      const nat = new PmpNat(ip, resolveOptions(options));
+      return nat.probe().pipe(map(() => nat as Nat));
+    }),
+  );
+}
+
+/**
+ * A NAT-PMP {@link Nat} for a known gateway, without the discovery probe: for callers that
+ * already know the gateway speaks NAT-PMP.
+ *
+ * @example
+ * ```ts
+ * const nat = createPmpNat('192.168.1.1');
+ * nat.externalIp().subscribe(console.log);
+ * ```
+ */
+export function createPmpNat(gateway: string, options: PmpOptions = {}): Nat {
+  return new PmpNat(gateway, resolveOptions(options));
+}
+
+/**
+ * The gateway address to use: the one given, else the default gateway's.
+ *
+ * @example
+ * ```ts
+ * resolveGateway(undefined).subscribe((ip) => console.log('router at', ip));
+ * ```
+ */
+export function resolveGateway(gateway: string | undefined): Observable<string> {
+  return gateway !== undefined ? of(gateway) : defaultGateway().pipe(map((g) => g.gateway));
+}
+
+/**
+ * Tracks one gateway's epoch (RFC 6886 §3.6 / RFC 6887 §8.5): remembers the last epoch and the
+ * local time it was seen, and calls `onLost` when a new reading shows the gateway lost state.
+ *
+ * @example
+ * ```ts
+ * const epoch = new GatewayEpoch(pmpEpochLost, () => asyncScheduler.now(), () => resets.next());
+ * epoch.observe(response.epochSeconds);
+ * ```
+ */
+export class GatewayEpoch {
+  private last: EpochObservation | undefined;
+  constructor(
+    private readonly lost: (previous: EpochObservation, current: EpochObservation) => boolean,
+    private readonly now: () => number,
+    private readonly onLost: () => void,
+  ) {}
+
+  /** Records a reply's epoch; true (and `onLost` called) when the gateway lost state. */
+  observe(epochSeconds: number): boolean {
+    const current: EpochObservation = { epochSeconds, localMs: this.now() };
+    const previous = this.last;
+    this.last = current;
+    if (previous === undefined || !this.lost(previous, current)) return false;
+    this.onLost();
+    return true;
+  }
+}
+
+/** One mapping a NAT-PMP/PCP Nat holds, as {@link MappingRegistry} keeps it. */
+interface HeldMapping {
+  readonly grant: MappingGrant;
+  readonly description: string;
+  readonly internalClient: string;
+  readonly grantedAtMs: number;
+  /** The lifetime the caller asked for (what an internal renewal asks again). */
+  readonly requestedLifetimeSeconds: number;
+}
+
+/**
+ * The mappings a NAT-PMP or PCP Nat currently holds (those protocols cannot list a gateway's
+ * table), keyed by protocol and internal port.
+ *
+ * @example
+ * ```ts
+ * const registry = new MappingRegistry(() => asyncScheduler.now());
+ * registry.list(); // []
+ * ```
+ */
+export class MappingRegistry {
+  private readonly held = new Map<string, HeldMapping>();
+  constructor(private readonly now: () => number) {}
+
+  /** Records a grant. */
+  set(grant: MappingGrant, description: string, internalClient: string, requestedLifetimeSeconds: number): void {
+    this.held.set(registryKey(grant.protocol, grant.internalPort), {
+      grant,
+      description,
+      internalClient,
+      grantedAtMs: this.now(),
+      requestedLifetimeSeconds,
+    });
+  }
+
+  /** Forgets a mapping. */
+  delete(protocol: MappingProtocol, internalPort: number): void {
+    this.held.delete(registryKey(protocol, internalPort));
+  }
+
+  /** The most recently granted live mapping, if any. */
+  latest(): HeldMapping | undefined {
+    return this.live().sort((a, b) => b.grantedAtMs - a.grantedAtMs)[0];
+  }
+
+  /** The live mappings as table entries, remaining lifetime counted down. */
+  list(): PortMappingEntry[] {
+    const now = this.now();
+    return this.live().map((h) => ({
+      protocol: h.grant.protocol,
+      externalPort: h.grant.externalPort,
+      internalClient: h.internalClient,
+      internalPort: h.grant.internalPort,
+      description: h.description,
+      lifetimeSeconds: h.grant.lifetimeSeconds === 0 ? 0 : Math.max(1, Math.ceil((expiry(h) - now) / 1000)),
+      enabled: true,
+    }));
+  }
+
+  private live(): HeldMapping[] {
+    const now = this.now();
+    for (const [key, h] of this.held) if (expiry(h) <= now) this.held.delete(key);
+    return [...this.held.values()];
+  }
+}
+
+const expiry = (h: HeldMapping): number => (h.grant.lifetimeSeconds === 0 ? Infinity : h.grantedAtMs + h.grant.lifetimeSeconds * 1000);
+const registryKey = (protocol: MappingProtocol, internalPort: number): string => `${protocol}/${internalPort}`;
+
+/** A reply the NAT-PMP client accepted: a NAT-PMP response, or a PCP-only server's refusal. */
+type PmpReply = { readonly kind: 'pmp'; readonly response: PmpResponse } | { readonly kind: 'pcp-only'; readonly epochSeconds: number };
+
+/**
+ * Whether `bytes` answers `request`: the exact length, the response opcode (request + 128),
+ * the echoed internal port and protocol for maps; or a PCP server's 24-byte UNSUPP_VERSION for
+ * the same opcode (the gateway speaks PCP only).
+ */
+function matchPmpReply(request: PmpRequest, bytes: Uint8Array): PmpReply | undefined {
+  const expectedOpcode = pmpResponseOpcode(request);
+  if (bytes[0] === 2) {
+    const pcp = decodePcpResponse(bytes, { reserved: 'ignore' });
+    if (pcp instanceof ProtocolError || bytes.length !== 24) return undefined;
+    if ((pcp.op === 'header' || pcp.op === 'announce') && pcp.resultCode === PcpResultCode.UNSUPP_VERSION && (PMP_RESPONSE_BIT | pcp.opcode) === expectedOpcode) {
+      return { kind: 'pcp-only', epochSeconds: pcp.epochSeconds };
+    }
+    return undefined;
+  }
+  const response = decodePmpResponse(bytes);
+  if (response instanceof ProtocolError) return undefined;
+  switch (response.op) {
+    case 'short':
+      return response.opcode === expectedOpcode || (response.opcode === PMP_RESPONSE_BIT && response.resultCode === PmpResultCode.UNSUPPORTED_VERSION)
+        ? { kind: 'pmp', response }
+        : undefined;
+    case 'external-address':
+      return request.op === 'external-address' ? { kind: 'pmp', response } : undefined;
+    case 'map':
+      return request.op === 'map' && response.protocol === request.protocol && response.internalPort === request.internalPort
+        ? { kind: 'pmp', response }
+        : undefined;
+  }
+}
+
+/** The NAT-PMP {@link Nat}. */
+class PmpNat implements Nat {
+  readonly kind = 'pmp' as const;
+  readonly name: string;
+  readonly gateway: string;
+  readonly maxConcurrentRequests: number;
+  readonly resets$: Observable<void>;
+  private readonly resets = new Subject<void>();
+  private readonly epoch: GatewayEpoch;
+  private readonly registry: MappingRegistry;
+  private readonly now: () => number;
+
+  constructor(
+    gateway: string,
+    private readonly options: ResolvedPmpOptions,
+  ) {
+    this.gateway = gateway;
+    this.name = `pmp(${gateway})`;
+    this.maxConcurrentRequests = options.maxConcurrentRequests;
+    this.resets$ = this.resets.asObservable();
+    this.now = () => options.scheduler.now();
+    this.epoch = new GatewayEpoch(pmpEpochLost, this.now, () => this.resets.next());
+    this.registry = new MappingRegistry(this.now);
+  }
+
+  /** The discovery probe: an external address request within `probeTimeoutMs`. */
+  probe(): Observable<string> {
+    return this.externalAddress(this.options.probeTimeoutMs);
+  }
+
+  addMapping(request: NatMappingRequest): Observable<MappingGrant> {
+    return defer(() => {
+      const previous = sameMapping(request.previous, request) ? request.previous : undefined;
+      const lifetimeSeconds = request.lifetimeSeconds > 0 ? request.lifetimeSeconds : this.options.permanentLifetimeSeconds;
+      const mapRequest: PmpMapRequest = {
+        op: 'map',
+        protocol: request.protocol,
+        internalPort: request.internalPort,
+        // Renewals ask for the port granted last time (RFC 6886 §3.3); never 0, which would let
+        // the gateway pick at random (and some gateways reject it).
+        suggestedExternalPort: previous?.externalPort || request.externalPort || request.internalPort,
+        lifetimeSeconds,
+      };
+      return this.exchange(mapRequest, this.options.timeoutMs).pipe(
+        map(({ response, localAddress }) => {
+          const answer = response as PmpMapResponse;
+          const grant: MappingGrant = {
+            protocol: request.protocol,
+            internalPort: request.internalPort,
+            externalPort: answer.externalPort,
+            lifetimeSeconds: answer.lifetimeSeconds,
+          };
+          this.registry.set(grant, request.description, localAddress, lifetimeSeconds);
+          return grant;
+        }),
+      );
+    });
+  }
+
+  deleteMapping(grant: MappingGrant): Observable<void> {
+    return defer(() => {
+      // RFC 6886 §3.4: lifetime 0 and suggested external port 0 delete the mapping.
+      const mapRequest: PmpMapRequest = { op: 'map', protocol: grant.protocol, internalPort: grant.internalPort, suggestedExternalPort: 0, lifetimeSeconds: 0 };
+      return this.exchange(mapRequest, this.options.timeoutMs).pipe(
+        map(() => this.registry.delete(grant.protocol, grant.internalPort)),
+        ignoreElements(),
+      );
+    });
+  }
+
+  externalIp(): Observable<string> {
+    return this.externalAddress(this.options.timeoutMs);
+  }
+
+  listMappings(): Observable<readonly PortMappingEntry[]> {
+    return defer(() => of(this.registry.list()));
+  }
+
+  private externalAddress(timeoutMs: number): Observable<string> {
+    return defer(() => this.exchange({ op: 'external-address' }, timeoutMs)).pipe(map(({ response }) => (response as PmpExternalAddressResponse).externalIp));
+  }
+
+  /** One request/response; non-success results become {@link GatewayError}s. */
+  private exchange(request: PmpRequest, timeoutMs: number): Observable<{ response: PmpResponse; localAddress: string }> {
+    return udpExchange({
+      protocol: 'pmp',
+      host: this.gateway,
+      port: this.options.port,
+      message: encodePmpRequest(request),
+      accept: (bytes) => matchPmpReply(request, bytes) !== undefined,
+      timeoutMs,
+      retransmit: exponentialBackoff({ initialMs: this.options.initialRetransmitMs }),
+      localAddress: this.options.localAddress,
+      scheduler: this.options.scheduler,
+      stats: this.options.stats,
+    }).pipe(
+      map((reply) => {
+        const answer = matchPmpReply(request, reply.message);
+        if (answer === undefined) throw new ProtocolError('pmp', 'unmatched', 'accepted reply no longer matches', this.gateway);
+        if (answer.kind === 'pcp-only') {
+          throw new GatewayError({
+            protocol: 'pmp',
+            resultCode: PmpResultCode.UNSUPPORTED_VERSION,
+            resultName: pmpResultName(PmpResultCode.UNSUPPORTED_VERSION),
+            gateway: this.gateway,
+            message: 'the gateway answered in PCP (version 2): it speaks PCP only, use pcp()',
+          });
+        }
+        this.epoch.observe(answer.response.epochSeconds);
+        if (answer.response.resultCode !== PmpResultCode.SUCCESS) {
+          throw new GatewayError({
+            protocol: 'pmp',
+            resultCode: answer.response.resultCode,
+            resultName: pmpResultName(answer.response.resultCode),
+            gateway: this.gateway,
+          });
+        }
+        return { response: answer.response, localAddress: reply.local.address };
+      }),
+    );
+  }
+}
+
+function sameMapping(previous: MappingGrant | undefined, request: NatMappingRequest): boolean {
+  return previous !== undefined && previous.protocol === request.protocol && previous.internalPort === request.internalPort;
+}

@@ -1,0 +1,303 @@
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
+import type { MappingGrant, Nat, NatMappingRequest } from '../../../src/core/nat.js';
+import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../../src/errors.js';
+import { pcp, type PcpMappingToken, type PcpOptions } from '../../../src/protocols/pcp/client.js';
+import {
+  decodePcpRequest,
+  encodePcpResponse,
+  hexToNonce,
+  nonceToHex,
+  PcpResultCode,
+  type PcpMapRequest,
+  type PcpMapResponse,
+} from '../../../src/protocols/pcp/codec.js';
+import { startPmpPcpServer, type PmpPcpServer } from '../../../src/testing/pmp-pcp-server.js';
+import { MappingTable } from '../../../src/testing/table.js';
+import { createUdpStats } from '../../../src/transport/udp.js';
+
+const HOST = '127.0.0.1';
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const udpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+const request = (over: Partial<NatMappingRequest> = {}): NatMappingRequest => ({
+  protocol: 'tcp',
+  internalPort: 8080,
+  externalPort: 8080,
+  description: 'test',
+  lifetimeSeconds: 600,
+  ...over,
+});
+const sentMaps = (server: PmpPcpServer): PcpMapRequest[] =>
+  server.log.flatMap((entry) => {
+    const decoded = decodePcpRequest(entry.bytes);
+    return !(decoded instanceof ProtocolError) && decoded.op === 'map' ? [decoded] : [];
+  });
+const lastMap = (server: PmpPcpServer): PcpMapRequest => sentMaps(server).at(-1) ?? assert.fail('no MAP request seen');
+const tokenOf = (grant: MappingGrant): string => (grant.token as PcpMappingToken).nonce;
+async function waitFor(condition: () => boolean, ms = 1000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail('condition not met in time');
+    await sleep(2);
+  }
+}
+async function closedPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, HOST, resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(resolve));
+  return port;
+}
+
+describe('pcp() against the simulator over loopback', () => {
+  let clock = 9_000_000;
+  const table = new MappingTable({ externalIp: '203.0.113.7', now: () => clock });
+  let server: PmpPcpServer;
+  let options: PcpOptions;
+  let nat: Nat;
+
+  before(async () => {
+    clock += 3_600_000;
+    server = await startPmpPcpServer(table, { address: HOST, port: 0, pcpMinLifetimeSeconds: 1, pcpMaxLifetimeSeconds: 3600, errorLifetimeSeconds: 30 });
+    options = { port: server.port, localAddress: HOST, probeTimeoutMs: 300, timeoutMs: 400, initialRetransmitMs: 100 };
+    nat = await firstValueFrom(pcp(HOST, options));
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    table.clear();
+    table.setExternalIp('203.0.113.7');
+    server.resetCounters();
+    Object.assign(server.faults, { refuse: undefined, drop: undefined, delayMs: 0, silent: false, tamper: undefined });
+  });
+
+  it('probes with ANNOUNCE and emits one pcp Nat', async () => {
+    const nats = await lastValueFrom(pcp(HOST, options).pipe(toArray()));
+    assert.equal(nats.length, 1);
+    const found = nats[0] as Nat;
+    assert.deepEqual([found.kind, found.name, found.gateway, found.maxConcurrentRequests], ['pcp', `pcp(${HOST})`, HOST, 1]);
+    assert.equal(server.counters.byKind['pcp.announce'], 1);
+    const announce = decodePcpRequest(server.log[0]?.bytes ?? new Uint8Array());
+    assert.ok(!(announce instanceof ProtocolError) && announce.op === 'announce', 'an ANNOUNCE');
+    assert.equal(announce.clientIp, HOST, 'the client address field is the socket\'s local address');
+  });
+
+  it('maps TCP and UDP: grant carries the external address and the nonce', async () => {
+    const tcp = await firstValueFrom(nat.addMapping(request()));
+    const udp = await firstValueFrom(nat.addMapping(request({ protocol: 'udp', internalPort: 30303, externalPort: 30303 })));
+    assert.deepEqual([tcp.protocol, tcp.internalPort, tcp.externalPort, tcp.lifetimeSeconds, tcp.externalIp], ['tcp', 8080, 8080, 600, '203.0.113.7']);
+    assert.deepEqual([udp.protocol, udp.externalPort, udp.externalIp], ['udp', 30303, '203.0.113.7']);
+    assert.equal(table.get('tcp', 8080)?.nonce, tokenOf(tcp));
+    assert.equal(table.get('udp', 30303)?.nonce, tokenOf(udp));
+    assert.notEqual(tokenOf(tcp), tokenOf(udp));
+    const sent = lastMap(server);
+    assert.equal(sent.clientIp, HOST);
+    assert.equal(server.counters.byKind['pcp.map'], 2);
+    const listed = await firstValueFrom(nat.listMappings?.() ?? assert.fail('listMappings'));
+    assert.deepEqual(listed.map((e) => [e.protocol, e.externalPort, e.internalClient]).sort(), [
+      ['tcp', 8080, HOST],
+      ['udp', 30303, HOST],
+    ]);
+  });
+
+  it('renewals reuse the nonce and the port granted last time', async () => {
+    table.add({ protocol: 'tcp', internalClient: '10.0.0.9', internalPort: 1, externalPort: 8080, lifetimeSeconds: 0, via: 'upnp' });
+    const first = await firstValueFrom(nat.addMapping(request()));
+    assert.notEqual(first.externalPort, 8080);
+    table.delete('tcp', 8080);
+    const renewed = await firstValueFrom(nat.addMapping(request({ previous: first })));
+    const sent = lastMap(server);
+    assert.equal(nonceToHex(sent.nonce), tokenOf(first));
+    assert.equal(sent.suggestedExternalPort, first.externalPort);
+    assert.equal(sent.suggestedExternalIp, '203.0.113.7');
+    assert.equal(renewed.externalPort, first.externalPort);
+    assert.equal(tokenOf(renewed), tokenOf(first));
+  });
+
+  it('honours the grant: a shorter lifetime than requested', async () => {
+    const grant = await firstValueFrom(nat.addMapping(request({ lifetimeSeconds: 86400 })));
+    assert.equal(lastMap(server).lifetimeSeconds, 86400);
+    assert.equal(grant.lifetimeSeconds, 3600);
+  });
+
+  it('deletes with lifetime 0 and the original nonce', async () => {
+    const grant = await firstValueFrom(nat.addMapping(request()));
+    assert.deepEqual(await lastValueFrom(nat.deleteMapping(grant).pipe(toArray())), []);
+    const sent = lastMap(server);
+    assert.equal(sent.lifetimeSeconds, 0);
+    assert.equal(nonceToHex(sent.nonce), tokenOf(grant));
+    assert.equal(table.get('tcp', grant.externalPort), undefined);
+    const listed = await firstValueFrom(nat.listMappings?.() ?? assert.fail('listMappings'));
+    assert.equal(listed.find((e) => e.protocol === 'tcp' && e.internalPort === 8080), undefined);
+  });
+
+  it('a delete with another nonce is refused by the simulator: NOT_AUTHORIZED, retryAfterSeconds', async () => {
+    const grant = await firstValueFrom(nat.addMapping(request()));
+    const forged: MappingGrant = { ...grant, token: { nonce: 'ffffffffffffffffffffffff' } };
+    await assert.rejects(firstValueFrom(nat.deleteMapping(forged)), (error: unknown) => {
+      assert.ok(error instanceof GatewayError, 'GatewayError');
+      assert.deepEqual([error.protocol, error.resultCode, error.resultName, error.retryAfterSeconds], ['pcp', 2, 'NOT_AUTHORIZED', 30]);
+      return true;
+    });
+    assert.ok(table.get('tcp', grant.externalPort) !== undefined, 'still mapped');
+  });
+
+  it('a refusal honours the error lifetime as retryAfterSeconds', async () => {
+    server.faults.refuse = { resultCode: PcpResultCode.NO_RESOURCES, lifetimeSeconds: 77, count: 1 };
+    await assert.rejects(firstValueFrom(nat.addMapping(request())), (error: unknown) => {
+      assert.ok(error instanceof GatewayError, 'GatewayError');
+      assert.deepEqual([error.resultCode, error.resultName, error.retryAfterSeconds, error.gateway], [8, 'NO_RESOURCES', 77, HOST]);
+      return true;
+    });
+  });
+
+  it('silence is a GatewayTimeoutError at the deadline', async () => {
+    server.faults.silent = true;
+    const started = Date.now();
+    await assert.rejects(firstValueFrom(pcp(HOST, { ...options, probeTimeoutMs: 200, initialRetransmitMs: 20 })), (error: unknown) => error instanceof GatewayTimeoutError && error.protocol === 'pcp');
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 195 && elapsed < 500, `took ${elapsed} ms`);
+    assert.ok(server.counters.byKind['pcp.announce'] >= 3, 'retransmitted');
+  });
+
+  it('retransmits through packet loss: drop the first 3 replies, the server sees 4 requests', async () => {
+    const quick = await firstValueFrom(pcp(HOST, { ...options, initialRetransmitMs: 30 }));
+    server.resetCounters();
+    server.faults.drop = { count: 3 };
+    const grant = await firstValueFrom(quick.addMapping(request()));
+    assert.equal(grant.externalPort, 8080);
+    assert.equal(server.counters.byKind['pcp.map'], 4);
+    const nonces = new Set(sentMaps(server).map((m) => nonceToHex(m.nonce)));
+    assert.equal(nonces.size, 1, 'retransmissions carry the same nonce');
+  });
+
+  it('ECONNREFUSED ends the probe at once as GatewayUnreachableError', async () => {
+    const port = await closedPort();
+    const started = Date.now();
+    await assert.rejects(firstValueFrom(pcp(HOST, { ...options, port, probeTimeoutMs: 1500 })), (error: unknown) => error instanceof GatewayUnreachableError && error.protocol === 'pcp');
+    assert.ok(Date.now() - started < 300, `took ${Date.now() - started} ms`);
+  });
+
+  it('drops replies with a wrong nonce, opcode, length or source port', async () => {
+    server.faults.silent = true;
+    const stats = createUdpStats();
+    const watched = await (async () => {
+      server.faults.silent = false;
+      const found = await firstValueFrom(pcp(HOST, { ...options, stats, timeoutMs: 1500, initialRetransmitMs: 1000 }));
+      server.faults.silent = true;
+      return found;
+    })();
+    const before = { ...stats };
+    const grant$ = firstValueFrom(watched.addMapping(request({ protocol: 'udp', internalPort: 5000, externalPort: 5000 })));
+    await waitFor(() => sentMaps(server).length > 0);
+    const client = server.log.at(-1)?.from ?? assert.fail('no request');
+    const sent = lastMap(server);
+    const good: PcpMapResponse = {
+      op: 'map',
+      opcode: 1,
+      resultCode: 0,
+      lifetimeSeconds: 120,
+      epochSeconds: 3600,
+      nonce: sent.nonce,
+      protocol: 17,
+      internalPort: 5000,
+      externalPort: 4242,
+      externalIp: '203.0.113.7',
+      options: [],
+    };
+    const intruder = createSocket('udp4');
+    await new Promise<void>((resolve) => intruder.bind(0, HOST, resolve));
+    await new Promise<void>((resolve) => intruder.send(encodePcpResponse(good), client.port, client.address, () => resolve()));
+    await server.send(encodePcpResponse({ ...good, nonce: hexToNonce('0102030405060708090a0b0c') ?? assert.fail() }), client);
+    await server.send(encodePcpResponse({ op: 'announce', opcode: 0, resultCode: 0, lifetimeSeconds: 0, epochSeconds: 3600, options: [] }), client);
+    await server.send(encodePcpResponse({ ...good, options: [{ code: 130, data: new Uint8Array(4) }] }), client); // 68 bytes
+    await server.send(encodePcpResponse({ ...good, protocol: 6 }), client);
+    await server.send(encodePcpResponse({ ...good, internalPort: 5001 }), client);
+    await server.send(encodePcpResponse({ op: 'header', opcode: 1, resultCode: PcpResultCode.NOT_AUTHORIZED, lifetimeSeconds: 1, epochSeconds: 3600 }), client); // no nonce to match
+    await sleep(20);
+    await server.send(encodePcpResponse(good), client);
+    const granted = await grant$;
+    intruder.close();
+    assert.equal(granted.externalPort, 4242);
+    assert.equal(stats.dropped - before.dropped, 6);
+    assert.equal(stats.accepted - before.accepted, 1);
+  });
+
+  it('a gateway reboot (epoch back to 0) emits on resets$', async () => {
+    const fresh = await firstValueFrom(pcp(HOST, options));
+    let resets = 0;
+    fresh.resets$?.subscribe(() => resets++);
+    await firstValueFrom(fresh.addMapping(request()));
+    assert.equal(resets, 0);
+    table.reboot();
+    await firstValueFrom(fresh.addMapping(request()));
+    assert.equal(resets, 1);
+    clock += 3_600_000;
+  });
+
+  describe('NAT-PMP fallback and the external address', () => {
+    let pmpOnly: PmpPcpServer;
+    let pcpOnly: PmpPcpServer;
+    before(async () => {
+      pmpOnly = await startPmpPcpServer(table, { protocols: { pcp: false } });
+      pcpOnly = await startPmpPcpServer(table, { protocols: { pmp: false } });
+    });
+    after(async () => {
+      await pmpOnly.close();
+      await pcpOnly.close();
+    });
+
+    it('falls back to NAT-PMP on a NAT-PMP-only gateway', async () => {
+      const found = await firstValueFrom(pcp(HOST, { ...options, port: pmpOnly.port }));
+      assert.equal(found.kind, 'pmp');
+      assert.equal(found.name, `pmp(${HOST})`);
+      assert.equal(pmpOnly.counters.byKind['pcp.announce'], 1);
+      assert.equal(pmpOnly.counters.byKind['pmp.externalAddress'], 1);
+      const grant = await firstValueFrom(found.addMapping(request({ internalPort: 7000, externalPort: 7000 })));
+      assert.equal(table.get('tcp', grant.externalPort)?.via, 'pmp');
+    });
+
+    it('fallbackToPmp: false makes it a typed error', async () => {
+      pmpOnly.resetCounters();
+      await assert.rejects(firstValueFrom(pcp(HOST, { ...options, port: pmpOnly.port, fallbackToPmp: false })), (error: unknown) => {
+        assert.ok(error instanceof GatewayError, 'GatewayError');
+        assert.deepEqual([error.protocol, error.resultCode, error.resultName], ['pcp', 1, 'UNSUPP_VERSION']);
+        assert.match(error.message, /NAT-PMP/);
+        return true;
+      });
+      assert.equal(pmpOnly.counters.byKind['pmp.externalAddress'], 0);
+    });
+
+    it('externalIp() asks NAT-PMP on the same server', async () => {
+      server.resetCounters();
+      assert.equal(await firstValueFrom(nat.externalIp()), '203.0.113.7');
+      assert.equal(server.counters.byKind['pmp.externalAddress'], 1);
+    });
+
+    it('externalIp() on a PCP-only gateway renews a held mapping to learn the address', async () => {
+      const only = await firstValueFrom(pcp(HOST, { ...options, port: pcpOnly.port }));
+      await assert.rejects(firstValueFrom(only.externalIp()), (error: unknown) => error instanceof GatewayError && error.protocol === 'pmp' && error.resultCode === 1);
+      const grant = await firstValueFrom(only.addMapping(request({ internalPort: 7100, externalPort: 7100 })));
+      table.setExternalIp('198.51.100.9');
+      pcpOnly.resetCounters();
+      assert.equal(await firstValueFrom(only.externalIp()), '198.51.100.9');
+      assert.equal(pcpOnly.counters.byKind['pmp.externalAddress'], 0, 'NAT-PMP is not asked again');
+      assert.equal(nonceToHex(lastMap(pcpOnly).nonce), tokenOf(grant), 'the renewal reuses the nonce');
+    });
+  });
+
+  it('unsubscribing closes the socket and stops retransmitting', async () => {
+    server.faults.silent = true;
+    await sleep(10);
+    const baseline = udpHandles();
+    const subscription = nat.addMapping(request()).subscribe({ error: () => assert.fail('no error after unsubscribe') });
+    await sleep(30);
+    assert.equal(udpHandles(), baseline + 1);
+    subscription.unsubscribe();
+    const seen = server.counters.total;
+    await sleep(60);
+    assert.equal(udpHandles(), baseline, 'socket closed');
+    assert.equal(server.counters.total, seen, 'nothing sent after unsubscribe');
+  });
+});

@@ -1,0 +1,283 @@
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { asyncScheduler, firstValueFrom, lastValueFrom, toArray, type SchedulerLike } from 'rxjs';
+import type { MappingGrant, Nat, NatMappingRequest } from '../../../src/core/nat.js';
+import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../../src/errors.js';
+import { createPmpNat, pmp, type PmpOptions } from '../../../src/protocols/pmp/client.js';
+import { decodePmpRequest, encodePmpResponse, type PmpMapRequest } from '../../../src/protocols/pmp/codec.js';
+import { startPmpPcpServer, type PmpPcpServer } from '../../../src/testing/pmp-pcp-server.js';
+import { MappingTable } from '../../../src/testing/table.js';
+import { createUdpStats } from '../../../src/transport/udp.js';
+
+const HOST = '127.0.0.1';
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const udpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+const request = (over: Partial<NatMappingRequest> = {}): NatMappingRequest => ({
+  protocol: 'tcp',
+  internalPort: 8080,
+  externalPort: 8080,
+  description: 'test',
+  lifetimeSeconds: 60,
+  ...over,
+});
+const lastMapRequest = (server: PmpPcpServer): PmpMapRequest => {
+  const bytes = server.log.at(-1)?.bytes;
+  assert.ok(bytes !== undefined, 'server saw a request');
+  const decoded = decodePmpRequest(bytes);
+  assert.ok(!(decoded instanceof ProtocolError) && decoded.op === 'map', 'a map request');
+  return decoded;
+};
+async function waitFor(condition: () => boolean, ms = 1000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail('condition not met in time');
+    await sleep(2);
+  }
+}
+async function closedPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, HOST, resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(resolve));
+  return port;
+}
+
+describe('pmp() against the simulator over loopback', () => {
+  let clock = 5_000_000;
+  const table = new MappingTable({ externalIp: '203.0.113.7', now: () => clock });
+  let server: PmpPcpServer;
+  let options: PmpOptions;
+  let nat: Nat;
+
+  before(async () => {
+    clock += 3_600_000; // up for an hour: epoch 3600
+    server = await startPmpPcpServer(table, { address: HOST, port: 0 });
+    options = { port: server.port, localAddress: HOST, probeTimeoutMs: 300, timeoutMs: 400, initialRetransmitMs: 100 };
+    nat = await firstValueFrom(pmp(HOST, options));
+  });
+  after(() => server.close());
+  beforeEach(() => {
+    table.clear();
+    table.setExternalIp('203.0.113.7');
+    server.resetCounters();
+    Object.assign(server.faults, { refuse: undefined, drop: undefined, delayMs: 0, silent: false, tamper: undefined });
+  });
+
+  it('probes with an external address request and emits one pmp Nat', async () => {
+    const nats = await lastValueFrom(pmp(HOST, options).pipe(toArray()));
+    assert.equal(nats.length, 1);
+    const found = nats[0] as Nat;
+    assert.equal(found.kind, 'pmp');
+    assert.equal(found.name, `pmp(${HOST})`);
+    assert.equal(found.gateway, HOST);
+    assert.equal(found.maxConcurrentRequests, 1);
+    assert.equal(server.counters.byKind['pmp.externalAddress'], 1);
+    assert.equal(server.log[0]?.from.address, HOST);
+    assert.notEqual(server.log[0]?.from.port, 5350);
+  });
+
+  it('is cold: nothing is sent before subscription', async () => {
+    const nat$ = pmp(HOST, options);
+    await sleep(30);
+    assert.equal(server.counters.total, 0);
+    await firstValueFrom(nat$);
+    assert.equal(server.counters.total, 1);
+  });
+
+  it('maps TCP and UDP, and lists what it holds', async () => {
+    const tcp = await firstValueFrom(nat.addMapping(request({ protocol: 'tcp', internalPort: 8080, externalPort: 8080 })));
+    const udp = await firstValueFrom(nat.addMapping(request({ protocol: 'udp', internalPort: 30303, externalPort: 30303 })));
+    assert.deepEqual(tcp, { protocol: 'tcp', internalPort: 8080, externalPort: 8080, lifetimeSeconds: 60 });
+    assert.deepEqual(udp, { protocol: 'udp', internalPort: 30303, externalPort: 30303, lifetimeSeconds: 60 });
+    assert.equal(table.get('tcp', 8080)?.internalClient, HOST);
+    assert.equal(table.get('udp', 30303)?.via, 'pmp');
+    assert.equal(server.counters.byKind['pmp.mapTcp'], 1);
+    assert.equal(server.counters.byKind['pmp.mapUdp'], 1);
+    const listed = await firstValueFrom(nat.listMappings?.() ?? assert.fail('listMappings'));
+    assert.deepEqual(
+      listed.map((e) => [e.protocol, e.externalPort, e.internalPort, e.internalClient, e.description, e.enabled]),
+      [
+        ['tcp', 8080, 8080, HOST, 'test', true],
+        ['udp', 30303, 30303, HOST, 'test', true],
+      ],
+    );
+    assert.ok(listed.every((e) => e.lifetimeSeconds > 55 && e.lifetimeSeconds <= 60), 'lifetimes count down from 60');
+  });
+
+  it('reads the external address, and sees it change', async () => {
+    assert.equal(await firstValueFrom(nat.externalIp()), '203.0.113.7');
+    table.setExternalIp('198.51.100.4');
+    assert.equal(await firstValueFrom(nat.externalIp()), '198.51.100.4');
+  });
+
+  it('honours the grant: another port and a shorter lease', async () => {
+    table.add({ protocol: 'tcp', internalClient: '10.0.0.9', internalPort: 1, externalPort: 8080, lifetimeSeconds: 0, via: 'upnp' });
+    server.faults.tamper = (reply) => {
+      const copy = reply.slice();
+      new DataView(copy.buffer).setUint32(12, 30); // the gateway shortens the lease to 30 s
+      return [copy];
+    };
+    const grant = await firstValueFrom(nat.addMapping(request({ lifetimeSeconds: 3600 })));
+    assert.notEqual(grant.externalPort, 8080);
+    assert.equal(grant.lifetimeSeconds, 30);
+    assert.equal(table.findByInternal('tcp', HOST, 8080)?.externalPort, grant.externalPort);
+  });
+
+  it('a renewal asks for the port granted last time, and keeps it', async () => {
+    table.add({ protocol: 'tcp', internalClient: '10.0.0.9', internalPort: 1, externalPort: 8080, lifetimeSeconds: 0, via: 'upnp' });
+    const first = await firstValueFrom(nat.addMapping(request()));
+    assert.notEqual(first.externalPort, 8080);
+    table.delete('tcp', 8080); // the wanted port is free again: a renewal must not move
+    const renewed = await firstValueFrom(nat.addMapping(request({ previous: first })));
+    assert.equal(lastMapRequest(server).suggestedExternalPort, first.externalPort);
+    assert.equal(renewed.externalPort, first.externalPort);
+  });
+
+  it('never suggests external port 0', async () => {
+    await firstValueFrom(nat.addMapping(request({ internalPort: 9000, externalPort: 0 })));
+    assert.equal(lastMapRequest(server).suggestedExternalPort, 9000);
+  });
+
+  it('asks for permanentLifetimeSeconds instead of lifetime 0 (which would delete)', async () => {
+    const grant = await firstValueFrom(nat.addMapping(request({ lifetimeSeconds: 0 })));
+    assert.equal(lastMapRequest(server).lifetimeSeconds, 7200);
+    assert.equal(grant.lifetimeSeconds, 7200);
+  });
+
+  it('deletes with lifetime 0 and external port 0 (RFC 6886 §3.4)', async () => {
+    const grant = await firstValueFrom(nat.addMapping(request()));
+    const emitted = await lastValueFrom(nat.deleteMapping(grant).pipe(toArray()));
+    assert.deepEqual(emitted, []);
+    const sent = lastMapRequest(server);
+    assert.deepEqual([sent.lifetimeSeconds, sent.suggestedExternalPort, sent.internalPort], [0, 0, 8080]);
+    assert.equal(table.get('tcp', grant.externalPort), undefined);
+    const listed = await firstValueFrom(nat.listMappings?.() ?? assert.fail('listMappings'));
+    assert.equal(listed.find((e) => e.protocol === 'tcp' && e.internalPort === 8080), undefined, 'no longer listed');
+  });
+
+  it('a refusal is a GatewayError with the result code', async () => {
+    server.faults.refuse = { resultCode: 2, count: 1 };
+    await assert.rejects(firstValueFrom(nat.addMapping(request())), (error: unknown) => {
+      assert.ok(error instanceof GatewayError, 'GatewayError');
+      assert.equal(error.protocol, 'pmp');
+      assert.equal(error.resultCode, 2);
+      assert.equal(error.resultName, 'NOT_AUTHORIZED');
+      assert.equal(error.gateway, HOST);
+      return true;
+    });
+    server.faults.refuse = { resultCode: 3 };
+    await assert.rejects(firstValueFrom(nat.externalIp()), (error: unknown) => error instanceof GatewayError && error.resultName === 'NETWORK_FAILURE');
+  });
+
+  it('silence is a GatewayTimeoutError at the deadline', async () => {
+    server.faults.silent = true;
+    const started = Date.now();
+    await assert.rejects(firstValueFrom(pmp(HOST, { ...options, probeTimeoutMs: 200, initialRetransmitMs: 20 })), (error: unknown) => error instanceof GatewayTimeoutError && error.timeoutMs === 200);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 195 && elapsed < 500, `took ${elapsed} ms`);
+    // Retransmitted meanwhile: 0, 20, 60, 140 ms.
+    const sent = server.counters.byKind['pmp.externalAddress'];
+    assert.ok(sent >= 3 && sent <= 4, `sent ${sent}`);
+  });
+
+  it('retransmits through packet loss: drop the first 2 replies, the server sees 3 requests', async () => {
+    server.faults.drop = { count: 2 };
+    const grant = await firstValueFrom(createPmpNat(HOST, { ...options, initialRetransmitMs: 30 }).addMapping(request()));
+    assert.equal(grant.externalPort, 8080);
+    assert.equal(server.counters.byKind['pmp.mapTcp'], 3);
+    assert.equal(server.counters.dropped, 2);
+  });
+
+  it('ECONNREFUSED ends the probe at once as GatewayUnreachableError', async () => {
+    const port = await closedPort();
+    const started = Date.now();
+    await assert.rejects(firstValueFrom(pmp(HOST, { ...options, port, probeTimeoutMs: 1500 })), (error: unknown) => error instanceof GatewayUnreachableError && error.protocol === 'pmp');
+    assert.ok(Date.now() - started < 300, `took ${Date.now() - started} ms`);
+  });
+
+  it('drops replies with a wrong source port, opcode, length or internal port', async () => {
+    server.faults.silent = true;
+    const stats = createUdpStats();
+    const watched = createPmpNat(HOST, { ...options, stats, timeoutMs: 1500, initialRetransmitMs: 1000 });
+    const grant$ = firstValueFrom(watched.addMapping(request({ protocol: 'udp', internalPort: 5000, externalPort: 5000 })));
+    await waitFor(() => server.log.length > 0);
+    const client = server.log[0]?.from ?? assert.fail('no request');
+    const good = { op: 'map' as const, protocol: 'udp' as const, resultCode: 0, epochSeconds: 3600, internalPort: 5000, externalPort: 4242, lifetimeSeconds: 60 };
+    const intruder = createSocket('udp4');
+    await new Promise<void>((resolve) => intruder.bind(0, HOST, resolve));
+    await new Promise<void>((resolve) => intruder.send(encodePmpResponse(good), client.port, client.address, () => resolve())); // wrong source port
+    await server.send(encodePmpResponse({ ...good, protocol: 'tcp' }), client); // opcode 130, not 129
+    await server.send(encodePmpResponse({ ...good, internalPort: 5001 }), client); // another internal port
+    await server.send(Uint8Array.of(...encodePmpResponse(good), 0), client); // 17 bytes
+    await server.send(encodePmpResponse({ op: 'external-address', resultCode: 0, epochSeconds: 3600, externalIp: '1.2.3.4' }), client);
+    await server.send(Uint8Array.of(0x00), client);
+    await sleep(20);
+    await server.send(encodePmpResponse(good), client);
+    const granted = await grant$;
+    intruder.close();
+    assert.equal(granted.externalPort, 4242);
+    assert.equal(stats.dropped, 5, 'five forged replies dropped (the kernel filters the wrong source port)');
+    assert.equal(stats.accepted, 1);
+  });
+
+  it('a gateway reboot (epoch back to 0) emits on resets$', async () => {
+    const resets: unknown[] = [];
+    const subscription = nat.resets$?.subscribe((r) => resets.push(r));
+    await firstValueFrom(nat.externalIp());
+    assert.equal(resets.length, 0, 'no reset while the epoch advances normally');
+    table.reboot();
+    await firstValueFrom(nat.externalIp());
+    assert.equal(resets.length, 1);
+    await firstValueFrom(nat.externalIp());
+    assert.equal(resets.length, 1, 'the new epoch becomes the reference');
+    subscription?.unsubscribe();
+    clock += 3_600_000;
+    await firstValueFrom(nat.externalIp()); // re-baseline for later tests
+  });
+
+  it('uses the scheduler clock for the epoch check: an epoch that stood still for an hour is a reset', async () => {
+    let now = 0;
+    const scheduler: SchedulerLike = { now: () => now, schedule: asyncScheduler.schedule.bind(asyncScheduler) };
+    const clocked = await firstValueFrom(pmp(HOST, { ...options, scheduler }));
+    let resets = 0;
+    clocked.resets$?.subscribe(() => resets++);
+    now += 60_000; // 1 min later the gateway's epoch has not moved: lost state (RFC 6886 §3.6)
+    await firstValueFrom(clocked.externalIp());
+    assert.equal(resets, 1);
+  });
+
+  it('a PCP-only gateway is reported clearly', async () => {
+    const pcpOnly = await startPmpPcpServer(table, { protocols: { pmp: false } });
+    try {
+      await assert.rejects(firstValueFrom(pmp(HOST, { ...options, port: pcpOnly.port })), (error: unknown) => {
+        assert.ok(error instanceof GatewayError, 'GatewayError');
+        assert.equal(error.resultCode, 1);
+        assert.match(error.message, /PCP/);
+        return true;
+      });
+    } finally {
+      await pcpOnly.close();
+    }
+  });
+
+  it('unsubscribing closes the socket and stops retransmitting', async () => {
+    server.faults.silent = true;
+    await sleep(10);
+    const baseline = udpHandles();
+    const subscription = nat.addMapping(request()).subscribe({ error: () => assert.fail('no error after unsubscribe') });
+    await sleep(30);
+    assert.equal(udpHandles(), baseline + 1);
+    subscription.unsubscribe();
+    const seen = server.counters.total;
+    await sleep(60);
+    assert.equal(udpHandles(), baseline, 'socket closed');
+    assert.equal(server.counters.total, seen, 'nothing sent after unsubscribe');
+  });
+
+  it('renewing from a grant of another mapping does not reuse its port', async () => {
+    const other: MappingGrant = { protocol: 'udp', internalPort: 1234, externalPort: 4321, lifetimeSeconds: 60 };
+    await firstValueFrom(nat.addMapping(request({ previous: other })));
+    assert.equal(lastMapRequest(server).suggestedExternalPort, 8080);
+  });
+});

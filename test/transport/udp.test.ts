@@ -1,0 +1,284 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
+import { GatewayTimeoutError, GatewayUnreachableError } from '../../src/errors.js';
+import { createUdpStats, exponentialBackoff, udpExchange, type UdpEndpoint } from '../../src/transport/udp.js';
+
+const HOST = '127.0.0.1';
+
+/** A loopback UDP server whose behaviour each test sets. */
+interface TestServer {
+  socket: Socket;
+  port: number;
+  received: { data: Buffer; from: RemoteInfo }[];
+  onMessage: (data: Buffer, from: RemoteInfo) => void;
+  reply: (bytes: Uint8Array, to: RemoteInfo) => void;
+}
+
+async function startServer(): Promise<TestServer> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, HOST, resolve));
+  const server: TestServer = {
+    socket,
+    port: socket.address().port,
+    received: [],
+    onMessage: () => {},
+    reply: (bytes, to) => socket.send(bytes, to.port, to.address),
+  };
+  socket.on('message', (data, from) => {
+    server.received.push({ data, from });
+    server.onMessage(data, from);
+  });
+  return server;
+}
+
+async function closedPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, HOST, resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(resolve));
+  return port;
+}
+
+const udpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+const settle = (ms = 20): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('udpExchange over loopback', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.socket.close());
+  const reset = (): void => {
+    server.received = [];
+    server.onMessage = () => {};
+  };
+
+  it('emits the first accepted reply from an ephemeral socket, built from the local endpoint', async () => {
+    reset();
+    server.onMessage = (data, from) => server.reply(Uint8Array.of(...data, 0xff), from);
+    let seenLocal: UdpEndpoint | undefined;
+    const reply = await firstValueFrom(
+      udpExchange({
+        protocol: 'pmp',
+        host: HOST,
+        port: server.port,
+        localAddress: HOST,
+        message: (local) => {
+          seenLocal = local;
+          return Uint8Array.of(1, 2);
+        },
+        accept: (m) => m.length === 3,
+        timeoutMs: 500,
+      }),
+    );
+    assert.deepEqual([...reply.message], [1, 2, 0xff]);
+    assert.deepEqual(reply.remote, { address: HOST, port: server.port });
+    assert.deepEqual(reply.local, seenLocal);
+    assert.equal(reply.local.address, HOST);
+    assert.notEqual(reply.local.port, 5350);
+    assert.equal(server.received[0]?.from.port, reply.local.port);
+  });
+
+  it('drops and counts replies that accept refuses', async () => {
+    reset();
+    server.onMessage = (_data, from) => {
+      server.reply(Uint8Array.of(9), from);
+      server.reply(Uint8Array.of(9, 9), from);
+      server.reply(Uint8Array.of(7, 7, 7), from);
+    };
+    const stats = createUdpStats();
+    const reply = await firstValueFrom(
+      udpExchange({ protocol: 'pcp', host: HOST, port: server.port, message: Uint8Array.of(0), accept: (m) => m[0] === 7, timeoutMs: 500, stats }),
+    );
+    assert.deepEqual([...reply.message], [7, 7, 7]);
+    assert.deepEqual({ ...stats }, { exchanges: 1, sent: 1, received: 3, accepted: 1, dropped: 2 });
+  });
+
+  it('a throwing accept counts as a refusal', async () => {
+    reset();
+    server.onMessage = (_data, from) => {
+      server.reply(Uint8Array.of(1), from);
+      server.reply(Uint8Array.of(2), from);
+    };
+    const stats = createUdpStats();
+    const reply = await firstValueFrom(
+      udpExchange({
+        protocol: 'pmp',
+        host: HOST,
+        port: server.port,
+        message: Uint8Array.of(0),
+        accept: (m) => {
+          if (m[0] === 1) throw new Error('boom');
+          return true;
+        },
+        timeoutMs: 500,
+        stats,
+      }),
+    );
+    assert.deepEqual([...reply.message], [2]);
+    assert.equal(stats.dropped, 1);
+  });
+
+  it('retransmits on its schedule until a reply comes', async () => {
+    reset();
+    server.onMessage = (data, from) => {
+      if (server.received.length > 2) server.reply(data, from); // the first two are "lost"
+    };
+    const stats = createUdpStats();
+    const started = Date.now();
+    await firstValueFrom(
+      udpExchange({
+        protocol: 'pmp',
+        host: HOST,
+        port: server.port,
+        message: Uint8Array.of(5),
+        accept: () => true,
+        timeoutMs: 1000,
+        retransmit: exponentialBackoff({ initialMs: 20 }),
+        stats,
+      }),
+    );
+    assert.equal(server.received.length, 3);
+    assert.equal(stats.sent, 3);
+    // Sent at 0, 20 and 60 ms.
+    assert.ok(Date.now() - started >= 55, `took ${Date.now() - started} ms`);
+  });
+
+  it('ends at the deadline with GatewayTimeoutError and stops sending', async () => {
+    reset();
+    const started = Date.now();
+    await assert.rejects(
+      firstValueFrom(
+        udpExchange({ protocol: 'pmp', host: HOST, port: server.port, message: Uint8Array.of(1), accept: () => true, timeoutMs: 150, retransmit: exponentialBackoff({ initialMs: 10 }) }),
+      ),
+      (error: unknown) => error instanceof GatewayTimeoutError && error.timeoutMs === 150 && error.protocol === 'pmp' && error.gateway === HOST,
+    );
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 145 && elapsed < 400, `took ${elapsed} ms`);
+    const sent = server.received.length;
+    assert.ok(sent >= 4 && sent <= 6, `sent ${sent}`); // 0, 10, 30, 70, 150
+    await settle(100);
+    assert.ok(server.received.length <= sent + 1, 'no sends after the deadline');
+  });
+
+  it('ECONNREFUSED ends the exchange at once as GatewayUnreachableError', async () => {
+    const port = await closedPort();
+    const started = Date.now();
+    await assert.rejects(
+      firstValueFrom(udpExchange({ protocol: 'pcp', host: HOST, port, message: Uint8Array.of(2, 0), accept: () => true, timeoutMs: 3000 })),
+      (error: unknown) => error instanceof GatewayUnreachableError && /ECONNREFUSED/.test(error.message) && error.protocol === 'pcp',
+    );
+    assert.ok(Date.now() - started < 500, `took ${Date.now() - started} ms`);
+  });
+
+  it('a socket that cannot be bound is GatewayUnreachableError, not a throw', async () => {
+    await assert.rejects(
+      firstValueFrom(udpExchange({ protocol: 'pmp', host: HOST, port: server.port, localAddress: HOST, localPort: server.port, message: Uint8Array.of(0), accept: () => true, timeoutMs: 500 })),
+      (error: unknown) => error instanceof GatewayUnreachableError && /EADDRINUSE/.test(error.message),
+    );
+  });
+
+  it('a connected socket never sees datagrams from another source port', async () => {
+    reset();
+    const intruder = createSocket('udp4');
+    await new Promise<void>((resolve) => intruder.bind(0, HOST, resolve));
+    server.onMessage = (_data, from) => {
+      intruder.send(Uint8Array.of(0xee), from.port, from.address);
+      setTimeout(() => server.reply(Uint8Array.of(0x01), from), 30);
+    };
+    const stats = createUdpStats();
+    const reply = await firstValueFrom(
+      udpExchange({ protocol: 'pmp', host: HOST, port: server.port, message: Uint8Array.of(0), accept: () => true, timeoutMs: 500, stats }),
+    );
+    intruder.close();
+    assert.deepEqual([...reply.message], [0x01]);
+    assert.equal(stats.received, 1); // the intruder's datagram was filtered by the kernel
+  });
+
+  it('an unconnected socket checks the source itself and counts the intruder', async () => {
+    reset();
+    const intruder = createSocket('udp4');
+    await new Promise<void>((resolve) => intruder.bind(0, HOST, resolve));
+    server.onMessage = (_data, from) => {
+      intruder.send(Uint8Array.of(0xee), from.port, from.address, () => setTimeout(() => server.reply(Uint8Array.of(0x01), from), 30));
+    };
+    const stats = createUdpStats();
+    const reply = await firstValueFrom(
+      udpExchange({ protocol: 'upnp', host: HOST, port: server.port, connect: false, message: Uint8Array.of(0), accept: () => true, timeoutMs: 500, stats }),
+    );
+    intruder.close();
+    assert.deepEqual([...reply.message], [0x01]);
+    assert.equal(stats.received, 2);
+    assert.equal(stats.dropped, 1);
+  });
+
+  it("until: 'all' collects every reply until the deadline, then completes", async () => {
+    reset();
+    server.onMessage = (_data, from) => {
+      server.reply(Uint8Array.of(1), from);
+      server.reply(Uint8Array.of(2), from);
+    };
+    const replies = await lastValueFrom(
+      udpExchange({ protocol: 'upnp', host: HOST, port: server.port, connect: false, until: 'all', message: Uint8Array.of(0), accept: () => true, timeoutMs: 100 }).pipe(toArray()),
+    );
+    assert.deepEqual(
+      replies.map((r) => r.message[0]),
+      [1, 2],
+    );
+  });
+
+  it('closes its socket on completion, error and unsubscribe', async () => {
+    reset();
+    await settle();
+    const baseline = udpHandles();
+    // Unsubscribe while waiting.
+    const subscription = udpExchange({ protocol: 'pmp', host: HOST, port: server.port, message: Uint8Array.of(0), accept: () => true, timeoutMs: 5000, retransmit: exponentialBackoff({ initialMs: 10 }) }).subscribe({
+      error: () => assert.fail('no error after unsubscribe'),
+    });
+    await settle(30);
+    assert.equal(udpHandles(), baseline + 1);
+    const sentBefore = server.received.length;
+    subscription.unsubscribe();
+    await settle(60);
+    assert.equal(udpHandles(), baseline, 'socket closed on unsubscribe');
+    assert.equal(server.received.length, sentBefore, 'no retransmission after unsubscribe');
+    // Error (timeout).
+    await assert.rejects(firstValueFrom(udpExchange({ protocol: 'pmp', host: HOST, port: server.port, message: Uint8Array.of(0), accept: () => true, timeoutMs: 30 })));
+    await settle();
+    assert.equal(udpHandles(), baseline, 'socket closed on error');
+    // Completion.
+    server.onMessage = (data, from) => server.reply(data, from);
+    await firstValueFrom(udpExchange({ protocol: 'pmp', host: HOST, port: server.port, message: Uint8Array.of(0), accept: () => true, timeoutMs: 500 }));
+    await settle();
+    assert.equal(udpHandles(), baseline, 'socket closed on completion');
+  });
+
+  it('unsubscribing before the socket is bound sends nothing', async () => {
+    reset();
+    const subscription = udpExchange({ protocol: 'pmp', host: HOST, port: server.port, message: Uint8Array.of(0), accept: () => true, timeoutMs: 500 }).subscribe();
+    subscription.unsubscribe();
+    await settle(50);
+    assert.equal(server.received.length, 0);
+  });
+});
+
+describe('exponentialBackoff', () => {
+  it('doubles from the initial delay, capped, for at most maxSends', () => {
+    const schedule = exponentialBackoff({ initialMs: 250, maxIntervalMs: 1000, maxSends: 5 });
+    assert.deepEqual([1, 2, 3, 4, 5].map(schedule), [250, 500, 1000, 1000, undefined]);
+  });
+
+  it('RFC 6886 §3.1: 250 ms doubling', () => {
+    const schedule = exponentialBackoff({ initialMs: 250 });
+    assert.deepEqual([1, 2, 3, 4].map(schedule), [250, 500, 1000, 2000]);
+  });
+
+  it('jitter stays within ±fraction', () => {
+    const low = exponentialBackoff({ initialMs: 1000, jitter: 0.1, random: () => 0 });
+    const high = exponentialBackoff({ initialMs: 1000, jitter: 0.1, random: () => 0.999999 });
+    assert.equal(low(1), 900);
+    assert.equal(high(1), 1100);
+  });
+});
