@@ -77,8 +77,10 @@ export interface MSearch {
  */
 export function encodeMSearch(search: MSearch): Buffer {
   const mx = Math.min(5, Math.max(1, Math.round(search.mxSeconds ?? 1)));
-  const st = search.searchTarget.replace(/[\r\n]/g, '');
-  const host = (search.host ?? `${SSDP_MULTICAST_ADDRESS}:${SSDP_PORT}`).replace(/[\r\n]/g, '');
+  // Header values keep printable ASCII only: latin1 keeps a character's low byte, so U+010D
+  // would otherwise become a CR and inject a header line.
+  const st = search.searchTarget.replace(/[^\x20-\x7e]/g, '');
+  const host = (search.host ?? `${SSDP_MULTICAST_ADDRESS}:${SSDP_PORT}`).replace(/[^\x20-\x7e]/g, '');
   return Buffer.from(
     `M-SEARCH * HTTP/1.1\r\nHOST: ${host}\r\nMAN: "ssdp:discover"\r\nMX: ${mx}\r\nST: ${st}\r\n\r\n`,
     'latin1',

@@ -1,0 +1,162 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ProtocolError } from '../../src/errors.js';
+import {
+  decodePcpRequest,
+  decodePcpResponse,
+  encodePcpErrorResponse,
+  encodePcpRequest,
+  encodePcpResponse,
+  ipToPcpBytes,
+  pcpBytesToIp,
+  type PcpOption,
+  type PcpRequest,
+  type PcpResponse,
+} from '../../src/protocols/pcp/codec.js';
+import { pcpFixture } from '../fixtures/pcp/fixture.js';
+import { anyBytes, assertTyped, byteMutations, epoch, ipv4, lifetime, nonce, port, RUNS, record, u32, u8 } from './arbitraries.js';
+import { mutateBytes } from './mutate.js';
+
+/** Any 16-byte address, as the text the decoder produces (IPv4 when IPv4-mapped, else RFC 5952 IPv6). */
+const address = fc.oneof(
+  ipv4,
+  fc.uint8Array({ minLength: 16, maxLength: 16 }).map(pcpBytesToIp),
+  // Sparse IPv6 (zero runs exercise '::' compression).
+  fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 }).map((groups) =>
+    pcpBytesToIp(Uint8Array.from(groups.flatMap((g) => [g >> 8, g & 0xff]))),
+  ),
+);
+
+/** Options (code 0 is reserved and rejected on reception); at most 4 × 64 bytes keeps messages under 1100 bytes. */
+const options: fc.Arbitrary<PcpOption[]> = fc.array(
+  record({ code: fc.integer({ min: 1, max: 255 }), data: fc.uint8Array({ maxLength: 64 }) }),
+  { maxLength: 4 },
+);
+
+const request: fc.Arbitrary<PcpRequest> = fc.oneof(
+  record({ op: fc.constant('announce' as const), lifetimeSeconds: lifetime, clientIp: address, options }),
+  record({
+    op: fc.constant('map' as const),
+    lifetimeSeconds: lifetime,
+    clientIp: address,
+    nonce,
+    protocol: u8,
+    internalPort: port,
+    suggestedExternalPort: port,
+    suggestedExternalIp: address,
+    options,
+  }),
+);
+
+const response: fc.Arbitrary<PcpResponse> = fc.oneof(
+  record({ op: fc.constant('announce' as const), opcode: fc.constant(0), resultCode: u8, lifetimeSeconds: lifetime, epochSeconds: epoch, options }),
+  record({
+    op: fc.constant('map' as const),
+    opcode: fc.constant(1),
+    resultCode: u8,
+    lifetimeSeconds: lifetime,
+    epochSeconds: epoch,
+    nonce,
+    protocol: u8,
+    internalPort: port,
+    externalPort: port,
+    externalIp: address,
+    options,
+  }),
+  // A bare header is only ever an error, for an opcode other than ANNOUNCE.
+  record({ op: fc.constant('header' as const), opcode: fc.integer({ min: 1, max: 127 }), resultCode: fc.integer({ min: 1, max: 255 }), lifetimeSeconds: lifetime, epochSeconds: epoch }),
+  record({ op: fc.constant('pmp-unsupported-version' as const), opcode: fc.integer({ min: 128, max: 255 }), resultCode: fc.constant(1), epochSeconds: u32 }),
+);
+
+const fixtures = [
+  'announce-request',
+  'announce-response',
+  'map-error-response',
+  'map-request-prefer-failure',
+  'map-request',
+  'map-response',
+  'pmp-unsupported-version',
+  'unsupp-version-header',
+].map(pcpFixture);
+
+const validBytes = fc.oneof(fc.constantFrom(...fixtures), request.map(encodePcpRequest), response.map(encodePcpResponse));
+
+const decodeAll = (bytes: Uint8Array): void => {
+  assertTyped(decodePcpRequest(bytes), 'pcp');
+  assertTyped(decodePcpRequest(bytes, { reserved: 'ignore' }), 'pcp');
+  assertTyped(decodePcpResponse(bytes), 'pcp');
+  assertTyped(decodePcpResponse(bytes, { reserved: 'ignore' }), 'pcp');
+};
+
+describe('PCP codec properties', () => {
+  it('round-trips every ANNOUNCE and MAP request', () => {
+    fc.assert(
+      fc.property(request, (message) => {
+        assert.deepEqual(decodePcpRequest(encodePcpRequest(message)), message);
+      }),
+      RUNS,
+    );
+  });
+
+  it('round-trips every response (MAP, ANNOUNCE, bare error header, NAT-PMP unsupported version)', () => {
+    fc.assert(
+      fc.property(response, (message) => {
+        assert.deepEqual(decodePcpResponse(encodePcpResponse(message)), message);
+      }),
+      RUNS,
+    );
+  });
+
+  it('round-trips every 16-byte address through its text', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
+        assert.deepEqual(ipToPcpBytes(pcpBytesToIp(bytes)), bytes);
+      }),
+      RUNS,
+    );
+  });
+
+  it('error responses built from any request decode, and echo a MAP request nonce', () => {
+    fc.assert(
+      fc.property(request, fc.integer({ min: 1, max: 255 }), lifetime, epoch, (message, resultCode, lifetimeSeconds, epochSeconds) => {
+        const reply = decodePcpResponse(encodePcpErrorResponse(encodePcpRequest(message), { resultCode, lifetimeSeconds, epochSeconds }));
+        assertTyped(reply, 'pcp');
+        if (reply instanceof ProtocolError) assert.fail(reply.message);
+        assert.equal(reply.op, message.op);
+        if (reply.op === 'map' && message.op === 'map') assert.deepEqual(reply.nonce, message.nonce);
+      }),
+      RUNS,
+    );
+  });
+
+  it('decodes arbitrary bytes to a message or a ProtocolError, never throws', () => {
+    fc.assert(fc.property(anyBytes, decodeAll), RUNS);
+  });
+
+  it('decodes mutated valid messages (flips, truncation, extension, splices) to a message or a ProtocolError', () => {
+    fc.assert(fc.property(validBytes, byteMutations, (bytes, mutations) => decodeAll(mutateBytes(bytes, mutations))), RUNS);
+  });
+
+  it('builds an error response from any bytes without throwing', () => {
+    fc.assert(
+      fc.property(fc.oneof(anyBytes, validBytes), (bytes) => {
+        assertTyped(decodePcpResponse(encodePcpErrorResponse(bytes, { resultCode: 3, lifetimeSeconds: 0, epochSeconds: 0 }), { reserved: 'ignore' }), 'pcp');
+      }),
+      RUNS,
+    );
+  });
+
+  it('decode is stable: whatever it accepts re-encodes to a message that decodes the same', () => {
+    fc.assert(
+      fc.property(validBytes, byteMutations, (valid, mutations) => {
+        const bytes = mutateBytes(valid, mutations);
+        const req = decodePcpRequest(bytes);
+        if (!(req instanceof ProtocolError)) assert.deepEqual(decodePcpRequest(encodePcpRequest(req)), req);
+        const res = decodePcpResponse(bytes);
+        if (!(res instanceof ProtocolError)) assert.deepEqual(decodePcpResponse(encodePcpResponse(res)), res);
+      }),
+      RUNS,
+    );
+  });
+});
