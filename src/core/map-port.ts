@@ -10,7 +10,7 @@ import {
   NEVER,
   Observable,
   of,
-  shareReplay,
+  ReplaySubject,
   startWith,
   Subscription,
   switchMap,
@@ -147,7 +147,11 @@ export function mapPort(nat: Nat | Observable<Nat>, request: MappingRequest, opt
     };
     const externalIpCacheMs = options.externalIpCacheMs ?? 15_000;
     const nat$ = isObservable(nat) ? nat : of(nat);
-    const stop$ = options.stop ? options.stop.pipe(take(1), shareReplay({ bufferSize: 1, refCount: true })) : NEVER;
+    // The stop notifier is watched for the stream's whole life (not only while a session listens),
+    // so a stop sent between two sessions, e.g. in reaction to an `unmapped` state, is not lost.
+    const stopped = new ReplaySubject<void>(1);
+    const stop$: Observable<unknown> = options.stop ? stopped : NEVER;
+    const watchStop = (): Subscription | undefined => options.stop?.pipe(take(1)).subscribe(() => stopped.next());
     let failures = 0;
     let backend: string | null = null;
 
@@ -176,7 +180,14 @@ export function mapPort(nat: Nat | Observable<Nat>, request: MappingRequest, opt
 
     // A NAT given as such answers at once; a source (discovery) gets a first state while it searches.
     const states$ = isObservable(nat) ? run().pipe(startWith(unestablished(resolved, 'mapping', null, null))) : run();
-    return states$.pipe(distinctUntilChanged(sameState));
+    return new Observable<MappingState>((subscriber) => {
+      const stopping = watchStop();
+      const subscription = states$.pipe(distinctUntilChanged(sameState)).subscribe(subscriber);
+      return () => {
+        subscription.unsubscribe();
+        stopping?.unsubscribe();
+      };
+    });
   });
 }
 
@@ -218,7 +229,7 @@ function mappingSession(
 
     const schedule = (delayMs: number): void => {
       nextAttempt?.unsubscribe();
-      nextAttempt = timer(Math.max(0, delayMs), scheduler).subscribe(() => {
+      nextAttempt = timer(clampDelay(delayMs), scheduler).subscribe(() => {
         nextAttempt = null;
         attempt();
       });
@@ -331,7 +342,7 @@ function mappingSession(
       if (grant && now() < leaseEndsAtMs) {
         emit({ status: 'degraded', error });
         if (!expiry && leaseEndsAtMs !== Infinity) {
-          expiry = timer(leaseEndsAtMs - now(), scheduler).subscribe(() => {
+          expiry = timer(clampDelay(leaseEndsAtMs - now()), scheduler).subscribe(() => {
             expiry = null;
             log('lease expired while renewals failed');
             emit(unmappedPatch(state.error));
@@ -435,6 +446,13 @@ function mappingSession(
       close();
     };
   });
+}
+
+/** Longest delay a timer can wait: Node fires a longer one after 1 ms (a 2^32-1 s lease would renew in a loop). */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+function clampDelay(delayMs: number): number {
+  return Math.min(MAX_TIMER_DELAY_MS, Math.max(0, delayMs));
 }
 
 function unestablished(request: ResolvedMappingRequest, status: MappingStatus, backend: string | null, error: Error | null): MappingState {

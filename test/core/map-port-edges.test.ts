@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { asyncScheduler, Subject, type SchedulerLike } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { mapPort, type MappingState } from '../../src/core/map-port.js';
+import { extIp } from '../../src/core/ext-ip.js';
+import { NoGatewayError } from '../../src/errors.js';
+
+const scheduler = (): TestScheduler => new TestScheduler((a, b) => assert.deepStrictEqual(a, b));
+
+test('a stop sent in reaction to a failed discovery is not lost: the stream completes', () => {
+  const statuses: string[] = [];
+  let completed = false;
+  scheduler().run(({ cold }) => {
+    const stop = new Subject<void>();
+    const discovery = cold<never>('-#', undefined, new NoGatewayError([]));
+    // Bounded: were the stop lost, the stream would retry forever; this turns that into a failure.
+    const subscription = mapPort(discovery, { protocol: 'tcp', internalPort: 8080 }, { stop }).subscribe({
+      next: (state: MappingState) => {
+        statuses.push(state.status);
+        if (state.status === 'unmapped') stop.next(); // synchronously, between two discoveries
+      },
+      complete: () => (completed = true),
+    });
+    cold('- 10m x').subscribe(() => subscription.unsubscribe());
+  });
+  assert.equal(completed, true, `did not complete after the stop; saw ${statuses.join(',')}`);
+  assert.deepEqual(statuses, ['mapping', 'unmapped']);
+});
+
+test('a lease longer than a timer can wait never asks the scheduler for a longer delay', () => {
+  // Node fires a timer longer than 2^31-1 ms after 1 ms: a 2^32-1 s lease would renew in a loop.
+  // Virtual time has no such limit, so the test records what the stream asks its scheduler for.
+  const delays: number[] = [];
+  const virtual = scheduler();
+  virtual.run(() => {
+    const recording: SchedulerLike = {
+      now: () => virtual.now(),
+      schedule: (work, delay, state) => {
+        delays.push(delay ?? 0);
+        return asyncScheduler.schedule(work as never, delay, state);
+      },
+    };
+    const mapping$ = mapPort(extIp('203.0.113.7'), { protocol: 'udp', internalPort: 30303, lifetimeSeconds: 4294967295 }, { scheduler: recording });
+    const subscription = mapping$.subscribe();
+    asyncScheduler.schedule(() => subscription.unsubscribe(), 5);
+  });
+  assert.ok(delays.length > 0, 'the stream scheduled nothing');
+  assert.ok(delays.every((d) => d <= 2 ** 31 - 1), `delays asked for: ${delays.join(', ')}`);
+});
