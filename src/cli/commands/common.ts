@@ -1,0 +1,137 @@
+/**
+ * What the `rxnat` commands share: the output streams, the NAT source built from `--nat` and
+ * the testing options, and a discovery with progress.
+ *
+ * @packageDocumentation
+ */
+import { firstValueFrom, take, type Observable } from 'rxjs';
+import type { Logger } from '../../core/logger.js';
+import type { Nat } from '../../core/nat.js';
+import type { DiscoverNatOptions } from '../../discover.js';
+import { NatSpecError } from '../../errors.js';
+import { parseNat } from '../../parse-nat.js';
+import type { PcpOptions } from '../../protocols/pcp/client.js';
+import type { PmpOptions } from '../../protocols/pmp/client.js';
+import type { UpnpOptions } from '../../protocols/upnp/client.js';
+import { UsageError, type CommandName, type NatOptions } from '../args.js';
+import { progress, type Output } from '../format.js';
+
+/**
+ * Where a command writes, and what it logs to.
+ *
+ * @example
+ * ```ts
+ * const io: CliIo = { stdout: process.stdout, stderr: process.stderr, logger: debugLogger };
+ * ```
+ */
+export interface CliIo {
+  readonly stdout: Output;
+  readonly stderr: Output;
+  /** The library's logger and the CLI's own `rxnat:cli` namespace. */
+  readonly logger: Logger;
+}
+
+/**
+ * Logs a CLI step under `rxnat:cli`.
+ *
+ * @example
+ * ```ts
+ * cliLog(io, 'discovering', { spec: 'any' });
+ * ```
+ */
+export function cliLog(io: CliIo, message: string, data?: Record<string, unknown>): void {
+  io.logger.debug('rxnat:cli', message, data);
+}
+
+/**
+ * The backend options that `--timeout`, `--request-timeout`, the ports, SSDP targets and local
+ * address stand for, as {@link parseNat} takes them.
+ *
+ * @example
+ * ```ts
+ * parseNat('pmp:127.0.0.1', natSourceOptions({ ...args, pmpPort: 15351 }, debugLogger));
+ * ```
+ */
+export function natSourceOptions(options: NatOptions, logger: Logger): DiscoverNatOptions {
+  const local = options.localAddress !== undefined ? { localAddress: options.localAddress } : {};
+  const udp = (port: number | undefined): PmpOptions => ({
+    ...local,
+    ...(port !== undefined ? { port } : {}),
+    ...(options.timeoutMs !== undefined ? { probeTimeoutMs: options.timeoutMs } : {}),
+    ...(options.requestTimeoutMs !== undefined ? { timeoutMs: options.requestTimeoutMs } : {}),
+  });
+  const upnp: UpnpOptions = {
+    ...local,
+    ...(options.ssdpTargets.length > 0 ? { ssdpTargets: options.ssdpTargets } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+  };
+  const pcp: PcpOptions = udp(options.pcpPort);
+  return {
+    pmp: udp(options.pmpPort),
+    pcp,
+    upnp,
+    logger,
+    ...(options.gateway !== undefined ? { gateway: options.gateway } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+  };
+}
+
+/**
+ * The NAT source for `--nat` and the testing options. `none`/`off` and unknown specs are usage
+ * errors.
+ *
+ * @example
+ * ```ts
+ * const nat$ = natSource('discover', args, io);
+ * ```
+ */
+export function natSource(command: CommandName, options: NatOptions, io: CliIo): Observable<Nat> {
+  let nat$: Observable<Nat> | null;
+  try {
+    nat$ = parseNat(options.nat, natSourceOptions(options, io.logger));
+  } catch (error) {
+    if (error instanceof NatSpecError) throw new UsageError(error.message, command);
+    throw error;
+  }
+  if (nat$ === null) {
+    throw new UsageError(`--nat ${options.nat} turns NAT traversal off; give a mechanism such as any, upnp, pmp or pcp`, command);
+  }
+  cliLog(io, `NAT source for ${command}`, { spec: options.nat });
+  return nat$;
+}
+
+/**
+ * Discovers the gateway once, with a progress line on a terminal; resolves with the NAT and
+ * how long discovery took.
+ *
+ * @example
+ * ```ts
+ * const { nat, elapsedMs } = await discoverOnce('ip', args, io);
+ * ```
+ */
+export async function discoverOnce(command: CommandName, options: NatOptions, io: CliIo): Promise<{ nat: Nat; elapsedMs: number }> {
+  const nat$ = natSource(command, options, io);
+  const started = performance.now();
+  const done = progress(io.stderr, `looking for a gateway (${options.nat})`);
+  try {
+    const nat = await firstValueFrom(nat$.pipe(take(1)));
+    const elapsedMs = Math.round(performance.now() - started);
+    cliLog(io, `found ${nat.name} in ${elapsedMs} ms`, { gateway: nat.gateway });
+    return { nat, elapsedMs };
+  } finally {
+    done();
+  }
+}
+
+/**
+ * Writes one JSON value as a line on stdout.
+ *
+ * @example
+ * ```ts
+ * writeJson(io, { externalIp: '203.0.113.1' });
+ * ```
+ */
+export function writeJson(io: CliIo, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value)}\n`);
+}

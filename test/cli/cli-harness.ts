@@ -1,0 +1,173 @@
+/**
+ * Runs the `rxnat` CLI as a child process (`node --import tsx src/cli/main.ts ...`) against a
+ * gateway simulator on loopback.
+ *
+ * Network safety: every gateway command must carry an explicit `--nat` spec, and
+ * {@link assertLoopbackOnly} refuses any command line that could reach a real gateway or the
+ * multicast group (no `--nat`, `any`/`upnp`/`pmp`/`pcp` without loopback addresses/targets).
+ * Children are killed by their own PID only.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GatewaySimulator } from '../../src/testing/simulator.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+const NETWORK_COMMANDS = new Set(['discover', 'ip', 'map', 'unmap', 'list']);
+
+/** The CLI options that point every backend at `sim` (and bind loopback). */
+export function simArgs(sim: GatewaySimulator): string[] {
+  return ['--gateway', sim.address, '--pmp-port', String(sim.pmpPort), '--ssdp-target', `${sim.ssdpTarget.address}:${sim.ssdpTarget.port}`, '--local-address', sim.address];
+}
+
+/** Throws unless the command line can only talk to 127.0.0.1. */
+export function assertLoopbackOnly(args: readonly string[]): void {
+  const command = args[0] ?? '';
+  if (!NETWORK_COMMANDS.has(command) || args.includes('--help') || args.includes('-h')) return;
+  const value = (name: string): string[] => args.flatMap((a, i) => (a === name && args[i + 1] !== undefined ? [args[i + 1]!] : []));
+  const nat = value('--nat');
+  if (nat.length !== 1) throw new Error(`test safety: give exactly one explicit --nat (got ${JSON.stringify(args)})`);
+  const spec = nat[0]!.toLowerCase();
+  const loopback = (text: string): boolean => /^127\.\d+\.\d+\.\d+$/.test(text);
+  const colon = spec.indexOf(':');
+  const mechanism = colon < 0 ? spec : spec.slice(0, colon);
+  const argument = colon < 0 ? '' : spec.slice(colon + 1);
+  const gateways = value('--gateway');
+  const targets = value('--ssdp-target');
+  const localOk = value('--local-address').every(loopback);
+  const pmpOk = argument !== '' ? loopback(argument) : gateways.length === 1 && loopback(gateways[0]!);
+  const upnpOk = argument !== '' ? /^http:\/\/127\.\d+\.\d+\.\d+:\d+\//.test(argument) : targets.length > 0 && targets.every((t) => loopback(t.split(':')[0]!));
+  const ok =
+    localOk &&
+    (['extip', 'ip', 'none', 'off', 'bogus'].includes(mechanism) ||
+      (['pmp', 'natpmp', 'nat-pmp', 'pcp'].includes(mechanism) && pmpOk) ||
+      (mechanism === 'upnp' && upnpOk) ||
+      (['any', 'auto', 'on'].includes(mechanism) && argument === '' && gateways.length === 1 && loopback(gateways[0]!) && targets.length > 0 && targets.every((t) => loopback(t.split(':')[0]!))));
+  if (!ok) throw new Error(`test safety: this command line could leave loopback: ${JSON.stringify(args)}`);
+}
+
+/** A running CLI process, its output collected. */
+export interface CliProcess {
+  readonly child: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** Resolves when stdout or stderr has a line matching `pattern` (rejects after `timeoutMs`). */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Resolves with the exit code (signal exits as 128 + n). */
+  readonly exited: Promise<{ code: number; stdout: string; stderr: string; elapsedMs: number }>;
+  /** Sends a signal to this child, by PID. */
+  signal(signal: NodeJS.Signals): void;
+}
+
+/** Starts `rxnat <args>` (checked by {@link assertLoopbackOnly}). */
+export function startCli(args: readonly string[], options: { readonly env?: NodeJS.ProcessEnv } = {}): CliProcess {
+  assertLoopbackOnly(args);
+  const env = { ...process.env, ...options.env };
+  delete env.DEBUG;
+  if (options.env?.DEBUG) env.DEBUG = options.env.DEBUG;
+  const started = performance.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const listeners = new Set<() => void>();
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    listeners.forEach((l) => l());
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    listeners.forEach((l) => l());
+  });
+  const exited = new Promise<{ code: number; stdout: string; stderr: string; elapsedMs: number }>((resolve) => {
+    child.on('close', (code, signal) => {
+      const signals: Record<string, number> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+      resolve({ code: code ?? 128 + (signals[signal ?? ''] ?? 0), stdout, stderr, elapsedMs: performance.now() - started });
+    });
+  });
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    signal: (signal) => {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal);
+    },
+    waitFor: (pattern, timeoutMs = 10_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (pattern.test(stdout) || pattern.test(stderr)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`no ${pattern} within ${timeoutMs} ms; stdout: ${stdout}; stderr: ${stderr}`));
+        }, timeoutMs);
+        listeners.add(check);
+        void exited.then(() => {
+          if (listeners.has(check)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            if (pattern.test(stdout) || pattern.test(stderr)) resolve();
+            else reject(new Error(`exited before ${pattern}; stdout: ${stdout}; stderr: ${stderr}`));
+          }
+        });
+        check();
+      }),
+  };
+}
+
+/** Runs `rxnat <args>` to its end; kills it (by PID) if it outlives `timeoutMs`. */
+export async function runCli(args: readonly string[], timeoutMs = 15_000): Promise<{ code: number; stdout: string; stderr: string; elapsedMs: number }> {
+  const cli = startCli(args);
+  const timer = setTimeout(() => cli.signal('SIGKILL'), timeoutMs);
+  try {
+    return await cli.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A loopback UDP port with nothing bound to it (bound, then closed). */
+export async function closedUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** Polls `condition` every 20 ms until it holds (rejects after `timeoutMs`). */
+export async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Parses every line of `text` as JSON. */
+export function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Runs several command lines, at most `limit` at once (the machine may have two cores). */
+export async function runMany(argsList: readonly (readonly string[])[], limit = 4): Promise<Awaited<ReturnType<typeof runCli>>[]> {
+  const results: Awaited<ReturnType<typeof runCli>>[] = new Array(argsList.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < argsList.length) {
+      const index = next++;
+      results[index] = await runCli(argsList[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, argsList.length) }, worker));
+  return results;
+}

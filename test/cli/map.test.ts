@@ -1,0 +1,175 @@
+/**
+ * End-to-end tests of `rxnat map` (and the demo): the CLI runs as a child process against a
+ * gateway simulator on 127.0.0.1; the simulator's table shows what the gateway holds.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { startGatewaySimulator, type GatewaySimulator } from '../../src/testing/simulator.js';
+import { jsonLines, runCli, simArgs, startCli, until } from './cli-harness.js';
+
+async function withSim<T>(fn: (sim: GatewaySimulator) => Promise<T>): Promise<T> {
+  // PCP leases as short as asked (miniupnpd's min_lifetime=1 in the lab), so renewals show fast.
+  const sim = await startGatewaySimulator({ pmpPcp: { pcpMinLifetimeSeconds: 1 } });
+  try {
+    return await fn(sim);
+  } finally {
+    await sim.close();
+  }
+}
+
+const held = (sim: GatewaySimulator, port: number): boolean => sim.table.list().some((m) => m.internalPort === port);
+
+describe('rxnat map', { concurrency: 3 }, () => {
+  it('--duration --json: maps, renews, deletes, exits 0; every line parses', () =>
+    withSim(async (sim) => {
+      const cli = startCli(['map', 'tcp', '8080', '--lifetime', '3', '--duration', '1.8', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--json']);
+      await cli.waitFor(/"event":"mapped"/);
+      assert.ok(held(sim, 8080), 'the gateway holds the mapping while map runs');
+      const [mapping] = sim.table.list();
+      assert.equal(mapping!.via, 'pmp');
+      assert.equal(mapping!.lifetimeSeconds, 3);
+      const result = await cli.exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(sim.table.list(), [], 'deleted on exit');
+      const states = jsonLines(result.stdout);
+      for (const s of states) {
+        for (const key of ['time', 'event', 'status', 'protocol', 'internalPort', 'externalPort', 'externalIp', 'backend', 'lifetimeSeconds', 'renewals', 'error']) {
+          assert.ok(key in s, `${key} in ${JSON.stringify(s)}`);
+        }
+      }
+      const mapped = states.find((s) => s.event === 'mapped')!;
+      assert.deepEqual(
+        { status: mapped.status, protocol: mapped.protocol, internalPort: mapped.internalPort, externalPort: mapped.externalPort, externalIp: mapped.externalIp, backend: mapped.backend },
+        { status: 'mapped', protocol: 'tcp', internalPort: 8080, externalPort: 8080, externalIp: '203.0.113.1', backend: 'pmp(127.0.0.1)' },
+      );
+      assert.ok(states.some((s) => s.event === 'renewed'), 'a 3 s lease is renewed within 1.8 s');
+      assert.deepEqual({ event: states.at(-1)!.event, status: states.at(-1)!.status, error: states.at(-1)!.error }, { event: 'unmapped', status: 'unmapped', error: null });
+      assert.match(result.stderr, /--duration 1\.8 s elapsed: deleting the mapping/);
+    }));
+
+  it('SIGINT deletes the mapping and exits 0 (PCP, output for people)', () =>
+    withSim(async (sim) => {
+      const cli = startCli(['map', 'udp', '4001', '--external-port', '14001', '--nat', 'pcp:127.0.0.1', ...simArgs(sim)]);
+      await cli.waitFor(/ mapped +udp 203\.0\.113\.1:14001 -> local :4001, lease 60 s, via pcp\(127\.0\.0\.1\)/);
+      const [mapping] = sim.table.list();
+      assert.equal(mapping?.via, 'pcp');
+      assert.equal(mapping?.externalPort, 14001);
+      cli.signal('SIGINT');
+      const result = await cli.exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(sim.table.list(), []);
+      assert.match(result.stdout.trim().split('\n').at(-1)!, /^\d\d:\d\d:\d\d unmapped +deleted udp 203\.0\.113\.1:14001 on pcp\(127\.0\.0\.1\)$/);
+      assert.match(result.stderr, /^rxnat: interrupted: deleting the mapping\.\.\. \(Ctrl-C again to quit at once\)$/m);
+    }));
+
+  it('SIGTERM deletes the mapping and exits 0 (UPnP via SSDP)', () =>
+    withSim(async (sim) => {
+      const cli = startCli(['map', 'tcp', '8443', '--description', 'cli test', '--nat', 'upnp', ...simArgs(sim), '--json']);
+      await cli.waitFor(/"event":"mapped"/);
+      assert.equal(sim.table.list()[0]?.description, 'cli test');
+      cli.signal('SIGTERM');
+      const result = await cli.exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(sim.table.list(), []);
+      assert.equal(sim.upnp.counters.DeletePortMapping, 1);
+    }));
+
+  it('SIGINT while the add is in flight still deletes (UPnP add delayed by the gateway)', () =>
+    withSim(async (sim) => {
+      sim.upnp.faults.inject({ kind: 'delay', ms: 700 }, { action: 'AddPortMapping' });
+      const cli = startCli(['map', 'tcp', '9000', '--nat', `upnp:${sim.descriptionUrl}`, ...simArgs(sim), '--json']);
+      // The AddPortMapping has reached the gateway, which answers in 700 ms.
+      await until(() => sim.upnp.counters.AddPortMapping === 1, 'the AddPortMapping');
+      cli.signal('SIGINT');
+      const result = await cli.exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(sim.upnp.counters.AddPortMapping, 1);
+      assert.equal(sim.upnp.counters.DeletePortMapping, 1, 'the delete followed the add');
+      assert.deepEqual(sim.table.list(), []);
+      assert.equal(jsonLines(result.stdout).at(-1)!.status, 'unmapped');
+    }));
+
+  it('SIGINT while the add is in flight still deletes (NAT-PMP reply delayed)', () =>
+    withSim(async (sim) => {
+      sim.pmpPcp.faults.delayMs = 500;
+      const cli = startCli(['map', 'tcp', '9100', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--timeout', '3000']);
+      await until(() => sim.pmpPcp.counters.byKind['pmp.mapTcp'] >= 1, 'the map request');
+      assert.ok(held(sim, 9100), 'the gateway made the mapping; its answer is on the way');
+      cli.signal('SIGINT');
+      const result = await cli.exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(sim.table.list(), []);
+      // NAT-PMP requests are keyed on the internal port: lifetime (bytes 8-11) 0 is the delete.
+      const lifetimes = sim.pmpPcp.log.filter((r) => r.kind === 'pmp.mapTcp').map((r) => new DataView(r.bytes.buffer, r.bytes.byteOffset).getUint32(8));
+      assert.ok(lifetimes.includes(60) && lifetimes.at(-1) === 0, `adds (retransmitted) then the delete: ${lifetimes.join(', ')}`);
+    }));
+
+  it('a second SIGINT exits at once (130) without waiting for a slow delete', () =>
+    withSim(async (sim) => {
+      sim.upnp.faults.inject({ kind: 'delay', ms: 8000 }, { action: 'DeletePortMapping' });
+      const cli = startCli(['map', 'tcp', '9200', '--nat', `upnp:${sim.descriptionUrl}`, ...simArgs(sim)]);
+      await cli.waitFor(/ mapped /);
+      cli.signal('SIGINT');
+      await cli.waitFor(/deleting the mapping/);
+      await until(() => (sim.upnp.counters.DeletePortMapping ?? 0) === 1, 'the delete request');
+      const secondAt = performance.now();
+      cli.signal('SIGINT');
+      const result = await cli.exited;
+      assert.equal(result.code, 130);
+      assert.ok(performance.now() - secondAt < 2000, 'exits at once');
+      assert.match(result.stderr, /quitting without waiting for the delete/);
+    }));
+
+  it('a refused first mapping exits 1 with the gateway\'s reason and what to do', () =>
+    withSim(async (sim) => {
+      const result = await runCli(['map', 'tcp', '80', '--nat', `upnp:${sim.descriptionUrl}`, ...simArgs(sim)]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^rxnat: upnp gateway .* refused: 606 ActionNotAuthorized\. The router refused the action: internal ports below 1024/m);
+      assert.deepEqual(sim.table.list(), []);
+    }));
+
+  it('--keep-trying retries a refused first mapping instead of exiting', () =>
+    withSim(async (sim) => {
+      sim.pmpPcp.faults.refuse = { resultCode: 3, count: 1 };
+      const cli = startCli(['map', 'udp', '5000', '--keep-trying', '--duration', '5', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--json']);
+      await cli.waitFor(/"event":"mapped"/, 8000);
+      cli.signal('SIGINT');
+      const result = await cli.exited;
+      assert.equal(result.code, 0, result.stderr);
+      const events = jsonLines(result.stdout).map((s) => s.event);
+      assert.ok(events.includes('unmapped') && events.indexOf('unmapped') < events.indexOf('mapped'), `failed, then mapped: ${events.join(', ')}`);
+      assert.deepEqual(sim.table.list(), []);
+    }));
+
+  it('--nat any on loopback maps through the first backend that answers, quickly', () =>
+    withSim(async (sim) => {
+      const cli = startCli(['map', 'tcp', '8081', '--duration', '0.2', '--nat', 'any', ...simArgs(sim), '--json']);
+      const result = await cli.exited;
+      assert.equal(result.code, 0, result.stderr);
+      const states = jsonLines(result.stdout);
+      const mapped = states.find((s) => s.status === 'mapped');
+      assert.ok(mapped, result.stdout);
+      assert.match(mapped.backend as string, /^(pcp|pmp|upnp)\(127\.0\.0\.1\)$/);
+      const firstMs = Date.parse(mapped.time as string) - Date.parse(states[0]!.time as string);
+      assert.ok(firstMs < 1000, `first mapped after ${firstMs} ms`);
+      assert.deepEqual(sim.table.list(), []);
+    }));
+});
+
+describe('rxnat demo', () => {
+  it('runs the simulator on loopback, maps through PCP, NAT-PMP and UPnP, and exits 0', async () => {
+    const result = await runCli(['demo'], 20_000);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(result.elapsedMs < 15_000, `${result.elapsedMs} ms`);
+    const out = result.stdout;
+    assert.match(out, /^Simulator table before:\n {4}\(empty\)$/m);
+    assert.match(out, /^Simulator table after:\n {4}\(empty\)$/m);
+    for (const backend of ['pcp', 'pmp', 'upnp']) {
+      for (const event of ['mapped ', 'renewed', 'new IP ', 'unmapped   deleted']) {
+        assert.match(out, new RegExp(`${event}.*${backend}\\(127\\.0\\.0\\.1\\)`), `${event} via ${backend}`);
+      }
+    }
+    assert.match(out, /-- simulator: external IP 203\.0\.113\.1 -> 198\.51\.100\.7/);
+    assert.doesNotMatch(out, /\b(?!127\.0\.0\.1\b)(?:10|192\.168)\.\d+\.\d+\.\d+/, 'no real network addresses');
+  });
+});
