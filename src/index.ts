@@ -2,6 +2,7 @@
  * rxnat: open ports on NAT gateways (UPnP IGD v1/v2, NAT-PMP, PCP) as RxJS streams.
  *
  * @packageDocumentation
+ * @module rxnat
  */
 export { mapPort, type MappingState, type MappingStatus, type MapPortOptions } from './core/map-port.js';
 export { raceNats, type NatProbe } from './core/race-nats.js';
@@ -22,7 +23,11 @@ export type {
 export { discoverNat, type BackendName, type DiscoverNatOptions } from './discover.js';
 export { parseNat } from './parse-nat.js';
 export { pmp, type PmpOptions } from './protocols/pmp/client.js';
-export { pcp, type PcpOptions } from './protocols/pcp/client.js';
+export { pcp, type PcpMappingToken, type PcpOptions } from './protocols/pcp/client.js';
+export type { DeviceDescription, UpnpDevice, WanConnectionService } from './protocols/upnp/description.js';
+export type { StatusInfo } from './protocols/upnp/soap.js';
+export type { SsdpTarget } from './transport/ssdp-socket.js';
+export type { UdpStats } from './transport/udp.js';
 export { upnp, type UpnpNat, type UpnpOptions } from './protocols/upnp/client.js';
 export { natService, type NatMapping, type NatService, type NatServiceOptions, type NewMappingOptions } from './facade/nat-service.js';
 export { natMap } from './facade/nat-map.js';

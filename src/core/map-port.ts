@@ -229,6 +229,10 @@ function mappingSession(
 
     const schedule = (delayMs: number): void => {
       nextAttempt?.unsubscribe();
+      nextAttempt = null;
+      // The subscriber may have unsubscribed (or stopped) while the state emitted just before
+      // this call was delivered: no timer may outlive the session.
+      if (closing) return;
       nextAttempt = timer(clampDelay(delayMs), scheduler).subscribe(() => {
         nextAttempt = null;
         attempt();
@@ -341,7 +345,7 @@ function mappingSession(
       log(`add failed (${failures} in a row); retrying in ${delay} ms`, { error });
       if (grant && now() < leaseEndsAtMs) {
         emit({ status: 'degraded', error });
-        if (!expiry && leaseEndsAtMs !== Infinity) {
+        if (!expiry && leaseEndsAtMs !== Infinity && !closing) {
           expiry = timer(clampDelay(leaseEndsAtMs - now()), scheduler).subscribe(() => {
             expiry = null;
             log('lease expired while renewals failed');

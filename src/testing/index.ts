@@ -17,6 +17,7 @@
  * ```
  *
  * @packageDocumentation
+ * @module rxnat/testing
  */
 export { startGatewaySimulator, type GatewaySimulator, type GatewaySimulatorOptions } from './simulator.js';
 export { MappingTable, type MappingTableOptions, type SimulatedAddRequest, type SimulatedAddResult, type SimulatedMapping } from './table.js';
@@ -40,3 +41,4 @@ export {
   type UpnpServer,
   type UpnpServerOptions,
 } from './upnp-server.js';
+export type { UpnpAction } from '../protocols/upnp/soap.js';

@@ -8,6 +8,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { asyncScheduler, Observable, Subscription, type SchedulerLike } from 'rxjs';
+import type { Logger } from '../core/logger.js';
 import { GatewayTimeoutError, GatewayUnreachableError, type GatewayProtocol } from '../errors.js';
 
 /**
@@ -168,6 +169,8 @@ export interface UdpExchangeOptions {
   readonly scheduler?: SchedulerLike;
   /** Called once the socket is bound, before the first send (set multicast TTL and the like). */
   readonly configure?: (socket: Socket) => void;
+  /** Where every send, retransmission, reply, drop and failure is logged (namespace `rxnat:<protocol>`). Default: silent. */
+  readonly logger?: Logger;
 }
 
 /**
@@ -220,8 +223,13 @@ export function udpExchange(options: UdpExchangeOptions): Observable<UdpReply> {
     let sendCount = 0;
     if (stats) stats.exchanges++;
 
+    const namespace = `rxnat:${options.protocol}`;
+    const target = `${options.host}:${options.port}`;
+    const log = (message: string, data?: Record<string, unknown>): void => options.logger?.debug(namespace, message, data);
     const fail = (error: Error): void => {
-      if (!closed) subscriber.error(error);
+      if (closed) return;
+      log(`exchange with ${target} failed: ${error.message}`);
+      subscriber.error(error);
     };
     const socketError = (error: unknown): Error => {
       const code = (error as { code?: unknown } | null)?.code;
@@ -251,6 +259,7 @@ export function udpExchange(options: UdpExchangeOptions): Observable<UdpReply> {
         return;
       }
       sendCount += 1;
+      log(`${sendCount === 1 ? 'send' : `retransmit #${sendCount - 1}`} to ${target}: ${hex(message)}`);
       const delay = options.retransmit?.(sendCount);
       if (delay !== undefined) timers.add(scheduler.schedule(send, delay));
     };
@@ -295,9 +304,11 @@ export function udpExchange(options: UdpExchangeOptions): Observable<UdpReply> {
       }
       if (!ok) {
         if (stats) stats.dropped++;
+        log(`dropped ${data.length} bytes from ${rinfo.address}:${rinfo.port}: not a reply to this request`, { bytes: hex(data) });
         return;
       }
       if (stats) stats.accepted++;
+      log(`reply from ${rinfo.address}:${rinfo.port}: ${hex(data)}`);
       subscriber.next({ message: data, remote, local });
       if (until === 'first') subscriber.complete();
     });
@@ -332,3 +343,5 @@ function sameAddress(a: string, b: string): boolean {
   const strip = (ip: string): string => ip.replace(/^::ffff:/i, '').toLowerCase();
   return strip(a) === strip(b);
 }
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 64)).toString('hex') + (bytes.byteLength > 64 ? '…' : '');

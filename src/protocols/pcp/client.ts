@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { debugLogger, type Logger } from '../../core/logger.js';
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { asyncScheduler, catchError, defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable, type SchedulerLike } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
@@ -78,6 +79,7 @@ interface ResolvedPcpOptions {
   readonly permanentLifetimeSeconds: number;
   readonly scheduler: SchedulerLike;
   readonly stats: UdpStats | undefined;
+  readonly logger: Logger;
   readonly randomBytes: (size: number) => Uint8Array;
   /** What the NAT-PMP parts (fallback, external address) get. */
   readonly pmpOptions: PmpOptions;
@@ -96,6 +98,7 @@ function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
     permanentLifetimeSeconds: options.permanentLifetimeSeconds ?? 7200,
     scheduler: options.scheduler ?? asyncScheduler,
     stats: options.stats,
+    logger: options.logger ?? debugLogger,
     randomBytes: options.randomBytes ?? ((size) => new Uint8Array(cryptoRandomBytes(size))),
     pmpOptions,
   };
@@ -219,6 +222,9 @@ class PcpNat implements Nat {
     this.epoch = new GatewayEpoch(pcpEpochLost, now, () => this.resets.next());
     this.registry = new MappingRegistry(now);
     this.pmpSide = createPmpNat(gateway, { ...options.pmpOptions, timeoutMs: options.probeTimeoutMs });
+    // The external-address poll goes through the NAT-PMP side: the same server, the same epoch
+    // (RFC 6887 Appendix A). A reset it sees is this gateway's reset.
+    this.pmpSide.resets$?.subscribe(() => this.resets.next());
   }
 
   /** ANNOUNCE: `'pcp'` on any PCP answer but UNSUPP_VERSION. */
@@ -391,6 +397,7 @@ class PcpNat implements Nat {
       localAddress: this.options.localAddress,
       scheduler: this.options.scheduler,
       stats: this.options.stats,
+      logger: this.options.logger,
     }).pipe(
       map((reply) => {
         const response = matchPcpReply(opcode, expect, reply.message);

@@ -3,6 +3,7 @@
  *
  * @packageDocumentation
  */
+import { debugLogger, type Logger } from '../../core/logger.js';
 import { asyncScheduler, defer, ignoreElements, map, of, Subject, switchMap, type Observable, type SchedulerLike } from 'rxjs';
 import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
@@ -56,6 +57,8 @@ export interface PmpOptions {
   readonly scheduler?: SchedulerLike;
   /** Counters updated by every exchange this Nat makes (debugging). */
   readonly stats?: UdpStats;
+  /** Where every request, retransmission, reply and drop is logged (`rxnat:pmp`, `rxnat:pcp`). Default {@link debugLogger} (`DEBUG=rxnat:*`). */
+  readonly logger?: Logger;
 }
 
 /** The options with their defaults filled in. */
@@ -69,6 +72,7 @@ interface ResolvedPmpOptions {
   readonly permanentLifetimeSeconds: number;
   readonly scheduler: SchedulerLike;
   readonly stats: UdpStats | undefined;
+  readonly logger: Logger;
 }
 
 function resolveOptions(options: PmpOptions): ResolvedPmpOptions {
@@ -82,6 +86,7 @@ function resolveOptions(options: PmpOptions): ResolvedPmpOptions {
     permanentLifetimeSeconds: options.permanentLifetimeSeconds ?? 7200,
     scheduler: options.scheduler ?? asyncScheduler,
     stats: options.stats,
+    logger: options.logger ?? debugLogger,
   };
 }
 
@@ -366,6 +371,7 @@ class PmpNat implements Nat {
       localAddress: this.options.localAddress,
       scheduler: this.options.scheduler,
       stats: this.options.stats,
+      logger: this.options.logger,
     }).pipe(
       map((reply) => {
         const answer = matchPmpReply(request, reply.message);

@@ -22,6 +22,7 @@ import {
   throwError,
   toArray,
 } from 'rxjs';
+import { debugLogger, type Logger } from '../../core/logger.js';
 import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, GatewayTimeoutError, ProtocolError } from '../../errors.js';
 import { defaultGateway } from '../../transport/default-gateway.js';
@@ -84,6 +85,8 @@ export interface UpnpOptions {
   readonly maxListedMappings?: number;
   /** Random source in [0, 1) for the IGDv1 conflict ports. Default `Math.random`. */
   readonly random?: () => number;
+  /** Where discovery, every SOAP action and its answer are logged (`rxnat:upnp`). Default {@link debugLogger} (`DEBUG=rxnat:*`). */
+  readonly logger?: Logger;
 }
 
 /**
@@ -129,6 +132,7 @@ interface Config {
   readonly conflictRetries: number;
   readonly maxListedMappings: number;
   readonly random: () => number;
+  readonly logger: Logger;
 }
 
 const IGD_ST = /(InternetGatewayDevice|WANIPConnection|WANPPPConnection):\d+$/i;
@@ -168,6 +172,7 @@ export function upnp(options: UpnpOptions = {}): Observable<UpnpNat> {
       conflictRetries: Math.max(0, Math.floor(options.conflictRetries ?? 3)),
       maxListedMappings: Math.max(0, Math.floor(options.maxListedMappings ?? 1024)),
       random: options.random ?? Math.random,
+      logger: options.logger ?? debugLogger,
     };
     if (config.descriptionUrl !== undefined) return probe(config, config.descriptionUrl, []);
     const targets$ =
@@ -208,6 +213,7 @@ function discover(config: Config, targets: readonly SsdpTarget[]): Observable<Up
       }
     };
     const onAnswer = ({ message, from }: SsdpAnswer): void => {
+      config.logger.debug('rxnat:upnp', `SSDP answer from ${from.address}:${from.port}: ST ${message.st}, LOCATION ${message.location}`);
       if (settled || !IGD_ST.test(message.st.trim())) return;
       let location: URL;
       try {
@@ -582,6 +588,7 @@ class UpnpGateway implements UpnpNat {
   /** POSTs one action to the control URL; emits its output arguments, or errors typed. */
   private call(request: SoapRequest): Observable<ReadonlyMap<string, string>> {
     const controlUrl = this.service.controlUrl;
+    const log = (message: string): void => this.config.logger.debug('rxnat:upnp', `${request.action} ${controlUrl}: ${message}`);
     return this.gate
       .run(
         http({
@@ -604,6 +611,11 @@ class UpnpGateway implements UpnpNat {
           if (decoded instanceof ProtocolError) throw decoded;
           if (decoded.kind === 'fault') throw faultToError(decoded, controlUrl);
           return decoded.values;
+        }),
+        tap({
+          subscribe: () => log('sent'),
+          next: (values) => log(`answered ${JSON.stringify(Object.fromEntries(values))}`),
+          error: (error: Error) => log(`failed: ${error.message}`),
         }),
       );
   }
