@@ -194,10 +194,10 @@ describe('rxnat usage, help and failures', { concurrency: 2 }, () => {
       runCli(['map', 'tcp', '8080', '--nat', 'pcp:127.0.0.1', '--pcp-port', port, '--local-address', '127.0.0.1', '--json']),
     ]);
     assert.equal(unreachable.code, 1);
-    assert.ok(unreachable.elapsedMs < 5000, `${unreachable.elapsedMs} ms`);
+    assert.ok(unreachable.elapsedMs < 15_000, `${unreachable.elapsedMs} ms`);
     assert.match(unreachable.stderr, /^rxnat: pmp gateway 127\.0\.0\.1 unreachable: .*NAT-PMP is not served there\. Check the address and port, or try another --nat/);
     assert.equal(map.code, 1);
-    assert.ok(map.elapsedMs < 5000, `${map.elapsedMs} ms`);
+    assert.ok(map.elapsedMs < 15_000, `${map.elapsedMs} ms`);
     assert.match(map.stderr, /^rxnat: pcp gateway 127\.0\.0\.1 unreachable/m);
     const states = jsonLines(map.stdout);
     assert.equal(states.at(-1)!.status, 'unmapped');
@@ -208,7 +208,7 @@ describe('rxnat usage, help and failures', { concurrency: 2 }, () => {
       sim.pmpPcp.faults.silent = true;
       const r = await runCli(['ip', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--timeout', '300']);
       assert.equal(r.code, 1);
-      assert.ok(r.elapsedMs < 5000, `${r.elapsedMs} ms`);
+      assert.ok(r.elapsedMs < 15_000, `${r.elapsedMs} ms`);
       assert.match(r.stderr, /^rxnat: pmp gateway 127\.0\.0\.1 did not answer within 300 ms\. .*raise --timeout/);
     }));
 

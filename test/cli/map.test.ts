@@ -141,17 +141,18 @@ describe('rxnat map', { concurrency: 3 }, () => {
       assert.deepEqual(sim.table.list(), []);
     }));
 
-  it('--nat any on loopback maps through the first backend that answers, quickly', () =>
+  // Behaviour only: how fast discovery is belongs to bench/, not to a test on a loaded machine.
+  it('--nat any on loopback maps through the first backend that answers', () =>
     withSim(async (sim) => {
-      const cli = startCli(['map', 'tcp', '8081', '--duration', '0.2', '--nat', 'any', ...simArgs(sim), '--json']);
+      const cli = startCli(['map', 'tcp', '8081', '--nat', 'any', ...simArgs(sim), '--json']);
+      await cli.waitFor(/"event":"mapped"/, 10_000);
+      assert.ok(held(sim, 8081), 'the mapping is on the simulator while map runs');
+      cli.signal('SIGINT');
       const result = await cli.exited;
       assert.equal(result.code, 0, result.stderr);
-      const states = jsonLines(result.stdout);
-      const mapped = states.find((s) => s.status === 'mapped');
+      const mapped = jsonLines(result.stdout).find((s) => s.status === 'mapped');
       assert.ok(mapped, result.stdout);
       assert.match(mapped.backend as string, /^(pcp|pmp|upnp)\(127\.0\.0\.1\)$/);
-      const firstMs = Date.parse(mapped.time as string) - Date.parse(states[0]!.time as string);
-      assert.ok(firstMs < 1000, `first mapped after ${firstMs} ms`);
       assert.deepEqual(sim.table.list(), []);
     }));
 });

@@ -105,7 +105,7 @@ describe('http', () => {
     const { url } = await serve(() => undefined);
     const started = Date.now();
     await assert.rejects(firstValueFrom(http({ method: 'GET', url, timeoutMs: 150 })), (e: unknown) => e instanceof GatewayTimeoutError && e.timeoutMs === 150);
-    assert.ok(Date.now() - started < 1000);
+    assert.ok(Date.now() - started < 5000, 'ended by the 150 ms timeout');
   });
 
   it('times out a body that trickles past the deadline', async () => {

@@ -157,7 +157,7 @@ describe('pcp() against the simulator over loopback', () => {
     const started = Date.now();
     await assert.rejects(firstValueFrom(pcp(HOST, { ...options, probeTimeoutMs: 200, initialRetransmitMs: 20 })), (error: unknown) => error instanceof GatewayTimeoutError && error.protocol === 'pcp');
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 195 && elapsed < 500, `took ${elapsed} ms`);
+    assert.ok(elapsed >= 195 && elapsed < 3000, `took ${elapsed} ms (deadline 200 ms)`);
     assert.ok(server.counters.byKind['pcp.announce'] >= 3, 'retransmitted');
   });
 
@@ -175,8 +175,9 @@ describe('pcp() against the simulator over loopback', () => {
   it('ECONNREFUSED ends the probe at once as GatewayUnreachableError', async () => {
     const port = await closedPort();
     const started = Date.now();
-    await assert.rejects(firstValueFrom(pcp(HOST, { ...options, port, probeTimeoutMs: 1500 })), (error: unknown) => error instanceof GatewayUnreachableError && error.protocol === 'pcp');
-    assert.ok(Date.now() - started < 300, `took ${Date.now() - started} ms`);
+    // A long deadline: ending well before it shows the refusal ended the probe, not the deadline.
+    await assert.rejects(firstValueFrom(pcp(HOST, { ...options, port, probeTimeoutMs: 20_000 })), (error: unknown) => error instanceof GatewayUnreachableError && error.protocol === 'pcp');
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms (deadline 20 s)`);
   });
 
   it('drops replies with a wrong nonce, opcode, length or source port', async () => {

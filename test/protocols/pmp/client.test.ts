@@ -175,7 +175,7 @@ describe('pmp() against the simulator over loopback', () => {
     const started = Date.now();
     await assert.rejects(firstValueFrom(pmp(HOST, { ...options, probeTimeoutMs: 200, initialRetransmitMs: 20 })), (error: unknown) => error instanceof GatewayTimeoutError && error.timeoutMs === 200);
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 195 && elapsed < 500, `took ${elapsed} ms`);
+    assert.ok(elapsed >= 195 && elapsed < 3000, `took ${elapsed} ms (deadline 200 ms)`);
     // Retransmitted meanwhile: 0, 20, 60, 140 ms.
     const sent = server.counters.byKind['pmp.externalAddress'];
     assert.ok(sent >= 3 && sent <= 4, `sent ${sent}`);
@@ -192,8 +192,9 @@ describe('pmp() against the simulator over loopback', () => {
   it('ECONNREFUSED ends the probe at once as GatewayUnreachableError', async () => {
     const port = await closedPort();
     const started = Date.now();
-    await assert.rejects(firstValueFrom(pmp(HOST, { ...options, port, probeTimeoutMs: 1500 })), (error: unknown) => error instanceof GatewayUnreachableError && error.protocol === 'pmp');
-    assert.ok(Date.now() - started < 300, `took ${Date.now() - started} ms`);
+    // A long deadline: ending well before it shows the refusal ended the probe, not the deadline.
+    await assert.rejects(firstValueFrom(pmp(HOST, { ...options, port, probeTimeoutMs: 20_000 })), (error: unknown) => error instanceof GatewayUnreachableError && error.protocol === 'pmp');
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms (deadline 20 s)`);
   });
 
   it('drops replies with a wrong source port, opcode, length or internal port', async () => {

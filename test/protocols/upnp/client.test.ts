@@ -40,9 +40,10 @@ for (const igdVersion of [2, 1] as const) {
     it('discovers over SSDP (unicast loopback) and resolves on the first valid answer, well before the window ends', async () => {
       const server = await start({ igdVersion });
       const started = Date.now();
-      const nat = await discover([server], { timeoutMs: 1500 });
+      // A 20 s window: resolving well inside it shows discovery stops at the first valid answer.
+      const nat = await discover([server], { timeoutMs: 20_000 });
       const elapsed = Date.now() - started;
-      assert.ok(elapsed < 500, `resolved after ${elapsed} ms`);
+      assert.ok(elapsed < 10_000, `resolved after ${elapsed} ms of a 20 s window`);
       assert.equal(nat.kind, 'upnp');
       assert.equal(nat.name, 'upnp(127.0.0.1)');
       assert.equal(nat.gateway, server.descriptionUrl);
@@ -193,10 +194,10 @@ describe('upnp() transport failures', () => {
   it('a slow answer past requestTimeoutMs is a GatewayTimeoutError', async () => {
     const server = await start();
     const nat = await connect(server, { requestTimeoutMs: 150 });
-    server.faults.inject({ kind: 'delay', ms: 600 }, { action: 'GetExternalIPAddress' });
+    server.faults.inject({ kind: 'delay', ms: 20_000 }, { action: 'GetExternalIPAddress' });
     const started = Date.now();
     await assert.rejects(firstValueFrom(nat.externalIp()), (e: unknown) => e instanceof GatewayTimeoutError && e.gateway === server.controlUrl);
-    assert.ok(Date.now() - started < 500);
+    assert.ok(Date.now() - started < 10_000, 'ended by the 150 ms request timeout, not by the 20 s delay');
   });
 
   it('unsubscribing aborts the HTTP request: the server sees the connection close', async () => {
@@ -284,7 +285,7 @@ describe('upnp() discovery', () => {
     const started = Date.now();
     await assert.rejects(discover([server], { timeoutMs: 200 }), GatewayTimeoutError);
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 190 && elapsed < 700, `${elapsed} ms`);
+    assert.ok(elapsed >= 190 && elapsed < 5000, `${elapsed} ms (window 200 ms)`);
   });
 
   it('skips an invalid gateway and takes the valid one; prefers IGDv2 being checked over an IGDv1', async () => {
