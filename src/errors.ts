@@ -171,10 +171,25 @@ export class GatewayTimeoutError extends RxnatError {
 export class GatewayUnreachableError extends RxnatError {
   readonly protocol: GatewayProtocol;
   readonly gateway: string;
+  /** The socket error code behind it (`ECONNREFUSED`, `ECONNRESET`, …), where there was one. */
+  readonly socketCode: string | undefined;
   constructor(protocol: GatewayProtocol, gateway: string, reason: string, options?: { cause?: unknown }) {
     super('ERR_GATEWAY_UNREACHABLE', `${protocol} gateway ${gateway} unreachable: ${reason}`, options);
     this.protocol = protocol;
     this.gateway = gateway;
+    const code = (options?.cause as { code?: unknown } | undefined)?.code;
+    this.socketCode = typeof code === 'string' ? code : undefined;
+  }
+
+  /**
+   * True when nothing serves the protocol there any more (connection refused, no route), as
+   * after a router reboot that moved its control port; false for a reset or an early close,
+   * which a flaky but present gateway also produces.
+   */
+  get gatewayGone(): boolean {
+    return this.socketCode === undefined
+      ? false
+      : ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL'].includes(this.socketCode);
   }
 }
 

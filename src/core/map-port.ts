@@ -334,7 +334,8 @@ function mappingSession(
         return;
       }
       failures++;
-      unreachable = error instanceof GatewayUnreachableError ? unreachable + 1 : 0;
+      // Only refusals and missing routes count: a reset comes from a flaky gateway that is still there.
+      unreachable = error instanceof GatewayUnreachableError && error.gatewayGone ? unreachable + 1 : 0;
       if (unreachable >= settings.maxConsecutiveUnreachable) {
         log('gateway keeps refusing connections; rediscovering', { error });
         subscriber.error(new GatewayLostError(nat.name, error));
