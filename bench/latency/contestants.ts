@@ -1,0 +1,85 @@
+/**
+ * The latency contestants: what each id (implemented in `lan-driver.ts`) measures, and on
+ * which lab gateway it runs.
+ *
+ * @packageDocumentation
+ */
+
+/** Which miniupnpd configuration: the default IGDv2 description, or forced IGDv1. */
+export type LabGateway = 'igdv2' | 'igdv1';
+
+/** What a contestant is: rxnat in process, the bare-protocol floor, a JS peer, or a whole process. */
+export type ContestantKind = 'rxnat' | 'floor' | 'peer' | 'process';
+
+/** A contestant of the latency section. */
+export interface ContestantSpec {
+  /** The driver's id. */
+  readonly id: string;
+  /** The label in tables and the chart. */
+  readonly label: string;
+  readonly kind: ContestantKind;
+  /** The protocol path it measures. */
+  readonly protocol: 'pmp' | 'pcp' | 'upnp' | 'any' | 'none';
+  /** The gateways it runs against. */
+  readonly gateways: readonly LabGateway[];
+  /** What the timed span is. */
+  readonly span: string;
+}
+
+const IN_PROCESS = 'in process: start (subscribe / construct) until the mapping is confirmed';
+const WHOLE_PROCESS = 'whole process: spawn until exit';
+const RXNAT_PROCESS = 'whole process: spawn until the first `mapped` JSON line';
+
+/** Every contestant, in report order. */
+export const CONTESTANTS: readonly ContestantSpec[] = [
+  { id: 'floor.pmp', label: 'floor: bare NAT-PMP map request', kind: 'floor', protocol: 'pmp', gateways: ['igdv2'], span: 'one request/response on a bare dgram socket' },
+  { id: 'rxnat.pmp', label: 'rxnat pmp()', kind: 'rxnat', protocol: 'pmp', gateways: ['igdv2'], span: IN_PROCESS },
+  { id: 'peer.nat-pmp', label: 'nat-pmp 1.0.0', kind: 'peer', protocol: 'pmp', gateways: ['igdv2'], span: IN_PROCESS },
+  { id: 'peer.nat-port-mapper.pmp', label: '@achingbrain/nat-port-mapper pmpNat', kind: 'peer', protocol: 'pmp', gateways: ['igdv2'], span: IN_PROCESS },
+  { id: 'peer.nat-api.pmp', label: '@silentbot1/nat-api (NAT-PMP)', kind: 'peer', protocol: 'pmp', gateways: ['igdv2'], span: IN_PROCESS },
+  { id: 'floor.pcp', label: 'floor: bare PCP MAP request', kind: 'floor', protocol: 'pcp', gateways: ['igdv2'], span: 'one request/response on a bare dgram socket' },
+  { id: 'rxnat.pcp', label: 'rxnat pcp()', kind: 'rxnat', protocol: 'pcp', gateways: ['igdv2'], span: IN_PROCESS },
+  {
+    id: 'floor.upnp',
+    label: 'floor: bare SSDP + GET + AddPortMapping',
+    kind: 'floor',
+    protocol: 'upnp',
+    gateways: ['igdv2', 'igdv1'],
+    span: 'one unicast M-SEARCH answer, one description GET, one SOAP AddPortMapping',
+  },
+  { id: 'rxnat.upnp.ssdp', label: 'rxnat upnp() via SSDP', kind: 'rxnat', protocol: 'upnp', gateways: ['igdv2', 'igdv1'], span: IN_PROCESS },
+  { id: 'rxnat.upnp.url', label: 'rxnat upnp() with description URL', kind: 'rxnat', protocol: 'upnp', gateways: ['igdv2', 'igdv1'], span: IN_PROCESS },
+  { id: 'peer.nat-upnp', label: 'nat-upnp 1.1.1', kind: 'peer', protocol: 'upnp', gateways: ['igdv2', 'igdv1'], span: IN_PROCESS },
+  { id: 'peer.nat-port-mapper.upnp.ssdp', label: '@achingbrain/nat-port-mapper findGateways', kind: 'peer', protocol: 'upnp', gateways: ['igdv2'], span: IN_PROCESS },
+  { id: 'peer.nat-port-mapper.upnp.url', label: '@achingbrain/nat-port-mapper getGateway(URL)', kind: 'peer', protocol: 'upnp', gateways: ['igdv2'], span: IN_PROCESS },
+  { id: 'peer.nat-api.upnp', label: '@silentbot1/nat-api (UPnP)', kind: 'peer', protocol: 'upnp', gateways: ['igdv2', 'igdv1'], span: IN_PROCESS },
+  { id: 'rxnat.discover', label: 'rxnat discoverNat() (PCP+PMP+UPnP race)', kind: 'rxnat', protocol: 'any', gateways: ['igdv2'], span: IN_PROCESS },
+  {
+    id: 'rxnat.discover.udp-only',
+    label: 'diagnostic: race without UPnP',
+    kind: 'rxnat',
+    protocol: 'any',
+    gateways: ['igdv2'],
+    span: `${IN_PROCESS} (backends: ['pcp', 'pmp'])`,
+  },
+  {
+    id: 'rxnat.discover.upnp-later',
+    label: 'diagnostic: race, UPnP probe 50 ms late',
+    kind: 'rxnat',
+    protocol: 'any',
+    gateways: ['igdv2'],
+    span: `${IN_PROCESS} (UPnP as an extra probe started after 50 ms, through the public \`probes\` option)`,
+  },
+  { id: 'proc.node', label: 'process: node -e 0 (startup only)', kind: 'process', protocol: 'none', gateways: ['igdv2'], span: WHOLE_PROCESS },
+  { id: 'proc.natpmpc', label: 'process: natpmpc -a', kind: 'process', protocol: 'pmp', gateways: ['igdv2'], span: WHOLE_PROCESS },
+  { id: 'proc.rxnat.pmp', label: 'process: rxnat map --nat pmp:GW', kind: 'process', protocol: 'pmp', gateways: ['igdv2'], span: RXNAT_PROCESS },
+  { id: 'proc.upnpc.i', label: 'process: upnpc -i -a', kind: 'process', protocol: 'upnp', gateways: ['igdv2'], span: WHOLE_PROCESS },
+  { id: 'proc.upnpc.url', label: 'process: upnpc -u URL -a', kind: 'process', protocol: 'upnp', gateways: ['igdv2'], span: WHOLE_PROCESS },
+  { id: 'proc.rxnat.upnp.ssdp', label: 'process: rxnat map --nat upnp', kind: 'process', protocol: 'upnp', gateways: ['igdv2'], span: RXNAT_PROCESS },
+  { id: 'proc.rxnat.any', label: 'process: rxnat map --nat any', kind: 'process', protocol: 'any', gateways: ['igdv2'], span: RXNAT_PROCESS },
+];
+
+/** The key of one contestant on one gateway, as results store it: `id@gateway`. */
+export function resultKey(id: string, gateway: LabGateway): string {
+  return `${id}@${gateway}`;
+}

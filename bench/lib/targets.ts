@@ -1,0 +1,169 @@
+/**
+ * The issue's targets, checked against a results file.
+ *
+ * @packageDocumentation
+ */
+import { bootstrapRatioOfMedians, pairedMedianRatio } from './stats.js';
+import type { BenchResults, LatencyContestantResult, ScaleScenarioResult } from './types.js';
+
+/** One target, as measured. `met` is `null` when it could not be decided (a side is missing). */
+export interface TargetCheck {
+  readonly section: 'latency' | 'scale';
+  readonly target: string;
+  /** What was measured, in words (medians, values). */
+  readonly measured: string;
+  /** The measured ratio or value compared with `limit`. */
+  readonly value: number | null;
+  readonly limit: number;
+  /** `max`: value must be <= limit. */
+  readonly kind: 'max';
+  readonly met: boolean | null;
+  readonly note: string;
+  /** Latency ratios: 90% bootstrap interval of the ratio of medians. */
+  readonly ci90?: readonly [number, number];
+  /** Latency ratios: median of the per-round ratios (each run next to the other's run of the same round). */
+  readonly paired?: number;
+}
+
+const ms = (value: number): string => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
+
+/** The contestant `id` on `gateway` with at least one sample, if any. */
+export function contestant(results: BenchResults, id: string, gateway: 'igdv2' | 'igdv1' = 'igdv2'): LatencyContestantResult | undefined {
+  return results.latency?.contestants.find((c) => c.id === id && c.gateway === gateway);
+}
+
+function medianOf(c: LatencyContestantResult | undefined): number | null {
+  return c?.summary ? c.summary.median : null;
+}
+
+function failureText(c: LatencyContestantResult | undefined): string {
+  if (!c) return 'not run';
+  const first = c.failures[0];
+  return first ? `failed ${c.failures.length}/${c.failures.length + c.samplesMs.length + (c.warmupMs !== null ? 1 : 0)}: ${first.error}` : 'no samples';
+}
+
+function ratioCheck(target: string, a: LatencyContestantResult | undefined, b: LatencyContestantResult | undefined, limit: number, note: string): TargetCheck {
+  const ma = medianOf(a);
+  const mb = medianOf(b);
+  if (ma === null || mb === null) {
+    return {
+      section: 'latency',
+      target,
+      measured: ma === null ? `${a?.label ?? 'rxnat'}: ${failureText(a)}` : `${b?.label ?? 'reference'}: ${failureText(b)}`,
+      value: null,
+      limit,
+      kind: 'max',
+      met: null,
+      note,
+    };
+  }
+  const value = ma / mb;
+  const ci90 = bootstrapRatioOfMedians(a!.samplesMs, b!.samplesMs);
+  const paired = pairedMedianRatio(a!.samplesMs, a!.samplesRound ?? [], b!.samplesMs, b!.samplesRound ?? []);
+  return {
+    section: 'latency',
+    target,
+    measured: `${ms(ma)} ms / ${ms(mb)} ms (medians)`,
+    value,
+    limit,
+    kind: 'max',
+    met: value <= limit,
+    note,
+    ...(ci90 ? { ci90 } : {}),
+    ...(paired !== undefined ? { paired } : {}),
+  };
+}
+
+function latencyChecks(results: BenchResults): TargetCheck[] {
+  if (!results.latency || results.latency.skipped !== null) return [];
+  const c = (id: string, gateway: 'igdv2' | 'igdv1' = 'igdv2'): LatencyContestantResult | undefined => contestant(results, id, gateway);
+  const checks: TargetCheck[] = [
+    ratioCheck('rxnat pmp() within 1.2x of the bare NAT-PMP floor', c('rxnat.pmp'), c('floor.pmp'), 1.2, 'in process, subscribe to first `mapped`'),
+    ratioCheck('rxnat pcp() within 1.2x of the bare PCP floor', c('rxnat.pcp'), c('floor.pcp'), 1.2, 'in process, subscribe to first `mapped`'),
+    ratioCheck('rxnat upnp() via SSDP <= 0.1x of `upnpc -i -a`', c('rxnat.upnp.ssdp'), c('proc.upnpc.i'), 0.1, 'rxnat in process vs upnpc whole process'),
+    ratioCheck(
+      'rxnat map --nat upnp (whole process) <= 0.1x of `upnpc -i -a`',
+      c('proc.rxnat.upnp.ssdp'),
+      c('proc.upnpc.i'),
+      0.1,
+      `both whole processes (stricter reading: includes node start-up${medianOf(c('proc.node')) !== null ? `, ${ms(medianOf(c('proc.node'))!)} ms for \`node -e 0\` alone` : ''} and loading rxjs)`,
+    ),
+  ];
+  const peers: Array<[string, string, 'igdv2' | 'igdv1']> = [
+    ['peer.nat-port-mapper.upnp.ssdp', 'rxnat.upnp.ssdp', 'igdv2'],
+    ['peer.nat-api.upnp', 'rxnat.upnp.ssdp', 'igdv2'],
+    ['peer.nat-upnp', 'rxnat.upnp.ssdp', 'igdv2'],
+    ['peer.nat-upnp', 'rxnat.upnp.ssdp', 'igdv1'],
+    ['peer.nat-api.upnp', 'rxnat.upnp.ssdp', 'igdv1'],
+    ['peer.nat-port-mapper.upnp.url', 'rxnat.upnp.url', 'igdv2'],
+  ];
+  for (const [peerId, ourId, gateway] of peers) {
+    const peer = c(peerId, gateway);
+    if (!peer) continue;
+    const ours = c(ourId, gateway);
+    const path = ourId === 'rxnat.upnp.url' ? 'description URL' : 'SSDP';
+    const floor = c('floor.upnp', gateway);
+    const bound =
+      path === 'SSDP' && medianOf(floor) !== null && medianOf(peer) !== null
+        ? `; the bare floor is ${(medianOf(floor)! / medianOf(peer)!).toFixed(2)}x of this peer: the best any client could reach on this router`
+        : '';
+    const check = ratioCheck(
+      `rxnat upnp() (${path}) <= 0.5x of ${peer.label}${gateway === 'igdv1' ? ' [IGDv1 router]' : ''}`,
+      ours,
+      peer,
+      0.5,
+      `${gateway === 'igdv1' ? 'router forced to IGDv1 (all nat-upnp can use); rxnat on the same router' : 'same router (IGDv2)'}${bound}`,
+    );
+    // A peer that cannot map at all is beaten by any working client: say so instead of "undecided".
+    if (check.met === null && medianOf(ours) !== null && medianOf(peer) === null) {
+      checks.push({ ...check, met: true, note: `${check.note}; the peer cannot map on this router, rxnat can (${ms(medianOf(ours)!)} ms)` });
+    } else {
+      checks.push(check);
+    }
+  }
+  const singles = ['rxnat.pmp', 'rxnat.pcp', 'rxnat.upnp.ssdp'].map((id) => c(id)).filter((x): x is LatencyContestantResult => medianOf(x) !== null);
+  const fastest = singles.sort((a, b) => medianOf(a)! - medianOf(b)!)[0];
+  const race = ratioCheck('rxnat discoverNat() within 1.2x of the fastest single backend', c('rxnat.discover'), fastest, 1.2, `fastest single backend: ${fastest?.label ?? 'none'}`);
+  checks.push(race);
+  return checks;
+}
+
+function scaleChecks(results: BenchResults): TargetCheck[] {
+  if (!results.scale || results.scale.skipped !== null) return [];
+  const checks: TargetCheck[] = [];
+  const check = (s: ScaleScenarioResult, target: string, measured: string, value: number | null, limit: number, note = ''): TargetCheck => ({
+    section: 'scale',
+    target: `${s.name}: ${target}`,
+    measured,
+    value,
+    limit,
+    kind: 'max',
+    met: value === null ? null : value <= limit,
+    note,
+  });
+  for (const s of results.scale.scenarios) {
+    if (s.nat !== 'shared') continue;
+    checks.push(check(s, 'heap per mapping < 10 KB', `${s.memory.heapPerMappingBytes.toFixed(0)} B (after GC)`, s.memory.heapPerMappingBytes, 10_000));
+    checks.push(
+      check(s, 'RSS per mapping < 10 KB', `${s.memory.rssPerMappingBytes.toFixed(0)} B (after GC)`, s.memory.rssPerMappingBytes, 10_000, 'RSS keeps the heap pages V8 grew into; heap is the live data'),
+    );
+    checks.push(
+      check(
+        s,
+        'idle CPU near zero (<= 1% of a core)',
+        s.idle ? `${s.idle.cpuPercent.toFixed(3)} % over ${(s.idle.windowMs / 1000).toFixed(1)} s, ${s.idle.requests} requests` : 'no idle window',
+        s.idle ? s.idle.cpuPercent : null,
+        1,
+      ),
+    );
+    checks.push(check(s, `peak requests in flight per gateway <= limit (${s.limit})`, `${s.peakInFlight.overall}`, s.peakInFlight.overall, s.limit, 'counted at the simulator'));
+    checks.push(check(s, 'mappings left on the simulators after teardown = 0', `${s.teardown.leftOnSimulators}`, s.teardown.leftOnSimulators, 0));
+    if (s.streams <= 1000) checks.push(check(s, 'teardown < 5 s', `${(s.teardown.timeToEmptyMs / 1000).toFixed(2)} s`, s.teardown.timeToEmptyMs / 1000, 5));
+  }
+  return checks;
+}
+
+/** Every target the results can speak to. */
+export function evaluateTargets(results: BenchResults): TargetCheck[] {
+  return [...latencyChecks(results), ...scaleChecks(results)];
+}

@@ -1,0 +1,198 @@
+/**
+ * The shape of `bench/results/<ISO>.json`: everything a run measured, raw samples included, so
+ * the report (and any later analysis) is computed from the file alone.
+ *
+ * @packageDocumentation
+ */
+import type { ContestantKind, LabGateway } from '../latency/contestants.js';
+import type { Summary } from './stats.js';
+
+/** The sections of the bench. */
+export type Section = 'latency' | 'scale' | 'footprint';
+export const SECTIONS: readonly Section[] = ['latency', 'scale', 'footprint'];
+
+export interface MachineInfo {
+  readonly cpuModel: string;
+  readonly cores: number;
+  readonly memoryBytes: number;
+  readonly node: string;
+  readonly v8: string;
+  readonly os: { readonly platform: string; readonly release: string; readonly distro: string; readonly arch: string };
+  readonly hostname: string;
+}
+
+export interface Versions {
+  readonly rxnat: string;
+  /** rxnat's git commit (and whether the tree had local changes), when known. */
+  readonly git: string;
+  readonly rxjs: string;
+  /** JS peers as installed in the repository's node_modules. */
+  readonly peers: Readonly<Record<string, string>>;
+  /** Debian packages: miniupnpd, miniupnpc (upnpc), natpmpc. */
+  readonly tools: Readonly<Record<string, string>>;
+}
+
+/** One contestant on one lab gateway. */
+export interface LatencyContestantResult {
+  /** `id@gateway`. */
+  readonly key: string;
+  readonly id: string;
+  readonly label: string;
+  readonly kind: ContestantKind;
+  readonly protocol: string;
+  readonly gateway: LabGateway;
+  readonly span: string;
+  /** The timed span of each successful run, ms, in run order (warm-up excluded). */
+  readonly samplesMs: number[];
+  /** The round (1..runs) of each sample, for ratios paired by round. */
+  readonly samplesRound: number[];
+  /** The warm-up run (first in its process), ms; `null` when it failed. */
+  warmupMs: number | null;
+  /** Other spans per successful run (delete, process exit), ms. */
+  readonly extraMs: Record<string, number[]>;
+  /** What the runs reported, counted (for example `backend pcp: 20`). */
+  readonly details: Record<string, number>;
+  /** Runs that failed, with the error text. */
+  readonly failures: { readonly run: number; readonly error: string }[];
+  /** Runs after which the gateway still held a forwarding (then removed by the bench). */
+  readonly leftovers: { readonly run: number; readonly rules: readonly unknown[] }[];
+  /** Why the remaining runs were skipped (every early run failed). */
+  abandoned: string | null;
+  summary: Summary | null;
+}
+
+export interface LatencyResults {
+  /** Why the section did not run (no root, no namespaces, miniupnpd missing). */
+  readonly skipped: string | null;
+  readonly runsPerContestant: number;
+  readonly gateways: { readonly id: LabGateway; readonly startupMs: number; readonly descriptionUrl: string }[];
+  /** How `rxnat map` was started for the whole-process contestants. */
+  readonly cli: { readonly command: readonly string[]; readonly source: 'compiled' | 'tsx'; readonly note: string };
+  readonly contestants: LatencyContestantResult[];
+  readonly durationMs: number;
+}
+
+/** One scale scenario (N streams over G simulated gateways). */
+export interface ScaleScenarioResult {
+  readonly name: string;
+  readonly streams: number;
+  readonly gateways: number;
+  readonly protocol: 'pmp' | 'pcp';
+  readonly lifetimeSeconds: number;
+  /** `maxConcurrentRequests` of every Nat (the limit the simulator checks). */
+  readonly limit: number;
+  /** The simulator's artificial reply delay (a router's processing time), ms. */
+  readonly replyDelayMs: number;
+  /** `shared`: one discovered Nat per gateway for all its streams; `per-stream`: each stream discovers its own. */
+  readonly nat: 'shared' | 'per-stream';
+  /** Subscribe of the first stream until every stream's first `mapped`. */
+  readonly timeToAllMappedMs: number;
+  /** Each stream's subscribe-to-mapped time, summarised. */
+  readonly perStreamMappedMs: Summary | null;
+  /** Highest number of requests one gateway had received and not yet answered, max over gateways, per phase. */
+  readonly peakInFlight: { readonly mapping: number; readonly idleAndRenewals: number; readonly teardown: number; readonly overall: number };
+  readonly peakInFlightPerGateway: number[];
+  readonly memory: {
+    readonly baseline: { readonly heapUsed: number; readonly rss: number };
+    readonly mapped: { readonly heapUsed: number; readonly rss: number };
+    /** (mapped - baseline) / streams; the baseline is taken after a warm-up, so this is the marginal cost of a mapping. */
+    readonly heapPerMappingBytes: number;
+    readonly rssPerMappingBytes: number;
+  };
+  readonly idle: {
+    readonly windowMs: number;
+    readonly cpuUserMs: number;
+    readonly cpuSystemMs: number;
+    /** CPU time / wall time over the window, percent of one core. */
+    readonly cpuPercent: number;
+    /** Requests the simulators received during the window. */
+    readonly requests: number;
+    /** Garbage collections during the window (V8 shrinking the heap after the burst), wall ms and count. */
+    readonly gcMs?: number;
+    readonly gcs?: number;
+  } | null;
+  readonly renewals: {
+    /** From the end of the idle window until every stream renewed at least once. */
+    readonly phaseMs: number;
+    readonly allRenewed: boolean;
+    readonly renewalsTotal: number;
+    readonly cpuPercent: number;
+    /** CPU time per renewal, µs (the whole process's CPU over the phase, divided by renewals). */
+    readonly cpuPerRenewalUs: number;
+    /** States other than `mapped` seen after the first mapping (degraded/unmapped). */
+    readonly notMappedStates: number;
+  };
+  readonly teardown: {
+    /** Unsubscribe of all streams until the simulators' tables were empty (or the bound). */
+    readonly timeToEmptyMs: number;
+    readonly leftOnSimulators: number;
+    readonly deleteRequests: number;
+  };
+  /** Requests the simulators received, by kind (retransmissions included). */
+  readonly requestsByKind: Readonly<Record<string, number>>;
+  /** Datagrams that repeated a request already pending or answered (RFC 6886 retransmissions). */
+  readonly retransmissions: number;
+  /** Active handles/requests of the client process before subscribing and after teardown. */
+  readonly activeResources: { readonly before: number; readonly after: number };
+  readonly errors: string[];
+  readonly durationMs: number;
+}
+
+export interface ScaleResults {
+  readonly skipped: string | null;
+  /** Which rxnat build was measured. */
+  readonly rxnat: string;
+  readonly scenarios: ScaleScenarioResult[];
+  readonly durationMs: number;
+}
+
+/** One package set installed alone in a temp directory. */
+export interface FootprintEntry {
+  readonly name: string;
+  /** What was installed (`npm install` arguments). */
+  readonly install: readonly string[];
+  /** The module(s) imported for the import time. */
+  readonly imports: readonly string[];
+  /** Production packages installed (`npm ls --all --parseable --omit=dev`, minus the root). */
+  readonly packages: number | null;
+  /** Their names (scoped names keep their scope). */
+  readonly packageNames: readonly string[];
+  /** du of node_modules, bytes (apparent size) and disk usage (blocks). */
+  readonly installBytes: number | null;
+  readonly diskBytes: number | null;
+  /** `node -e "import(...)"` wall times, ms (10 samples). */
+  readonly importMs: number[];
+  readonly importSummary: Summary | null;
+  /** Median of (import - bare node start-up of the same round), ms. */
+  readonly netImportMs: number | null;
+  /** Advisories from `npm audit` (production), by severity, when it answered. */
+  readonly audit: Readonly<Record<string, number>> | null;
+  /** Why `npm audit` gave nothing, when it did not answer. */
+  readonly auditError: string | null;
+  readonly error: string | null;
+}
+
+export interface FootprintResults {
+  readonly skipped: string | null;
+  /** A bare `node` started the same way in each round, ms: the floor of every import time. */
+  readonly nodeStartupMs: number[];
+  readonly nodeStartup: Summary | null;
+  readonly entries: FootprintEntry[];
+  readonly durationMs: number;
+}
+
+export interface BenchResults {
+  readonly schema: 1;
+  readonly startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  readonly argv: readonly string[];
+  readonly options: { readonly only: readonly Section[]; readonly runs: number };
+  readonly machine: MachineInfo;
+  readonly versions: Versions;
+  /** 1/5/15-minute load averages at the start and the end: other work on the machine skews timings. */
+  readonly load: { readonly start: readonly number[]; end: readonly number[] };
+  latency: LatencyResults | null;
+  scale: ScaleResults | null;
+  footprint: FootprintResults | null;
+}

@@ -1,0 +1,451 @@
+/**
+ * The bench report: from the latest results (for each section, the newest
+ * `bench/results/<ISO>.json` that ran it), a Markdown table `bench/results/latest.md` and the
+ * latency chart `docs/bench-latency.svg` (horizontal bars on a log scale: medians, p10-p90
+ * whiskers).
+ *
+ * Usage: node --import tsx bench/report.ts [--results DIR] [--md FILE] [--svg FILE]
+ *
+ * @packageDocumentation
+ */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CONTESTANTS } from './latency/contestants.js';
+import { ROOT } from './lib/machine.js';
+import { evaluateTargets, type TargetCheck } from './lib/targets.js';
+import type { BenchResults, FootprintResults, LatencyContestantResult, ScaleScenarioResult } from './lib/types.js';
+
+/** Results files written by bench/run.ts (not fuzz or soak files). */
+const RESULT_FILE = /^\d{4}-\d{2}-\d{2}T[\d-]+(\.\d+)?Z\.json$/;
+
+export const DEFAULT_RESULTS_DIR = join(ROOT, 'bench', 'results');
+export const DEFAULT_MD = join(DEFAULT_RESULTS_DIR, 'latest.md');
+export const DEFAULT_SVG = join(ROOT, 'docs', 'bench-latency.svg');
+
+/** A report's input: one results object whose sections may come from different runs. */
+export interface ComposedResults {
+  readonly results: BenchResults;
+  /** The file each section came from. */
+  readonly sources: Readonly<Record<'latency' | 'scale' | 'footprint', string | null>>;
+}
+
+/** Composes the latest results: for each section, the newest file in `dir` that ran it. */
+export function composeLatest(dir: string = DEFAULT_RESULTS_DIR): ComposedResults | undefined {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => RESULT_FILE.test(f)).sort().reverse();
+  } catch {
+    return undefined;
+  }
+  const loaded = files.map((file) => ({ file, results: JSON.parse(readFileSync(join(dir, file), 'utf8')) as BenchResults }));
+  const newest = loaded[0];
+  if (!newest) return undefined;
+  const pick = <K extends 'latency' | 'scale' | 'footprint'>(key: K): { file: string; value: BenchResults[K] } | undefined => {
+    const ran = loaded.find((l) => l.results[key] !== null && l.results[key] !== undefined && l.results[key]!.skipped === null);
+    const any = loaded.find((l) => l.results[key] !== null && l.results[key] !== undefined);
+    const chosen = ran ?? any;
+    return chosen ? { file: chosen.file, value: chosen.results[key] } : undefined;
+  };
+  const latency = pick('latency');
+  const scale = pick('scale');
+  const footprint = pick('footprint');
+  return {
+    results: { ...newest.results, latency: latency?.value ?? null, scale: scale?.value ?? null, footprint: footprint?.value ?? null },
+    sources: { latency: latency?.file ?? null, scale: scale?.file ?? null, footprint: footprint?.file ?? null },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+function fmtMs(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '-';
+  if (value >= 1000) return `${(value / 1000).toFixed(2)} s`;
+  if (value >= 100) return `${value.toFixed(0)} ms`;
+  if (value >= 10) return `${value.toFixed(1)} ms`;
+  return `${value.toFixed(2)} ms`;
+}
+
+/** `p10-p90` with the unit once: "10.8-20.6 ms", "1.95-2.18 s". */
+function fmtRange(a: number, b: number): string {
+  const unit = (v: number): string => (v >= 1000 ? ' s' : ' ms');
+  const left = unit(a) === unit(b) ? fmtMs(a).slice(0, -unit(a).length) : fmtMs(a);
+  return `${left}–${fmtMs(b)}`;
+}
+
+function fmtBytes(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '-';
+  if (Math.abs(value) >= 1024 * 1024) return `${(value / 1024 / 1024).toFixed(1)} MiB`;
+  if (Math.abs(value) >= 1024) return `${(value / 1024).toFixed(1)} KiB`;
+  return `${value.toFixed(0)} B`;
+}
+
+function fmtRatio(value: number | null): string {
+  if (value === null || !Number.isFinite(value)) return '-';
+  return value >= 10 ? `${value.toFixed(0)}x` : value >= 1 ? `${value.toFixed(2)}x` : `${value.toFixed(3)}x`;
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function verdict(check: TargetCheck): string {
+  if (check.met === null) return 'undecided';
+  if (check.met && check.value === null) return '**met** (the peer fails)';
+  return check.met ? '**met**' : '**missed**';
+}
+
+const PROTOCOL_FLOOR: Record<string, string> = { pmp: 'floor.pmp', pcp: 'floor.pcp', upnp: 'floor.upnp' };
+
+/** The floor a contestant is compared with (same protocol and router), if any. */
+function floorOf(results: BenchResults, c: LatencyContestantResult): LatencyContestantResult | undefined {
+  if (c.kind === 'process' || c.kind === 'floor' || c.id.endsWith('.url')) return undefined;
+  const floorId = PROTOCOL_FLOOR[c.protocol];
+  return results.latency?.contestants.find((x) => x.id === floorId && x.gateway === c.gateway);
+}
+
+/** A diagnostic row (a variant run to explain a figure, not a contestant of the issue). */
+function isDiagnostic(c: LatencyContestantResult): boolean {
+  return c.label.startsWith('diagnostic:');
+}
+
+function orderIndex(c: LatencyContestantResult): number {
+  const index = CONTESTANTS.findIndex((s) => s.id === c.id);
+  return (c.gateway === 'igdv1' ? 100 : 0) + (index < 0 ? 99 : index);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Markdown
+
+function latencyMarkdown(results: BenchResults, source: string | null): string[] {
+  const latency = results.latency;
+  if (!latency) return ['## Latency', '', 'Not run.', ''];
+  if (latency.skipped !== null) return ['## Latency', '', `Skipped: ${latency.skipped}.`, ''];
+  const lines = [
+    '## Latency: time to a mapped external address (miniupnpd in the gateway lab)',
+    '',
+    `From \`${source}\`. ${latency.runsPerContestant} timed runs per contestant after one warm-up run, interleaved round-robin; ` +
+      'every mapping deleted after each run and the router\'s forwarding rules checked empty. In-process rows: start (subscribe / construct) until the ' +
+      'mapping is confirmed. Process rows: spawn until exit (reference clients) or until the first `mapped` line (`rxnat map`). ' +
+      `rxnat: ${latency.cli.note}.`,
+    '',
+    '| contestant | router | median | p10 | p90 | p25-p75 | runs ok | x floor | notes |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const c of [...latency.contestants].sort((a, b) => orderIndex(a) - orderIndex(b))) {
+    const s = c.summary;
+    const floor = floorOf(results, c);
+    const ratio = s && floor?.summary ? s.median / floor.summary.median : null;
+    const notes: string[] = [];
+    if (c.abandoned) notes.push(`abandoned: ${c.abandoned}`);
+    else if (c.failures.length > 0) notes.push(`${c.failures.length} failed: ${c.failures[0]!.error}`);
+    if (c.leftovers.length > 0) notes.push(`left forwardings after ${c.leftovers.length} run(s)`);
+    const details = Object.entries(c.details).map(([k, v]) => `${k} x${v}`);
+    if (details.length > 0) notes.push(details.join(', '));
+    const mid = (xs: readonly number[] | undefined): number | undefined => (xs && xs.length > 0 ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : undefined);
+    const discovery = mid(c.extraMs.discoveryMs);
+    const add = mid(c.extraMs.addAfterDiscoveryMs);
+    if (discovery !== undefined && add !== undefined) notes.push(`discovery ${fmtMs(discovery)} + add ${fmtMs(add)} (medians)`);
+    const exit = c.extraMs.exitMs;
+    if (exit && exit.length > 0) notes.push(`process exit (after delete) median ${fmtMs([...exit].sort((a, b) => a - b)[Math.floor(exit.length / 2)]!)}`);
+    const attempted = c.samplesMs.length + c.failures.filter((f) => f.run > 0).length;
+    const runs = c.abandoned ? `0 (gave up after ${c.failures.length})` : `${c.samplesMs.length}/${attempted}`;
+    lines.push(
+      `| ${cell(c.label)} | ${c.gateway === 'igdv1' ? 'IGDv1' : 'IGDv2'} | ${s ? fmtMs(s.median) : 'failed'} | ${fmtMs(s?.p10)} | ${fmtMs(s?.p90)} | ` +
+        `${s ? `${fmtMs(s.p25)} - ${fmtMs(s.p75)}` : '-'} | ${runs} | ${fmtRatio(ratio)} | ${cell(notes.join('; '))} |`,
+    );
+  }
+  lines.push('');
+  return lines;
+}
+
+function targetsMarkdown(checks: readonly TargetCheck[]): string[] {
+  if (checks.length === 0) return [];
+  const lines = [
+    '## Targets',
+    '',
+    'Latency ratios are ratios of medians; "90% CI" is a bootstrap interval of that ratio, "paired" the median of per-round ratios ' +
+      '(runs are interleaved, so each pair ran seconds apart).',
+    '',
+    '| target | measured | value | 90% CI | paired | limit | verdict | note |',
+    '|---|---|---:|---:|---:|---:|---|---|',
+  ];
+  for (const check of checks) {
+    const isRatio = check.section === 'latency';
+    const value = check.value === null ? '-' : isRatio ? fmtRatio(check.value) : check.limit >= 100 ? check.value.toFixed(0) : Number.isInteger(check.value) ? String(check.value) : check.value.toFixed(3);
+    const limit = isRatio ? `${check.limit}x` : String(check.limit);
+    const ci = check.ci90 ? `${fmtRatio(check.ci90[0])} - ${fmtRatio(check.ci90[1])}` : '';
+    const paired = check.paired !== undefined ? fmtRatio(check.paired) : '';
+    lines.push(`| ${cell(check.target)} | ${cell(check.measured)} | ${value} | ${ci} | ${paired} | ${limit} | ${verdict(check)} | ${cell(check.note)} |`);
+  }
+  const met = checks.filter((c) => c.met === true).length;
+  const missed = checks.filter((c) => c.met === false).length;
+  lines.push('', `${met} met, ${missed} missed, ${checks.length - met - missed} undecided.`, '');
+  return lines;
+}
+
+function scaleMarkdown(results: BenchResults, source: string | null): string[] {
+  const scale = results.scale;
+  if (!scale) return ['## Scale', '', 'Not run.', ''];
+  if (scale.skipped !== null) return ['## Scale', '', `Skipped: ${scale.skipped}.`, ''];
+  const scenarios = scale.scenarios;
+  const row = (name: string, value: (s: ScaleScenarioResult) => string): string => `| ${name} | ${scenarios.map((s) => cell(value(s))).join(' | ')} |`;
+  const lines = [
+    '## Scale: mapping streams against gateway simulators on loopback',
+    '',
+    `From \`${source}\`. Each scenario in a fresh process (\`--expose-gc\`), the simulators in another; rxnat ${scale.rxnat}. ` +
+      'In flight = requests a simulated gateway received and had not answered yet (it answers after the reply delay).',
+    '',
+    `| | ${scenarios.map((s) => cell(s.name)).join(' | ')} |`,
+    `|---|${scenarios.map(() => '---:').join('|')}|`,
+    row('protocol, lease, limit, reply delay', (s) => `${s.protocol}, ${s.lifetimeSeconds} s, ${s.limit}, ${s.replyDelayMs} ms`),
+    row('Nat objects', (s) => (s.nat === 'shared' ? 'one per gateway, shared' : 'one per stream (own discovery)')),
+    row('time until all mapped', (s) => fmtMs(s.timeToAllMappedMs)),
+    row('per stream: median (p90)', (s) => `${fmtMs(s.perStreamMappedMs?.median)} (${fmtMs(s.perStreamMappedMs?.p90)})`),
+    row('peak in flight per gateway: map / idle+renew / teardown', (s) => `${s.peakInFlight.mapping} / ${s.peakInFlight.idleAndRenewals} / ${s.peakInFlight.teardown}`),
+    row('heap per mapping (after GC)', (s) => fmtBytes(s.memory.heapPerMappingBytes)),
+    row('RSS per mapping (after GC)', (s) => fmtBytes(s.memory.rssPerMappingBytes)),
+    row('idle CPU (window, requests, GC in window)', (s) =>
+      s.idle
+        ? `${s.idle.cpuPercent.toFixed(3)} % (${(s.idle.windowMs / 1000).toFixed(1)} s, ${s.idle.requests} req${s.idle.gcs !== undefined ? `, ${s.idle.gcs} GC${s.idle.gcs === 1 ? '' : 's'}${s.idle.gcs > 0 ? ` ${fmtMs(s.idle.gcMs)}` : ''}` : ''})`
+        : '-',
+    ),
+    row('renewals: all renewed in, CPU', (s) =>
+      s.renewals.renewalsTotal > 0 ? `${fmtMs(s.renewals.phaseMs)}, ${s.renewals.cpuPercent.toFixed(1)} % (${s.renewals.cpuPerRenewalUs.toFixed(0)} µs/renewal)` : '-',
+    ),
+    row('states other than mapped after mapping', (s) => String(s.renewals.notMappedStates)),
+    row('teardown: until tables empty', (s) => fmtMs(s.teardown.timeToEmptyMs)),
+    row('mappings left on simulators', (s) => String(s.teardown.leftOnSimulators)),
+    row('requests (by kind)', (s) => Object.entries(s.requestsByKind).map(([k, v]) => `${k} ${v}`).join(', ')),
+    row('of which retransmissions', (s) => String(s.retransmissions ?? '-')),
+    row('active handles before / after', (s) => `${s.activeResources.before} / ${s.activeResources.after}`),
+    row('errors', (s) => (s.errors.length > 0 ? s.errors.join('; ') : 'none')),
+    '',
+  ];
+  return lines;
+}
+
+function footprintMarkdown(footprint: FootprintResults | null, source: string | null): string[] {
+  if (!footprint) return ['## Footprint', '', 'Not run.', ''];
+  if (footprint.skipped !== null) return ['## Footprint', '', `Skipped: ${footprint.skipped}.`, ''];
+  const node = footprint.nodeStartup?.median ?? 0;
+  const rxnat = footprint.entries.find((e) => e.name === 'rxnat');
+  const auditAnswered = footprint.entries.some((e) => e.audit !== null);
+  const lines = [
+    '## Footprint: each installed alone (production dependencies)',
+    '',
+    `From \`${source}\`. Import time: a fresh \`node\` importing the package, median of ${footprint.nodeStartupMs.length} rounds; each round also times a bare ` +
+      `\`node\` (median ${fmtMs(node)}) and "net" is the median of the per-round differences.`,
+    '',
+    `| package set | packages | node_modules | import (median) | import net of node | vs rxnat (packages / size / net import) |${auditAnswered ? ' npm audit (prod) |' : ''}`,
+    `|---|---:|---:|---:|---:|---|${auditAnswered ? '---|' : ''}`,
+  ];
+  for (const e of footprint.entries) {
+    if (e.error !== null) {
+      lines.push(`| ${cell(e.name)} | - | - | - | - | failed: ${cell(e.error)} |${auditAnswered ? ' - |' : ''}`);
+      continue;
+    }
+    const net = e.netImportMs ?? (e.importSummary?.median ?? NaN) - node;
+    const rNet = rxnat?.netImportMs ?? (rxnat?.importSummary?.median ?? NaN) - node;
+    const vs =
+      rxnat && rxnat !== e && rxnat.packages && rxnat.installBytes
+        ? `${fmtRatio((e.packages ?? NaN) / rxnat.packages)} / ${fmtRatio((e.installBytes ?? NaN) / rxnat.installBytes)} / ${fmtRatio(net / rNet)}`
+        : '';
+    const audit = e.audit
+      ? Object.entries(e.audit).filter(([k, v]) => v > 0 && k !== 'total').map(([k, v]) => `${v} ${k}`).join(', ') || 'none'
+      : `unavailable${e.auditError ? ` (${e.auditError.slice(0, 80)})` : ''}`;
+    lines.push(`| ${cell(e.name)} | ${e.packages} | ${fmtBytes(e.installBytes)} | ${fmtMs(e.importSummary?.median)} | ${fmtMs(net)} | ${vs} |${auditAnswered ? ` ${cell(audit)} |` : ''}`);
+  }
+  lines.push('');
+  const auditError = footprint.entries.find((e) => e.auditError)?.auditError;
+  if (!auditAnswered && auditError) lines.push(`\`npm audit\` was unavailable here (${auditError.slice(0, 120)}); no advisory counts.`, '');
+  for (const e of footprint.entries) {
+    if (e.packageNames.length > 0) lines.push(`- ${e.name}: ${e.packageNames.join(', ')}`);
+  }
+  lines.push('');
+  return lines;
+}
+
+/** The Markdown report. */
+export function renderMarkdown(composed: ComposedResults): string {
+  const { results, sources } = composed;
+  const m = results.machine;
+  const checks = evaluateTargets(results);
+  const peerVersions = Object.entries(results.versions.peers).map(([k, v]) => `${k} ${v}`).join(', ');
+  const tools = Object.entries(results.versions.tools).map(([k, v]) => `${k} ${v}`).join(', ');
+  const lines = [
+    '# rxnat benchmark',
+    '',
+    `Generated from the latest results (${Object.values(sources).filter((s): s is string => s !== null).filter((s, i, a) => a.indexOf(s) === i).map((s) => `\`${s}\``).join(', ')}). ` +
+      'Regenerate: `npm run bench` (or `npm run bench:report` from existing results).',
+    '',
+    `- Machine: ${m.cpuModel}, ${m.cores} cores, ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB, ${m.os.distro} (${m.os.platform} ${m.os.release}, ${m.os.arch}), node ${m.node}`,
+    `- rxnat ${results.versions.rxnat} (${results.versions.git}), rxjs ${results.versions.rxjs}`,
+    `- Peers: ${peerVersions}`,
+    `- Tools: ${tools}`,
+    ...(results.load ? [`- Load average (1/5/15 min) at start ${results.load.start.join(' / ')}, at end ${results.load.end.join(' / ')} (${m.cores} cores; other work on the machine widens the spreads)`] : []),
+    '',
+    ...targetsMarkdown(checks),
+    ...latencyMarkdown(results, sources.latency),
+    ...scaleMarkdown(results, sources.scale),
+    ...footprintMarkdown(results.footprint, sources.footprint),
+  ];
+  return `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SVG
+
+function esc(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+const COLORS: Record<string, string> = {
+  rxnat: '#1f6fd1',
+  diagnostic: '#9dbde8',
+  floor: '#8a8f98',
+  peer: '#e07b24',
+  process: '#7a4fc9',
+};
+
+interface ChartGroup {
+  readonly title: string;
+  readonly rows: LatencyContestantResult[];
+}
+
+function chartGroups(results: BenchResults): ChartGroup[] {
+  const all = [...(results.latency?.contestants ?? [])].sort((a, b) => orderIndex(a) - orderIndex(b));
+  const inProcess = all.filter((c) => c.kind !== 'process');
+  const groups: ChartGroup[] = [
+    { title: 'NAT-PMP (in process)', rows: inProcess.filter((c) => c.protocol === 'pmp') },
+    { title: 'PCP (in process)', rows: inProcess.filter((c) => c.protocol === 'pcp') },
+    { title: 'UPnP IGD, router serving IGDv2 (in process)', rows: inProcess.filter((c) => c.protocol === 'upnp' && c.gateway === 'igdv2') },
+    { title: 'UPnP IGD, router forced to IGDv1 (in process)', rows: inProcess.filter((c) => c.protocol === 'upnp' && c.gateway === 'igdv1') },
+    { title: 'Discovery race (in process)', rows: inProcess.filter((c) => c.protocol === 'any') },
+    { title: 'Whole process (spawn until mapped / exit)', rows: all.filter((c) => c.kind === 'process') },
+  ];
+  return groups.filter((g) => g.rows.length > 0);
+}
+
+/** The latency chart: horizontal bars (medians) with p10-p90 whiskers on a log scale. */
+export function renderSvg(composed: ComposedResults): string {
+  const { results, sources } = composed;
+  const width = 1000;
+  const labelWidth = 330;
+  const valueWidth = 170;
+  const plotLeft = labelWidth + 10;
+  const plotRight = width - valueWidth;
+  const rowHeight = 20;
+  const groupGap = 30;
+  const top = 78;
+  const groups = chartGroups(results);
+  const samples = groups.flatMap((g) => g.rows).flatMap((c) => (c.summary ? [c.summary.p10, c.summary.p90, c.summary.median] : []));
+  const lo = Math.pow(10, Math.floor(Math.log10(Math.max(0.1, Math.min(...samples, 10)))));
+  const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...samples, 100))));
+  const x = (v: number): number => plotLeft + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (plotRight - plotLeft);
+  const rows = groups.reduce((n, g) => n + g.rows.length, 0);
+  const height = top + rows * rowHeight + groups.length * groupGap + 70;
+  const out: string[] = [];
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="20" y="28" font-size="18" font-weight="bold" fill="#111">Time to a mapped external address: rxnat vs peers (miniupnpd ${esc(results.versions.tools.miniupnpd ?? '')})</text>`,
+    `<text x="20" y="48" fill="#444">Median with p10-p90 whiskers, log scale, ${results.latency?.runsPerContestant ?? 0} runs each. ${esc(results.machine.cpuModel)}, ${results.machine.cores} cores, node ${esc(results.machine.node)}. ${esc(sources.latency ?? '')}</text>`,
+  );
+  // Legend
+  let lx = 20;
+  for (const [kind, label] of [
+    ['rxnat', 'rxnat'],
+    ['diagnostic', 'rxnat variant (diagnostic)'],
+    ['floor', 'bare protocol (floor)'],
+    ['peer', 'JS peer'],
+    ['process', 'whole process'],
+  ] as const) {
+    out.push(`<rect x="${lx}" y="58" width="12" height="12" fill="${COLORS[kind]}"/>`, `<text x="${lx + 17}" y="68.5" fill="#333">${esc(label)}</text>`);
+    lx += 40 + label.length * 6.5;
+  }
+  const plotTop = top;
+  const plotBottom = height - 50;
+  // Grid and axis
+  const ticks: number[] = [];
+  for (let decade = lo; decade <= hi; decade *= 10) for (const m of [1, 2, 5]) if (decade * m >= lo && decade * m <= hi) ticks.push(decade * m);
+  for (const t of ticks) {
+    const tx = x(t).toFixed(1);
+    const major = Math.abs(Math.log10(t) - Math.round(Math.log10(t))) < 1e-9;
+    out.push(`<line x1="${tx}" y1="${plotTop}" x2="${tx}" y2="${plotBottom}" stroke="${major ? '#c9ccd1' : '#eceef1'}" stroke-width="1"/>`);
+    out.push(`<text x="${tx}" y="${plotBottom + 16}" text-anchor="middle" fill="${major ? '#333' : '#777'}" font-size="${major ? 12 : 10}">${t >= 1000 ? `${t / 1000} s` : t}</text>`);
+  }
+  out.push(`<line x1="${plotLeft}" y1="${plotBottom}" x2="${plotRight}" y2="${plotBottom}" stroke="#888"/>`);
+  out.push(`<text x="${(plotLeft + plotRight) / 2}" y="${plotBottom + 34}" text-anchor="middle" fill="#333">milliseconds, log scale (bar: median; whisker: p10–p90)</text>`);
+  let y = top;
+  for (const group of groups) {
+    y += groupGap;
+    out.push(`<text x="20" y="${y - 9}" font-weight="bold" fill="#222">${esc(group.title)}</text>`);
+    for (const c of group.rows) {
+      const cy = y + rowHeight / 2;
+      const label = c.label.length > 52 ? `${c.label.slice(0, 51)}…` : c.label;
+      out.push(`<text x="${labelWidth}" y="${cy + 4}" text-anchor="end" fill="#222"${(c.kind === 'rxnat' && !isDiagnostic(c)) || c.id.startsWith('proc.rxnat') ? ' font-weight="bold"' : ''}>${esc(label)}</text>`);
+      if (c.summary) {
+        const s = c.summary;
+        out.push(`<rect x="${plotLeft}" y="${(cy - 6).toFixed(1)}" width="${(x(s.median) - plotLeft).toFixed(1)}" height="12" fill="${COLORS[isDiagnostic(c) ? 'diagnostic' : c.kind]}" opacity="0.9"/>`);
+        out.push(`<line x1="${x(s.p10).toFixed(1)}" y1="${cy}" x2="${x(s.p90).toFixed(1)}" y2="${cy}" stroke="#222" stroke-width="1.2"/>`);
+        for (const v of [s.p10, s.p90]) out.push(`<line x1="${x(v).toFixed(1)}" y1="${cy - 4}" x2="${x(v).toFixed(1)}" y2="${cy + 4}" stroke="#222" stroke-width="1.2"/>`);
+        out.push(`<text x="${plotRight + 8}" y="${cy + 4}" fill="#222">${esc(fmtMs(s.median))}<tspan fill="#777" font-size="10.5"> (${esc(fmtRange(s.p10, s.p90))})</tspan></text>`);
+      } else {
+        const reason = c.failures[0]?.error ?? 'no samples';
+        out.push(`<text x="${plotLeft + 6}" y="${cy + 4}" fill="#b42318">failed: ${esc(reason.length > 80 ? `${reason.slice(0, 79)}…` : reason)}</text>`);
+      }
+      y += rowHeight;
+    }
+  }
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** A short console summary of the targets. */
+export function summaryText(composed: ComposedResults): string {
+  const checks = evaluateTargets(composed.results);
+  if (checks.length === 0) return 'no targets evaluated (sections skipped?)';
+  return checks
+    .map(
+      (c) =>
+        `${c.met === null ? '  ?' : c.met ? ' ok' : 'MISS'}  ${c.target}: ${c.measured}` +
+        `${c.value !== null ? ` -> ${c.section === 'latency' ? fmtRatio(c.value) : c.value.toFixed(3)} (limit ${c.limit})` : ''}` +
+        `${c.ci90 ? `, 90% CI ${fmtRatio(c.ci90[0])}-${fmtRatio(c.ci90[1])}` : ''}${c.paired !== undefined ? `, paired ${fmtRatio(c.paired)}` : ''}`,
+    )
+    .join('\n');
+}
+
+/** Writes the Markdown report and (when latency ran) the chart; returns the files written and a summary. */
+export function writeReport(
+  options: { readonly resultsDir?: string; readonly md?: string; readonly svg?: string } = {},
+): { files: string[]; summary: string } {
+  const composed = composeLatest(options.resultsDir ?? DEFAULT_RESULTS_DIR);
+  if (!composed) throw new Error(`no results in ${options.resultsDir ?? DEFAULT_RESULTS_DIR}: run \`npm run bench\` first`);
+  const files: string[] = [];
+  const md = options.md ?? DEFAULT_MD;
+  mkdirSync(dirname(md), { recursive: true });
+  writeFileSync(md, renderMarkdown(composed));
+  files.push(md);
+  if (composed.results.latency && composed.results.latency.skipped === null) {
+    const svg = options.svg ?? DEFAULT_SVG;
+    mkdirSync(dirname(svg), { recursive: true });
+    writeFileSync(svg, renderSvg(composed));
+    files.push(svg);
+  }
+  return { files: files.map((f) => relative(process.cwd(), f) || f), summary: summaryText(composed) };
+}
+
+if (import.meta.filename === process.argv[1]) {
+  const { values } = parseArgs({ options: { results: { type: 'string' }, md: { type: 'string' }, svg: { type: 'string' } }, strict: true });
+  const written = writeReport({
+    ...(values.results !== undefined ? { resultsDir: values.results } : {}),
+    ...(values.md !== undefined ? { md: values.md } : {}),
+    ...(values.svg !== undefined ? { svg: values.svg } : {}),
+  });
+  for (const file of written.files) console.log(`wrote ${file}`);
+  console.log(written.summary);
+}

@@ -1,0 +1,112 @@
+/**
+ * rxnat's benchmark: rxnat against every peer in the same run, reported as ratios.
+ *
+ * Sections:
+ * - latency: time to a mapped external address against miniupnpd in the gateway lab (needs
+ *   root and network namespaces; skipped with a message otherwise);
+ * - scale: 1,000 and 10,000 mapping streams against gateway simulators on loopback;
+ * - footprint: packages, install size and import time of rxnat, each peer and the originally
+ *   requested stack, each installed alone in a temp directory.
+ *
+ * Usage: node --import tsx bench/run.ts [--only latency|scale|footprint[,...]] [--runs N]
+ *        [--no-report] [--quick]
+ * Writes bench/results/<ISO>.json, then the report (bench/results/latest.md and
+ * docs/bench-latency.svg) unless --no-report.
+ *
+ * Network: only loopback and the lab's own namespaces are ever addressed (see each section).
+ *
+ * @packageDocumentation
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { buildRxnat, removeBuild } from './lib/build.js';
+import { machineInfo, ROOT, versions } from './lib/machine.js';
+import { SECTIONS, type BenchResults, type Section } from './lib/types.js';
+import { writeReport } from './report.js';
+
+const USAGE = 'usage: node --import tsx bench/run.ts [--only latency|scale|footprint[,...]] [--runs N] [--quick] [--no-report]';
+
+function parse(): { only: Section[]; runs: number; quick: boolean; report: boolean } {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string', multiple: true },
+      runs: { type: 'string' },
+      quick: { type: 'boolean' },
+      'no-report': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  for (const name of only) {
+    if (!SECTIONS.includes(name as Section)) throw new Error(`unknown section "${name}"; ${USAGE}`);
+  }
+  const runs = values.runs === undefined ? (values.quick ? 5 : 20) : Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer; ${USAGE}`);
+  return { only: only.length > 0 ? (only as Section[]) : [...SECTIONS], runs, quick: values.quick === true, report: values['no-report'] !== true };
+}
+
+const log = (line: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+async function main(): Promise<void> {
+  const options = parse();
+  const startedAt = new Date();
+  const results: BenchResults = {
+    schema: 1,
+    startedAt: startedAt.toISOString(),
+    finishedAt: '',
+    durationMs: 0,
+    argv: process.argv.slice(2),
+    options: { only: options.only, runs: options.runs },
+    machine: machineInfo(),
+    versions: versions(),
+    load: { start: loadavg().map((l) => Math.round(l * 100) / 100), end: [] },
+    latency: null,
+    scale: null,
+    footprint: null,
+  };
+  log(`rxnat bench: ${options.only.join(', ')}; ${options.runs} runs; ${results.machine.cpuModel} x${results.machine.cores}, node ${results.machine.node}; load ${results.load.start.join(' ')}`);
+  if (results.load.start[0]! > results.machine.cores * 0.5) log('note: the machine is busy (load average above half the cores): timings will be noisier');
+  const build = buildRxnat();
+  log(`rxnat under test: ${build.note} (${Math.round(build.buildMs)} ms)`);
+  try {
+    if (options.only.includes('latency')) {
+      const { runLatency } = await import('./latency/index.js');
+      results.latency = await runLatency({ runs: options.runs, build, log });
+    }
+    if (options.only.includes('scale')) {
+      const { runScale } = await import('./scale/index.js');
+      results.scale = await runScale({ quick: options.quick, build, log });
+    }
+    if (options.only.includes('footprint')) {
+      const { runFootprint } = await import('./footprint/index.js');
+      results.footprint = await runFootprint({ quick: options.quick, build, log });
+    }
+  } finally {
+    removeBuild(build);
+  }
+  results.load.end = loadavg().map((l) => Math.round(l * 100) / 100);
+  results.finishedAt = new Date().toISOString();
+  results.durationMs = Date.now() - startedAt.getTime();
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${results.startedAt.replace(/:/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 1)}\n`);
+  log(`results: ${file} (${Math.round(results.durationMs / 1000)} s)`);
+  if (options.report) {
+    const written = writeReport();
+    for (const path of written.files) log(`report: ${path}`);
+    console.log(`\n${written.summary}`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exit(1);
+});
