@@ -2,6 +2,7 @@ import {
   catchError,
   distinctUntilChanged,
   EMPTY,
+  defer,
   exhaustMap,
   Observable,
   ReplaySubject,
@@ -24,37 +25,70 @@ export interface GatewayContext {
   readonly externalIp$: Observable<string>;
 }
 
-const contexts = new WeakMap<Nat, GatewayContext>();
+/** Options of {@link acquireGatewayContext}; the first user's apply while the context lives. */
+export interface GatewayContextOptions {
+  readonly externalIpCacheMs: number;
+  readonly logger: Logger;
+  readonly scheduler?: SchedulerLike | undefined;
+}
+
+interface Entry {
+  readonly context: GatewayContext;
+  /** The NAT object the external-address lookups go through: the latest one acquired. */
+  nat: Nat;
+  users: number;
+}
+
+const contexts = new Map<string, Entry>();
+
+/** Which gateway a NAT object stands for: two objects for one gateway share its context. */
+const gatewayKey = (nat: Nat): string => `${nat.kind} ${nat.name} ${nat.endpoint ?? nat.gateway ?? ''}`;
 
 /**
- * The {@link GatewayContext} of a NAT, made on first use and kept as long as the NAT object
- * lives. The first caller's `externalIpCacheMs` and scheduler apply to all streams on that NAT.
+ * Takes a share of a gateway's {@link GatewayContext}: made for the first user, kept while any
+ * user holds it, and shared by every stream on the same gateway, even through different NAT
+ * objects (each subscription to `discoverNat()` makes its own), so the request limit holds per
+ * gateway. `release()` gives the share back (once; later calls do nothing).
  */
-export function gatewayContext(
-  nat: Nat,
-  options: { readonly externalIpCacheMs: number; readonly logger: Logger; readonly scheduler?: SchedulerLike | undefined },
-): GatewayContext {
-  let context = contexts.get(nat);
-  if (!context) {
+export function acquireGatewayContext(nat: Nat, options: GatewayContextOptions): { readonly context: GatewayContext; release(): void } {
+  const key = gatewayKey(nat);
+  let entry = contexts.get(key);
+  if (!entry) {
     const limit = limiter(nat.maxConcurrentRequests ?? 1);
-    // The first lookup starts at subscribe, ahead of the first add, so `mapped` carries the address.
-    const externalIp$ = interval(options.externalIpCacheMs, options.scheduler).pipe(
-      startWith(-1),
-      exhaustMap(() =>
-        limit(nat.externalIp()).pipe(
-          catchError((error: unknown) => {
-            options.logger.debug('rxnat:map', `external address lookup on ${nat.name} failed`, { error });
-            return EMPTY;
-          }),
-        ),
-      ),
-      distinctUntilChanged(),
-      share({ connector: () => new ReplaySubject<string>(1), resetOnRefCountZero: true }),
-    );
-    context = { limit, externalIp$ };
-    contexts.set(nat, context);
+    const created: Entry = { context: { limit, externalIp$: watchExternalIp(() => created.nat, limit, options) }, nat, users: 0 };
+    entry = created;
+    contexts.set(key, entry);
   }
-  return context;
+  const held = entry;
+  held.nat = nat;
+  held.users++;
+  let released = false;
+  return {
+    context: held.context,
+    release() {
+      if (released) return;
+      released = true;
+      held.users--;
+      if (held.users === 0 && contexts.get(key) === held) contexts.delete(key);
+    },
+  };
+}
+
+/** External-address lookups: one at subscribe (ahead of the first add, so `mapped` carries the address), then every `externalIpCacheMs`. */
+function watchExternalIp(nat: () => Nat, limit: <T>(call: Observable<T>) => Observable<T>, options: GatewayContextOptions): Observable<string> {
+  return interval(options.externalIpCacheMs, options.scheduler).pipe(
+    startWith(-1),
+    exhaustMap(() =>
+      limit(defer(() => nat().externalIp())).pipe(
+        catchError((error: unknown) => {
+          options.logger.debug('rxnat:map', `external address lookup on ${nat().name} failed`, { error });
+          return EMPTY;
+        }),
+      ),
+    ),
+    distinctUntilChanged(),
+    share({ connector: () => new ReplaySubject<string>(1), resetOnRefCountZero: true }),
+  );
 }
 
 /**

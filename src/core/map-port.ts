@@ -24,7 +24,7 @@ import {
 import { GatewayLostError, GatewayTimeoutError, GatewayUnreachableError, InvalidMappingRequestError } from '../errors.js';
 import { classifyIpv4 } from './address.js';
 import { backoffDelayMs, type RetryOptions } from './backoff.js';
-import { gatewayContext, type GatewayContext } from './gateway-context.js';
+import { acquireGatewayContext, type GatewayContextOptions } from './gateway-context.js';
 import { debugLogger, type Logger } from './logger.js';
 import type { MappingGrant, MappingProtocol, MappingRequest, Nat } from './nat.js';
 import { resolveMappingRequest, type ResolvedMappingRequest } from './validate.js';
@@ -158,10 +158,9 @@ export function mapPort(nat: Nat | Observable<Nat>, request: MappingRequest, opt
     const run = (): Observable<MappingState> =>
       nat$.pipe(
         takeUntil(stop$),
-        switchMap((current) => {
-          const context = gatewayContext(current, { externalIpCacheMs, logger: settings.logger, scheduler: options.scheduler });
-          return mappingSession(current, resolved, context, settings, stop$);
-        }),
+        switchMap((current) =>
+          mappingSession(current, resolved, { externalIpCacheMs, logger: settings.logger, scheduler: options.scheduler }, settings, stop$),
+        ),
         tap((state) => {
           backend = state.backend;
           if (state.status === 'mapped') failures = 0;
@@ -195,11 +194,13 @@ export function mapPort(nat: Nat | Observable<Nat>, request: MappingRequest, opt
 function mappingSession(
   nat: Nat,
   request: ResolvedMappingRequest,
-  context: GatewayContext,
+  contextOptions: GatewayContextOptions,
   settings: Settings,
   stop$: Observable<unknown>,
 ): Observable<MappingState> {
   return new Observable<MappingState>((subscriber) => {
+    // Held until the session's last request (the delete at teardown) is done.
+    const { context, release } = acquireGatewayContext(nat, contextOptions);
     const { logger, scheduler } = settings;
     const log = (message: string, data?: Record<string, unknown>): void =>
       logger.debug('rxnat:map', `${nat.name} ${describe(request)}: ${message}`, data);
@@ -375,11 +376,12 @@ function mappingSession(
       inFlightBound?.unsubscribe();
       const deletion$ = target ? deletion(target) : EMPTY;
       if (!stopping) {
-        deletion$.subscribe();
+        deletion$.subscribe({ complete: release });
         return;
       }
       deletion$.subscribe({
         complete: () => {
+          release();
           finished = true;
           emit(unmappedPatch(null));
           subscriber.complete();

@@ -109,6 +109,12 @@ export interface Nat {
   readonly kind: BackendKind;
   /** The gateway's address (IP, or description URL for UPnP), `null` for `extip`. */
   readonly gateway: string | null;
+  /**
+   * Where requests go when `gateway` alone does not say (`192.168.1.1:5351`). Mapping streams on
+   * NATs with the same kind, name and endpoint share the request limit and the address lookups.
+   * Default: `gateway`.
+   */
+  readonly endpoint?: string;
   /** Most requests the core sends this gateway at once (routers choke on concurrency). Default 1. */
   readonly maxConcurrentRequests?: number;
   /** Adds (or renews) a mapping; emits the grant once and completes. */

@@ -5,6 +5,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { mapPort, type MappingState } from '../../src/core/map-port.js';
 import { extIp } from '../../src/core/ext-ip.js';
 import { NoGatewayError } from '../../src/errors.js';
+import { fakeNat, grant } from '../../marbles/fake-nat.js';
 
 const scheduler = (): TestScheduler => new TestScheduler((a, b) => assert.deepStrictEqual(a, b));
 
@@ -47,4 +48,28 @@ test('a lease longer than a timer can wait never asks the scheduler for a longer
   });
   assert.ok(delays.length > 0, 'the stream scheduled nothing');
   assert.ok(delays.every((d) => d <= 2 ** 31 - 1), `delays asked for: ${delays.join(', ')}`);
+});
+
+test('two NAT objects for one gateway (two discoveries) share its request limit and its address lookups', () => {
+  let ipCalls = 0;
+  scheduler().run(({ cold, expectSubscriptions }) => {
+    const ip = () => {
+      ipCalls++;
+      return cold('(i|)', { i: '203.0.113.7' });
+    };
+    const first = cold('--g|', { g: grant(8080) });
+    const second = cold('--g|', { g: { ...grant(9090), internalPort: 9090 } });
+    // Same kind, name and gateway: what two subscriptions to discoverNat() produce.
+    const a = fakeNat({ add: () => first, remove: () => cold<void>('-|'), ip });
+    const b = fakeNat({ add: () => second, remove: () => cold<void>('-|'), ip });
+    const one = mapPort(a, { protocol: 'tcp', internalPort: 8080 }).subscribe();
+    const two = mapPort(b, { protocol: 'tcp', internalPort: 9090 }).subscribe();
+    cold('- 10ms x').subscribe(() => {
+      one.unsubscribe();
+      two.unsubscribe();
+    });
+    expectSubscriptions(first.subscriptions).toBe('^-!');
+    expectSubscriptions(second.subscriptions).toBe('--^-!');
+  });
+  assert.equal(ipCalls, 1);
 });

@@ -200,6 +200,7 @@ class PcpNat implements Nat {
   readonly kind = 'pcp' as const;
   readonly name: string;
   readonly gateway: string;
+  readonly endpoint: string;
   readonly maxConcurrentRequests: number;
   readonly resets$: Observable<void>;
   private readonly resets = new Subject<void>();
@@ -215,6 +216,7 @@ class PcpNat implements Nat {
     private readonly options: ResolvedPcpOptions,
   ) {
     this.gateway = gateway;
+    this.endpoint = `${gateway}:${options.port}`;
     this.name = `pcp(${gateway})`;
     this.maxConcurrentRequests = options.maxConcurrentRequests;
     this.resets$ = this.resets.asObservable();

@@ -281,6 +281,7 @@ class PmpNat implements Nat {
   readonly kind = 'pmp' as const;
   readonly name: string;
   readonly gateway: string;
+  readonly endpoint: string;
   readonly maxConcurrentRequests: number;
   readonly resets$: Observable<void>;
   private readonly resets = new Subject<void>();
@@ -293,6 +294,7 @@ class PmpNat implements Nat {
     private readonly options: ResolvedPmpOptions,
   ) {
     this.gateway = gateway;
+    this.endpoint = `${gateway}:${options.port}`;
     this.name = `pmp(${gateway})`;
     this.maxConcurrentRequests = options.maxConcurrentRequests;
     this.resets$ = this.resets.asObservable();
