@@ -1,5 +1,4 @@
 import { defer, from, type Observable } from 'rxjs';
-import { gateway4async } from 'default-gateway';
 import { DefaultGatewayError } from '../errors.js';
 
 /** The router on this machine's default IPv4 route. */
@@ -38,6 +37,9 @@ export function clearDefaultGatewayCache(): void {
 
 async function lookup(): Promise<DefaultGateway> {
   try {
+    // Loaded on first use: it brings most of rxnat's installed packages and is only needed when
+    // no gateway address is given.
+    const { gateway4async } = await import('default-gateway');
     const result = await gateway4async();
     const value: DefaultGateway = { gateway: result.gateway, interface: result.int ?? null };
     cached = { at: Date.now(), value };
