@@ -4,14 +4,13 @@
  *
  * @packageDocumentation
  */
-import { debugLogger, type Logger } from '../../core/logger.js';
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { asyncScheduler, catchError, defer, EMPTY, ignoreElements, map, merge, of, Subject, switchMap, take, tap, throwError, type Observable, type SchedulerLike } from 'rxjs';
+import { catchError, defer, EMPTY, ignoreElements, map, merge, of, Subject, switchMap, take, tap, throwError, type Observable } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../errors.js';
-import { exponentialBackoff, udpExchange, type UdpEndpoint, type UdpStats } from '../../transport/udp.js';
-import { createPmpNat, GatewayEpoch, MappingRegistry, pmp, resolveGateway, type PmpOptions } from '../pmp/client.js';
-import { PMP_RESPONSE_BIT, PMP_SERVER_PORT, PmpResultCode } from '../pmp/codec.js';
+import { exponentialBackoff, udpExchange, type UdpEndpoint } from '../../transport/udp.js';
+import { createPmpNat, GatewayEpoch, MappingRegistry, pmp, resolveGateway, resolvePmpOptions, type PmpOptions, type ResolvedPmpOptions } from '../pmp/client.js';
+import { PMP_RESPONSE_BIT, PmpResultCode } from '../pmp/codec.js';
 import {
   decodePcpResponse,
   encodePcpRequest,
@@ -68,18 +67,8 @@ export interface PcpMappingToken {
   readonly nonce: string;
 }
 
-interface ResolvedPcpOptions {
-  readonly port: number;
-  readonly probeTimeoutMs: number;
-  readonly timeoutMs: number;
-  readonly initialRetransmitMs: number;
+interface ResolvedPcpOptions extends ResolvedPmpOptions {
   readonly maxRetransmitMs: number;
-  readonly maxConcurrentRequests: number;
-  readonly localAddress: string | undefined;
-  readonly permanentLifetimeSeconds: number;
-  readonly scheduler: SchedulerLike;
-  readonly stats: UdpStats | undefined;
-  readonly logger: Logger;
   readonly randomBytes: (size: number) => Uint8Array;
   /** What the NAT-PMP parts (fallback, external address) get. */
   readonly pmpOptions: PmpOptions;
@@ -88,17 +77,8 @@ interface ResolvedPcpOptions {
 function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
   const { fallbackToPmp: _fallback, maxRetransmitMs: _max, randomBytes: _random, ...pmpOptions } = options;
   return {
-    port: options.port ?? PMP_SERVER_PORT,
-    probeTimeoutMs: options.probeTimeoutMs ?? 1000,
-    timeoutMs: options.timeoutMs ?? 4000,
-    initialRetransmitMs: options.initialRetransmitMs ?? 250,
+    ...resolvePmpOptions(pmpOptions),
     maxRetransmitMs: options.maxRetransmitMs ?? 2000,
-    maxConcurrentRequests: options.maxConcurrentRequests ?? 1,
-    localAddress: options.localAddress,
-    permanentLifetimeSeconds: options.permanentLifetimeSeconds ?? 7200,
-    scheduler: options.scheduler ?? asyncScheduler,
-    stats: options.stats,
-    logger: options.logger ?? debugLogger,
     randomBytes: options.randomBytes ?? ((size) => new Uint8Array(cryptoRandomBytes(size))),
     pmpOptions,
   };

@@ -61,8 +61,8 @@ export interface PmpOptions {
   readonly logger?: Logger;
 }
 
-/** The options with their defaults filled in. */
-interface ResolvedPmpOptions {
+/** The options with their defaults filled in (the PCP client builds on them). */
+export interface ResolvedPmpOptions {
   readonly port: number;
   readonly probeTimeoutMs: number;
   readonly timeoutMs: number;
@@ -75,7 +75,8 @@ interface ResolvedPmpOptions {
   readonly logger: Logger;
 }
 
-function resolveOptions(options: PmpOptions): ResolvedPmpOptions {
+/** Fills in the NAT-PMP defaults; the PCP client shares them. */
+export function resolvePmpOptions(options: PmpOptions): ResolvedPmpOptions {
   return {
     port: options.port ?? PMP_SERVER_PORT,
     probeTimeoutMs: options.probeTimeoutMs ?? 1000,
@@ -112,7 +113,7 @@ function resolveOptions(options: PmpOptions): ResolvedPmpOptions {
 export function pmp(gateway?: string, options: PmpOptions = {}): Observable<Nat> {
   return resolveGateway(gateway).pipe(
     switchMap((ip) => {
-      const nat = new PmpNat(ip, resolveOptions(options));
+      const nat = new PmpNat(ip, resolvePmpOptions(options));
       return nat.probe().pipe(map(() => nat as Nat));
     }),
   );
@@ -129,7 +130,7 @@ export function pmp(gateway?: string, options: PmpOptions = {}): Observable<Nat>
  * ```
  */
 export function createPmpNat(gateway: string, options: PmpOptions = {}): Nat {
-  return new PmpNat(gateway, resolveOptions(options));
+  return new PmpNat(gateway, resolvePmpOptions(options));
 }
 
 /**
