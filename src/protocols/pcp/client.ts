@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { catchError, defer, EMPTY, ignoreElements, map, merge, of, Subject, switchMap, take, tap, throwError, type Observable } from 'rxjs';
+import { catchError, defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../errors.js';
 import { exponentialBackoff, udpExchange, type UdpEndpoint } from '../../transport/udp.js';
@@ -188,8 +188,6 @@ class PcpNat implements Nat {
   private readonly registry: MappingRegistry;
   /** NAT-PMP on the same server, for `externalIp()`. */
   private readonly pmpSide: Nat;
-  /** The address learned while probing, used once by the first lookup. */
-  private probed: { readonly ip: string; readonly atMs: number } | undefined;
   /** Why NAT-PMP's external address request failed, once it has: later calls go straight to MAP. */
   private pmpExternalIpError: unknown;
 
@@ -212,19 +210,8 @@ class PcpNat implements Nat {
   }
 
   /** ANNOUNCE: `'pcp'` on any PCP answer but UNSUPP_VERSION. */
-  /**
-   * ANNOUNCE proves PCP is spoken. Alongside it (sent first: servers answer datagrams in order)
-   * goes the NAT-PMP external-address request that the first address lookup would make next;
-   * its answer, if it came by the time ANNOUNCE is answered, serves that lookup: one round trip
-   * fewer before the first mapping.
-   */
   probe(): Observable<ProbeOutcome> {
-    const address$ = this.pmpSide.externalIp().pipe(
-      tap((ip) => (this.probed = { ip, atMs: this.options.scheduler.now() })),
-      ignoreElements(),
-      catchError(() => EMPTY),
-    );
-    const announce$ = defer(() =>
+    return defer(() =>
       this.exchange(PcpOpcode.ANNOUNCE, undefined, (local) => ({ op: 'announce', lifetimeSeconds: 0, clientIp: local.address }), this.options.probeTimeoutMs),
     ).pipe(
       map(({ response }): ProbeOutcome => {
@@ -232,7 +219,6 @@ class PcpNat implements Nat {
         return response.resultCode === PcpResultCode.UNSUPP_VERSION ? 'unsupported-version' : 'pcp';
       }),
     );
-    return merge(address$, announce$).pipe(take(1));
   }
 
   addMapping(request: NatMappingRequest): Observable<MappingGrant> {
@@ -310,9 +296,6 @@ class PcpNat implements Nat {
 
   externalIp(): Observable<string> {
     return defer(() => {
-      const probed = this.probed;
-      this.probed = undefined;
-      if (probed && this.options.scheduler.now() - probed.atMs < 2000) return of(probed.ip);
       const viaMap = (fallbackError: unknown): Observable<string> => {
         const held = this.registry.latest();
         if (held === undefined) return throwError(() => fallbackError);

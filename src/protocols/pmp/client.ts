@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { debugLogger, type Logger } from '../../core/logger.js';
-import { asyncScheduler, defer, ignoreElements, map, of, Subject, switchMap, tap, type Observable, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, defer, ignoreElements, map, of, Subject, switchMap, type Observable, type SchedulerLike } from 'rxjs';
 import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { defaultGateway } from '../../transport/default-gateway.js';
@@ -289,8 +289,6 @@ class PmpNat implements Nat {
   private readonly epoch: GatewayEpoch;
   private readonly registry: MappingRegistry;
   private readonly now: () => number;
-  /** The probe's answer, used once by the first lookup. */
-  private probed: { readonly ip: string; readonly atMs: number } | undefined;
 
   constructor(
     gateway: string,
@@ -308,7 +306,7 @@ class PmpNat implements Nat {
 
   /** The discovery probe: an external address request within `probeTimeoutMs`. */
   probe(): Observable<string> {
-    return this.externalAddress(this.options.probeTimeoutMs).pipe(tap((ip) => (this.probed = { ip, atMs: this.now() })));
+    return this.externalAddress(this.options.probeTimeoutMs);
   }
 
   addMapping(request: NatMappingRequest): Observable<MappingGrant> {
@@ -351,18 +349,8 @@ class PmpNat implements Nat {
     });
   }
 
-  /**
-   * The external address. The first lookup right after discovery (within 2 s) is answered from
-   * the probe, which just asked the same question: one round trip fewer before the first
-   * mapping. Every later lookup asks the gateway.
-   */
   externalIp(): Observable<string> {
-    return defer(() => {
-      const probed = this.probed;
-      this.probed = undefined;
-      if (probed && this.now() - probed.atMs < 2000) return of(probed.ip);
-      return this.externalAddress(this.options.timeoutMs);
-    });
+    return this.externalAddress(this.options.timeoutMs);
   }
 
   listMappings(): Observable<readonly PortMappingEntry[]> {
