@@ -137,8 +137,6 @@ describe('hostile SSDP answers', () => {
         );
         assert.ok(responder.searches > 0, 'the responder was asked');
         assert.equal(decoy.hits.length, before, 'no request reached a host other than the responder');
-        // Whatever was fetched was fetched from the responder's address.
-        for (const path of own.hits) assert.ok(path.startsWith('/'), `fetched ${path} from the responder`);
       } finally {
         responder.socket.close();
         await closeHttp(own.server);
