@@ -8,7 +8,6 @@
  * Children are killed by their own PID only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GatewaySimulator } from '../../src/testing/simulator.js';
@@ -132,14 +131,7 @@ export async function runCli(args: readonly string[], timeoutMs = 15_000): Promi
   }
 }
 
-/** A loopback UDP port with nothing bound to it (bound, then closed). */
-export async function closedUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
+export { closedUdpPort } from '../support/net.js';
 
 /** Polls `condition` every 20 ms until it holds (rejects after `timeoutMs`). */
 export async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

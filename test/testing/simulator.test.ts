@@ -12,6 +12,7 @@ import { upnp } from '../../src/protocols/upnp/client.js';
 import * as testing from '../../src/testing/index.js';
 import { startGatewaySimulator } from '../../src/testing/simulator.js';
 import { MappingTable } from '../../src/testing/table.js';
+import { waitFor } from '../support/net.js';
 
 const request = { protocol: 'tcp', internalPort: 8080, externalPort: 8080, description: 'sim test', lifetimeSeconds: 60 } as const;
 
@@ -148,11 +149,3 @@ test('rxnat/testing exports the simulator API', () => {
   assert.equal(typeof testing.MappingTable, 'function');
   assert.equal(typeof testing.UpnpFaults, 'function');
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -4,6 +4,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { GatewayTimeoutError, GatewayUnreachableError } from '../../src/errors.js';
 import { createUdpStats, exponentialBackoff, udpExchange, type UdpEndpoint } from '../../src/transport/udp.js';
+import { closedUdpPort } from '../support/net.js';
 
 const HOST = '127.0.0.1';
 
@@ -31,14 +32,6 @@ async function startServer(): Promise<TestServer> {
     server.onMessage(data, from);
   });
   return server;
-}
-
-async function closedPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, HOST, resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
 }
 
 const udpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
@@ -164,7 +157,7 @@ describe('udpExchange over loopback', () => {
   });
 
   it('ECONNREFUSED ends the exchange at once as GatewayUnreachableError', async () => {
-    const port = await closedPort();
+    const port = await closedUdpPort(HOST);
     const started = Date.now();
     await assert.rejects(
       firstValueFrom(udpExchange({ protocol: 'pcp', host: HOST, port, message: Uint8Array.of(2, 0), accept: () => true, timeoutMs: 3000 })),

@@ -17,6 +17,7 @@ import {
 import { startPmpPcpServer, type PmpPcpServer } from '../../../src/testing/pmp-pcp-server.js';
 import { MappingTable } from '../../../src/testing/table.js';
 import { createUdpStats } from '../../../src/transport/udp.js';
+import { closedUdpPort, waitFor } from '../../support/net.js';
 
 const HOST = '127.0.0.1';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -36,20 +37,6 @@ const sentMaps = (server: PmpPcpServer): PcpMapRequest[] =>
   });
 const lastMap = (server: PmpPcpServer): PcpMapRequest => sentMaps(server).at(-1) ?? assert.fail('no MAP request seen');
 const tokenOf = (grant: MappingGrant): string => (grant.token as PcpMappingToken).nonce;
-async function waitFor(condition: () => boolean, ms = 1000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail('condition not met in time');
-    await sleep(2);
-  }
-}
-async function closedPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, HOST, resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
-}
 
 describe('pcp() against the simulator over loopback', () => {
   let clock = 9_000_000;
@@ -173,7 +160,7 @@ describe('pcp() against the simulator over loopback', () => {
   });
 
   it('ECONNREFUSED ends the probe at once as GatewayUnreachableError', async () => {
-    const port = await closedPort();
+    const port = await closedUdpPort(HOST);
     const started = Date.now();
     // A long deadline: ending well before it shows the refusal ended the probe, not the deadline.
     await assert.rejects(firstValueFrom(pcp(HOST, { ...options, port, probeTimeoutMs: 20_000 })), (error: unknown) => error instanceof GatewayUnreachableError && error.protocol === 'pcp');
