@@ -72,8 +72,8 @@ export interface LatencyResults {
   readonly durationMs: number;
 }
 
-/** One scale scenario (N streams over G simulated gateways). */
-export interface ScaleScenarioResult {
+/** What one scale scenario runs: N streams over G simulated gateways. */
+export interface ScenarioConfig {
   readonly name: string;
   readonly streams: number;
   readonly gateways: number;
@@ -83,8 +83,14 @@ export interface ScaleScenarioResult {
   readonly limit: number;
   /** The simulator's artificial reply delay (a router's processing time), ms. */
   readonly replyDelayMs: number;
-  /** `shared`: one discovered Nat per gateway for all its streams; `per-stream`: each stream discovers its own. */
+  /** `shared`: one discovered Nat per gateway, shared by its streams; `per-stream`: each stream discovers its own. */
   readonly nat: 'shared' | 'per-stream';
+  /** `full`: every phase; `mapping`: map, then tear down (no idle/renewal phases). */
+  readonly phases: 'full' | 'mapping';
+}
+
+/** One scale scenario's measurements, with the scenario it ran. */
+export interface ScaleScenarioResult extends Omit<ScenarioConfig, 'phases'> {
   /** Subscribe of the first stream until every stream's first `mapped`. */
   readonly timeToAllMappedMs: number;
   /** Each stream's subscribe-to-mapped time, summarised. */

@@ -19,22 +19,10 @@ import { firstValueFrom, lastValueFrom, Subject, tap, type Observable, type Subs
 import type { MappingState, Nat } from '../../src/index.js';
 import { loadRxnat } from '../lib/build.js';
 import { summarize } from '../lib/stats.js';
-import type { ScaleScenarioResult } from '../lib/types.js';
+import type { ScaleScenarioResult, ScenarioConfig } from '../lib/types.js';
 import type { SimReply, SimRequest } from './sim-host.js';
 
-export interface ScenarioConfig {
-  readonly name: string;
-  readonly streams: number;
-  readonly gateways: number;
-  readonly protocol: 'pmp' | 'pcp';
-  readonly lifetimeSeconds: number;
-  readonly limit: number;
-  readonly replyDelayMs: number;
-  /** `shared`: one discovered Nat per gateway, shared by its streams (the limiter's scope); `per-stream`: each stream discovers its own. */
-  readonly nat: 'shared' | 'per-stream';
-  /** `full`: every phase; `mapping`: map, then tear down (no idle/renewal phases). */
-  readonly phases: 'full' | 'mapping';
-}
+export type { ScenarioConfig };
 
 const ADDRESS = '127.0.0.1';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
