@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defer } from 'rxjs';
+import { GatewayResetError } from '../src/errors.js';
 import { mapPort } from '../src/core/map-port.js';
 import { fakeNat, grant } from './fake-nat.js';
 import { callFrames, scenario, testScheduler } from './contract.js';
@@ -21,7 +22,7 @@ test(diagram.title, () => {
       ip: () => cold('(i|)', { i: '203.0.113.7' }),
       resets$: hot(diagram.row('resets')),
     });
-    expectObservable(mapPort(nat, { protocol: 'tcp', internalPort: 8080 }), diagram.row('sub')).toBe(diagram.row('out'), state(diagram.legend, nat.name));
+    expectObservable(mapPort(nat, { protocol: 'tcp', internalPort: 8080 }), diagram.row('sub')).toBe(diagram.row('out'), state(diagram.legend, nat.name, { reset: new GatewayResetError(nat.name) }));
   });
   assert.deepEqual(addFrames, callFrames(diagram.row('adds')));
 });

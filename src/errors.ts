@@ -251,3 +251,100 @@ export class DefaultGatewayError extends RxnatError {
     this.reason = reason;
   }
 }
+
+/**
+ * An option of `mapPort` (or of a facade built on it) is out of its range: a renew fraction
+ * that is not in (0, 1), a delay below its floor, a scheduler that is not one. Raised at
+ * subscribe, like {@link InvalidMappingRequestError}, before the gateway hears anything.
+ *
+ * @example
+ * ```ts
+ * mapPort(nat, request, { renewFraction: 0 }).subscribe({ error: (e) => e instanceof InvalidOptionError && console.error(e.option) });
+ * ```
+ */
+export class InvalidOptionError extends RxnatError {
+  /** The option at fault, for example `renewFraction` or `retry.initialDelayMs`. */
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super('ERR_INVALID_OPTION', message);
+    this.option = option;
+  }
+}
+
+/** One delete the gateway did not confirm at teardown, as listed by {@link UnconfirmedDeleteError}. */
+export interface UnconfirmedDelete {
+  readonly protocol: 'tcp' | 'udp';
+  readonly internalPort: number;
+  /** The external port that may still be mapped. */
+  readonly externalPort: number;
+  /** The NAT's name, for example `upnp(192.168.1.1)`. */
+  readonly gateway: string;
+  /**
+   * When the router drops it by itself at the latest, in ms on the scheduler's clock
+   * (`Date.now()` for the default scheduler); `null` for a permanent lease.
+   */
+  readonly leaseEndsAtMs: number | null;
+  /** Why the delete was not confirmed (timeout, refusal, unreachable). */
+  readonly error: Error;
+}
+
+/**
+ * Teardown could not confirm that every mapping is gone: the gateway did not answer a delete,
+ * or refused it. Carried by the last `unmapped` state of a graceful stop; `natService().close()`
+ * and `natMap` reject with it.
+ *
+ * @example
+ * ```ts
+ * try { await service.close(); } catch (e) {
+ *   if (e instanceof UnconfirmedDeleteError) for (const d of e.deletes) console.error(d.protocol, d.externalPort, d.gateway);
+ * }
+ * ```
+ */
+export class UnconfirmedDeleteError extends RxnatError {
+  /** Every delete that was not confirmed. */
+  readonly deletes: readonly UnconfirmedDelete[];
+  constructor(deletes: readonly UnconfirmedDelete[]) {
+    const list = deletes.map((d) => `${d.protocol} ${d.externalPort} → ${d.internalPort} on ${d.gateway}`).join(', ');
+    super('ERR_DELETE_UNCONFIRMED', `the gateway did not confirm the delete of ${list}`);
+    this.deletes = deletes;
+  }
+}
+
+/**
+ * The gateway said it lost its mappings (a NAT-PMP/PCP epoch that went backwards: a reboot).
+ * Seen on an `unmapped` state until the mapping is re-added.
+ *
+ * @example
+ * ```ts
+ * if (state.error instanceof GatewayResetError) console.log(`${state.error.gateway} restarted; re-adding`);
+ * ```
+ */
+export class GatewayResetError extends RxnatError {
+  /** The NAT's name, for example `pmp(192.168.1.1)`. */
+  readonly gateway: string;
+  constructor(gateway: string) {
+    super('ERR_GATEWAY_RESET', `${gateway} restarted and lost its mappings; re-adding`);
+    this.gateway = gateway;
+  }
+}
+
+/**
+ * A lease ended before its renewal was granted: the gateway no longer holds the mapping, so the
+ * state turned `unmapped` at that moment. Seen on the state's `error` until the mapping is back.
+ *
+ * @example
+ * ```ts
+ * if (state.error instanceof LeaseExpiredError) console.log(`port ${state.error.externalPort} lapsed on ${state.error.gateway}`);
+ * ```
+ */
+export class LeaseExpiredError extends RxnatError {
+  /** The NAT's name, for example `upnp(192.168.1.1)`. */
+  readonly gateway: string;
+  /** The external port whose lease ended. */
+  readonly externalPort: number;
+  constructor(gateway: string, externalPort: number) {
+    super('ERR_LEASE_EXPIRED', `the lease of external port ${externalPort} on ${gateway} ended before a renewal was granted`);
+    this.gateway = gateway;
+    this.externalPort = externalPort;
+  }
+}

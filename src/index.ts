@@ -7,7 +7,7 @@
 export { mapPort, type MappingState, type MappingStatus, type MapPortOptions } from './core/map-port.js';
 export { raceNats, type NatProbe } from './core/race-nats.js';
 export { extIp } from './core/ext-ip.js';
-export { classifyIpv4, isIpAddress, type AddressKind } from './core/address.js';
+export { classifyAddress, classifyIpv4, isIpAddress, isUsableExternalAddress, type AddressKind } from './core/address.js';
 export { backoffDelayMs, type RetryOptions } from './core/backoff.js';
 export { debugLogger, silentLogger, type Logger } from './core/logger.js';
 export { DEFAULT_LIFETIME_SECONDS } from './core/validate.js';
@@ -36,6 +36,11 @@ export {
   DefaultGatewayError,
   GatewayError,
   GatewayLostError,
+  GatewayResetError,
+  InvalidOptionError,
+  LeaseExpiredError,
+  UnconfirmedDeleteError,
+  type UnconfirmedDelete,
   GatewayTimeoutError,
   GatewayUnreachableError,
   InvalidMappingRequestError,

@@ -1,148 +1,250 @@
-import {
-  catchError,
-  distinctUntilChanged,
-  EMPTY,
-  defer,
-  exhaustMap,
-  Observable,
-  ReplaySubject,
-  share,
-  startWith,
-  interval,
-  type SchedulerLike,
-} from 'rxjs';
+import { defer, Observable, ReplaySubject, share, Subscription, type SchedulerLike } from 'rxjs';
+import { ProtocolError } from '../errors.js';
+import { isUsableExternalAddress } from './address.js';
+import { backoffDelayMs } from './backoff.js';
 import type { Logger } from './logger.js';
 import type { Nat } from './nat.js';
 
+/** Queue priority of a delete: ahead of everything else. */
+export const DELETE_PRIORITY = -Infinity;
+
+/** Queue priority of a new add or an address lookup: after every renewal, in arrival order. */
+export const ADD_PRIORITY = Infinity;
+
 /**
- * What every mapping stream on one {@link Nat} shares: the request limiter and the
- * external-address watcher.
+ * One answer of the external-address watcher: a usable address, or the reason the gateway's
+ * answer is not one (`0.0.0.0`: not connected).
+ */
+export interface AddressReading {
+  readonly ip: string | null;
+  readonly error: Error | null;
+}
+
+/**
+ * What every mapping stream on one gateway shares: the request queue, the external-address
+ * watcher, and the router entries (one per protocol and internal port).
  */
 export interface GatewayContext {
-  /** Wraps a backend call so that at most `maxConcurrentRequests` run at once on this gateway. */
-  limit<T>(call: Observable<T>): Observable<T>;
-  /** The gateway's external address, looked up at once and then every `externalIpCacheMs`; only changes. Shared. */
-  readonly externalIp$: Observable<string>;
+  /**
+   * Runs a backend call when one of the gateway's `maxConcurrentRequests` slots is free, the most
+   * urgent first: lower `priority` first ({@link DELETE_PRIORITY}, then renewals by the end of the
+   * lease they renew, then {@link ADD_PRIORITY}), arrival order among equals. The call is
+   * subscribed only when it starts, so a bound put on it inside covers its time on the wire only.
+   */
+  queue<T>(call: Observable<T>, priority: number): Observable<T>;
+  /** The gateway's external address: looked up at once, then every `externalIpCacheMs` (sooner after a failure); only changes. Shared. */
+  readonly externalIp$: Observable<AddressReading>;
+  /** Router entries shared by streams that ask for the same protocol and internal port (owned by `session-runner`). */
+  readonly entries: Map<string, unknown>;
 }
 
 /** Options of {@link acquireGatewayContext}; the first user's apply while the context lives. */
 export interface GatewayContextOptions {
   readonly externalIpCacheMs: number;
   readonly logger: Logger;
-  readonly scheduler?: SchedulerLike | undefined;
+  readonly scheduler: SchedulerLike;
 }
 
-interface Entry {
+interface Held {
   readonly context: GatewayContext;
-  /** The NAT object the external-address lookups go through: the latest one acquired. */
+  /** The NAT object the address lookups go through: the latest one acquired. */
   nat: Nat;
   users: number;
 }
 
-const contexts = new Map<string, Entry>();
+/**
+ * Contexts per scheduler, then per gateway: streams on a virtual (test) scheduler never share a
+ * queue or a lookup with streams on the real one.
+ */
+const registries = new WeakMap<SchedulerLike, Map<string, Held>>();
 
 /** Which gateway a NAT object stands for: two objects for one gateway share its context. */
-const gatewayKey = (nat: Nat): string => `${nat.kind} ${nat.name} ${nat.endpoint ?? nat.gateway ?? ''}`;
+export const gatewayKey = (nat: Nat): string => `${nat.kind} ${nat.name} ${nat.endpoint ?? nat.gateway ?? ''}`;
 
 /**
  * Takes a share of a gateway's {@link GatewayContext}: made for the first user, kept while any
- * user holds it, and shared by every stream on the same gateway, even through different NAT
- * objects (each subscription to `discoverNat()` makes its own), so the request limit holds per
- * gateway. `release()` gives the share back (once; later calls do nothing).
+ * user holds it, and shared by every stream on the same gateway and scheduler, even through
+ * different NAT objects (each subscription to `discoverNat()` makes its own), so the request
+ * limit holds per gateway. `release()` gives the share back (once; later calls do nothing).
+ *
+ * @example
+ * ```ts
+ * const { context, release } = acquireGatewayContext(nat, { externalIpCacheMs: 15_000, logger, scheduler });
+ * context.queue(nat.externalIp(), ADD_PRIORITY).subscribe(console.log);
+ * release();
+ * ```
  */
 export function acquireGatewayContext(nat: Nat, options: GatewayContextOptions): { readonly context: GatewayContext; release(): void } {
-  const key = gatewayKey(nat);
-  let entry = contexts.get(key);
-  if (!entry) {
-    const limit = limiter(nat.maxConcurrentRequests ?? 1);
-    const created: Entry = { context: { limit, externalIp$: watchExternalIp(() => created.nat, limit, options) }, nat, users: 0 };
-    entry = created;
-    contexts.set(key, entry);
+  let contexts = registries.get(options.scheduler);
+  if (!contexts) {
+    contexts = new Map();
+    registries.set(options.scheduler, contexts);
   }
-  const held = entry;
-  held.nat = nat;
-  held.users++;
+  const registry = contexts;
+  const key = gatewayKey(nat);
+  let held = registry.get(key);
+  if (!held) {
+    const queue = priorityQueue(nat.maxConcurrentRequests ?? 1);
+    const created: Held = {
+      context: { queue, externalIp$: watchExternalIp(() => created.nat, queue, options), entries: new Map() },
+      nat,
+      users: 0,
+    };
+    held = created;
+    registry.set(key, held);
+  }
+  const entry = held;
+  entry.nat = nat;
+  entry.users++;
   let released = false;
   return {
-    context: held.context,
+    context: entry.context,
     release() {
       if (released) return;
       released = true;
-      held.users--;
-      if (held.users === 0 && contexts.get(key) === held) contexts.delete(key);
+      entry.users--;
+      if (entry.users === 0 && registry.get(key) === entry) registry.delete(key);
     },
   };
 }
 
-/** External-address lookups: one at subscribe (ahead of the first add, so `mapped` carries the address), then every `externalIpCacheMs`. */
-function watchExternalIp(nat: () => Nat, limit: <T>(call: Observable<T>) => Observable<T>, options: GatewayContextOptions): Observable<string> {
-  return interval(options.externalIpCacheMs, options.scheduler).pipe(
-    startWith(-1),
-    exhaustMap(() =>
-      limit(defer(() => nat().externalIp())).pipe(
-        catchError((error: unknown) => {
-          options.logger.debug('rxnat:map', `external address lookup on ${nat().name} failed`, { error });
-          return EMPTY;
+/**
+ * External-address lookups through the gateway's queue: one at subscribe (ahead of the first add,
+ * so `mapped` carries the address), then every `externalIpCacheMs`. A failed lookup is retried
+ * sooner (1 s doubling, never later than the cache time); an answer that is not a usable address
+ * is reported as such. Each lookup is scheduled afresh: nothing nests.
+ */
+function watchExternalIp(nat: () => Nat, queue: GatewayContext['queue'], options: GatewayContextOptions): Observable<AddressReading> {
+  return new Observable<AddressReading>((subscriber) => {
+    let failures = 0;
+    let last: AddressReading | null = null;
+    const running = new Subscription();
+    const publish = (reading: AddressReading): void => {
+      if (last && last.ip === reading.ip && last.error?.message === reading.error?.message) return;
+      last = reading;
+      subscriber.next(reading);
+    };
+    const lookup = (): void => {
+      running.add(
+        queue(defer(() => nat().externalIp()), ADD_PRIORITY).subscribe({
+          next: (ip) => {
+            failures = 0;
+            publish(
+              isUsableExternalAddress(ip)
+                ? { ip, error: null }
+                : { ip: null, error: new ProtocolError(protocolOf(nat()), 'external-address', `external address ${JSON.stringify(ip)} is not usable (not connected)`, nat().name) },
+            );
+          },
+          error: (error: unknown) => {
+            if (error instanceof ProtocolError && error.reason === 'external-address') {
+              failures = 0;
+              publish({ ip: null, error });
+            } else {
+              failures++;
+              options.logger.debug('rxnat:map', `external address lookup on ${nat().name} failed`, { error });
+            }
+            next();
+          },
+          complete: next,
         }),
-      ),
-    ),
-    distinctUntilChanged(),
-    share({ connector: () => new ReplaySubject<string>(1), resetOnRefCountZero: true }),
-  );
+      );
+    };
+    let pending: Subscription | null = null;
+    const next = (): void => {
+      if (subscriber.closed || pending) return;
+      const delay = failures === 0 ? options.externalIpCacheMs : Math.min(options.externalIpCacheMs, backoffDelayMs(failures, {}, () => 0.5));
+      pending = options.scheduler.schedule(() => {
+        pending = null;
+        lookup();
+      }, delay);
+      running.add(pending);
+    };
+    lookup();
+    return () => running.unsubscribe();
+  }).pipe(share({ connector: () => new ReplaySubject<AddressReading>(1), resetOnRefCountZero: true }));
+}
+
+function protocolOf(nat: Nat): 'upnp' | 'pmp' | 'pcp' {
+  return nat.kind === 'extip' ? 'pmp' : nat.kind;
 }
 
 /**
- * A counting semaphore over cold Observables: a call is subscribed only when fewer than
- * `concurrency` calls are running; waiting calls start in order. Unsubscribing a waiting call
- * removes it from the queue; unsubscribing a running one frees its slot.
+ * A counting semaphore over cold Observables that serves the lowest priority first (arrival
+ * order among equals): a call is subscribed only when fewer than `concurrency` calls run.
+ * Unsubscribing a waiting call removes it from the queue; unsubscribing a running one frees its
+ * slot.
  *
  * @example
  * ```ts
- * const limit = limiter(1);
- * merge(limit(a$), limit(b$)); // b$ is subscribed only after a$ finished
+ * const queue = priorityQueue(1);
+ * merge(queue(add$, Infinity), queue(delete$, -Infinity)); // while add$ runs, delete$ goes next
  * ```
  */
-export function limiter(concurrency: number): <T>(call: Observable<T>) => Observable<T> {
+export function priorityQueue(concurrency: number): <T>(call: Observable<T>, priority: number) => Observable<T> {
   const slots = Math.max(1, Math.floor(concurrency));
   let running = 0;
-  const queue: Array<() => void> = [];
+  let arrivals = 0;
+  const waiting: Array<{ readonly priority: number; readonly order: number; readonly start: () => void }> = [];
+  let draining = false;
+  // A loop, not recursion: calls that finish synchronously never grow the stack.
+  const drain = (): void => {
+    if (draining) return;
+    draining = true;
+    while (running < slots && waiting.length > 0) waiting.shift()!.start();
+    draining = false;
+  };
   const release = (): void => {
     running--;
-    const next = queue.shift();
-    if (next) next();
+    drain();
   };
-  return <T>(call: Observable<T>) =>
+  const enqueue = (item: (typeof waiting)[number]): void => {
+    // Binary search for the first waiting call that goes after this one.
+    let lo = 0;
+    let hi = waiting.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const other = waiting[mid]!;
+      if (other.priority < item.priority || (other.priority === item.priority && other.order < item.order)) lo = mid + 1;
+      else hi = mid;
+    }
+    waiting.splice(lo, 0, item);
+  };
+  return <T>(call: Observable<T>, priority: number) =>
     new Observable<T>((subscriber) => {
       let started = false;
       let finished = false;
-      let inner: { unsubscribe(): void } | undefined;
-      const start = (): void => {
-        started = true;
-        running++;
-        inner = call.subscribe({
-          next: (value) => subscriber.next(value),
-          error: (error: unknown) => {
-            finish();
-            subscriber.error(error);
-          },
-          complete: () => {
-            finish();
-            subscriber.complete();
-          },
-        });
-      };
+      let inner: Subscription | undefined;
       const finish = (): void => {
         if (started && !finished) {
           finished = true;
           release();
         }
       };
-      if (running < slots) start();
-      else queue.push(start);
+      const item = {
+        priority: Number.isNaN(priority) ? ADD_PRIORITY : priority,
+        order: arrivals++,
+        start: (): void => {
+          started = true;
+          running++;
+          inner = call.subscribe({
+            next: (value) => subscriber.next(value),
+            error: (error: unknown) => {
+              finish();
+              subscriber.error(error);
+            },
+            complete: () => {
+              finish();
+              subscriber.complete();
+            },
+          });
+        },
+      };
+      if (running < slots) item.start();
+      else enqueue(item);
       return () => {
         if (!started) {
-          const index = queue.indexOf(start);
-          if (index >= 0) queue.splice(index, 1);
+          const index = waiting.indexOf(item);
+          if (index >= 0) waiting.splice(index, 1);
           return;
         }
         inner?.unsubscribe();

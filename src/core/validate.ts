@@ -1,4 +1,7 @@
-import { InvalidMappingRequestError } from '../errors.js';
+import { asyncScheduler, isObservable, type Observable, type SchedulerLike } from 'rxjs';
+import { InvalidMappingRequestError, InvalidOptionError } from '../errors.js';
+import type { RetryOptions } from './backoff.js';
+import { debugLogger, type Logger } from './logger.js';
 import type { MappingProtocol, MappingRequest } from './nat.js';
 
 /** A {@link MappingRequest} with every default applied. */
@@ -52,4 +55,106 @@ export function resolveMappingRequest(request: MappingRequest): ResolvedMappingR
     throw new InvalidMappingRequestError('description', 'the description must be a string');
   }
   return { protocol, internalPort, externalPort, description, lifetimeSeconds };
+}
+
+/** The floors and ranges {@link resolveMapPortOptions} enforces, so that no option can make rxnat flood a gateway. */
+export const OPTION_LIMITS = {
+  /** `externalIpCacheMs` at least this. */
+  minExternalIpCacheMs: 250,
+  /** `retry.initialDelayMs` at least this. */
+  minInitialDelayMs: 50,
+  /** `retry.maxDelayMs` at least this (and at least `initialDelayMs`). */
+  minMaxDelayMs: 500,
+  /** Longest delay or bound any option may name (what a timer can wait). */
+  maxDelayMs: 2 ** 31 - 1,
+} as const;
+
+/** Every option of `mapPort`, checked, with its default applied. */
+export interface ResolvedMapPortOptions {
+  readonly renewFraction: number;
+  readonly externalIpCacheMs: number;
+  readonly retry: { readonly initialDelayMs: number; readonly maxDelayMs: number; readonly jitter: number };
+  readonly maxConsecutiveUnreachable: number;
+  readonly teardownTimeoutMs: number;
+  readonly stop: Observable<unknown> | undefined;
+  readonly logger: Logger;
+  readonly random: () => number;
+  readonly scheduler: SchedulerLike;
+}
+
+/** The options `resolveMapPortOptions` reads (the shape of `MapPortOptions`). */
+export interface MapPortOptionsInput {
+  readonly renewFraction?: number;
+  readonly externalIpCacheMs?: number;
+  readonly retry?: RetryOptions;
+  readonly maxConsecutiveUnreachable?: number;
+  readonly teardownTimeoutMs?: number;
+  readonly stop?: Observable<unknown>;
+  readonly logger?: Logger;
+  readonly random?: () => number;
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * Checks `mapPort`'s options and applies the defaults. Throws {@link InvalidOptionError} naming
+ * the option: a renew fraction outside (0, 1), a delay below its floor ({@link OPTION_LIMITS}) or
+ * not finite, a count that is not a whole number ≥ 1, a scheduler, logger or random source that
+ * is not one.
+ *
+ * @example
+ * ```ts
+ * resolveMapPortOptions({ renewFraction: 0.5 }).renewFraction; // 0.5
+ * resolveMapPortOptions({ renewFraction: 0 });                 // throws InvalidOptionError
+ * ```
+ */
+export function resolveMapPortOptions(options: MapPortOptionsInput | undefined | null): ResolvedMapPortOptions {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') throw new InvalidOptionError('options', 'the options must be an object');
+  const number = (name: string, value: unknown, fallback: number, min: number, max: number, exclusive = false): number => {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (exclusive && (value === min || value === max))) {
+      const range = exclusive ? `in (${min}, ${max})` : `in [${min}, ${max}]`;
+      throw new InvalidOptionError(name, `${name} must be a finite number ${range}, not ${String(value)}`);
+    }
+    return value;
+  };
+  const { maxDelayMs: longest, minExternalIpCacheMs, minInitialDelayMs, minMaxDelayMs } = OPTION_LIMITS;
+  const renewFraction = number('renewFraction', options.renewFraction, 1 / 3, 0, 1, true);
+  const externalIpCacheMs = number('externalIpCacheMs', options.externalIpCacheMs, 15_000, minExternalIpCacheMs, longest);
+  const retry = options.retry ?? {};
+  if (typeof retry !== 'object' || retry === null) throw new InvalidOptionError('retry', 'retry must be an object');
+  const initialDelayMs = number('retry.initialDelayMs', retry.initialDelayMs, 1000, minInitialDelayMs, longest);
+  const maxDelayMs = number('retry.maxDelayMs', retry.maxDelayMs, Math.max(60_000, initialDelayMs), Math.max(minMaxDelayMs, initialDelayMs), longest);
+  const jitter = number('retry.jitter', retry.jitter, 0.2, 0, 0.5);
+  const maxConsecutiveUnreachable = number('maxConsecutiveUnreachable', options.maxConsecutiveUnreachable, 3, 1, 1_000_000);
+  if (!Number.isInteger(maxConsecutiveUnreachable)) {
+    throw new InvalidOptionError('maxConsecutiveUnreachable', `maxConsecutiveUnreachable must be a whole number, not ${maxConsecutiveUnreachable}`);
+  }
+  const teardownTimeoutMs = number('teardownTimeoutMs', options.teardownTimeoutMs, 10_000, 1, longest);
+  if (options.stop !== undefined && !isObservable(options.stop)) throw new InvalidOptionError('stop', 'stop must be an Observable');
+  const logger = options.logger ?? debugLogger;
+  if (logger === null || typeof logger !== 'object' || typeof logger.debug !== 'function') {
+    throw new InvalidOptionError('logger', 'logger must be an object with a debug(namespace, message, data) method');
+  }
+  const random = options.random ?? Math.random;
+  if (typeof random !== 'function') throw new InvalidOptionError('random', 'random must be a function returning a number in [0, 1)');
+  const scheduler = options.scheduler === undefined ? asyncScheduler : options.scheduler;
+  if (scheduler === null || typeof scheduler !== 'object' || typeof scheduler.now !== 'function' || typeof scheduler.schedule !== 'function') {
+    throw new InvalidOptionError('scheduler', 'scheduler must be an rxjs SchedulerLike (with now() and schedule())');
+  }
+  const checkedRandom = (): number => {
+    const value = random();
+    return typeof value === 'number' && value >= 0 && value < 1 ? value : 0.5;
+  };
+  return {
+    renewFraction,
+    externalIpCacheMs,
+    retry: { initialDelayMs, maxDelayMs, jitter },
+    maxConsecutiveUnreachable,
+    teardownTimeoutMs,
+    stop: options.stop,
+    logger,
+    random: checkedRandom,
+    scheduler,
+  };
 }

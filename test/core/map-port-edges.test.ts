@@ -11,6 +11,7 @@ const scheduler = (): TestScheduler => new TestScheduler((a, b) => assert.deepSt
 
 test('a stop sent in reaction to a failed discovery is not lost: the stream completes', () => {
   const statuses: string[] = [];
+  let last: MappingState | undefined;
   let completed = false;
   scheduler().run(({ cold }) => {
     const stop = new Subject<void>();
@@ -19,14 +20,17 @@ test('a stop sent in reaction to a failed discovery is not lost: the stream comp
     const subscription = mapPort(discovery, { protocol: 'tcp', internalPort: 8080 }, { stop }).subscribe({
       next: (state: MappingState) => {
         statuses.push(state.status);
-        if (state.status === 'unmapped') stop.next(); // synchronously, between two discoveries
+        last = state;
+        if (state.status === 'unmapped' && state.error !== null) stop.next(); // synchronously, between two discoveries
       },
       complete: () => (completed = true),
     });
     cold('- 10m x').subscribe(() => subscription.unsubscribe());
   });
   assert.equal(completed, true, `did not complete after the stop; saw ${statuses.join(',')}`);
-  assert.deepEqual(statuses, ['mapping', 'unmapped']);
+  // The last state of a graceful stop says what remains: nothing (no gateway was ever found).
+  assert.deepEqual(statuses, ['mapping', 'unmapped', 'unmapped']);
+  assert.equal(last?.error, null);
 });
 
 test('a lease longer than a timer can wait never asks the scheduler for a longer delay', () => {

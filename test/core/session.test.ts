@@ -1,0 +1,426 @@
+/**
+ * The transition function as a table: every phase × every event, the phase it leads to and the
+ * effects it asks for. Then the rules the table cannot show in one cell (what teardown deletes,
+ * the lease clock, the re-add rate limit, grant validation, the view).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { GatewayError, GatewayResetError, GatewayTimeoutError, LeaseExpiredError, ProtocolError } from '../../src/errors.js';
+import type { MappingGrant } from '../../src/core/nat.js';
+import {
+  grantProblem,
+  initialSession,
+  MIN_RENEW_DELAY_MS,
+  PHASES,
+  READD_INTERVAL_MS,
+  step,
+  view,
+  type Effect,
+  type Phase,
+  type Session,
+  type SessionConfig,
+  type SessionEvent,
+} from '../../src/core/session.js';
+
+const config: SessionConfig = {
+  request: { protocol: 'tcp', internalPort: 8080, externalPort: 8080, description: 'rxnat', lifetimeSeconds: 60 },
+  gateway: 'fake(192.0.2.1)',
+  protocol: 'pmp',
+  renewFraction: 1 / 3,
+  retry: { initialDelayMs: 1000, maxDelayMs: 60_000, jitter: 0.2 },
+  maxConsecutiveUnreachable: 3,
+  teardownTimeoutMs: 10_000,
+};
+
+const grant = (externalPort = 8080, lifetimeSeconds = 60, extra: Partial<MappingGrant> = {}): MappingGrant => ({
+  protocol: 'tcp',
+  internalPort: 8080,
+  externalPort,
+  lifetimeSeconds,
+  ...extra,
+});
+const refused = new GatewayError({ protocol: 'pmp', resultCode: 3, resultName: 'NETWORK_FAILURE', gateway: '192.0.2.1' });
+const silent = new GatewayTimeoutError('pmp', '192.0.2.1', 2000);
+const failed = (at: number, applied: boolean, extra: Partial<Extract<SessionEvent, { type: 'failed' }>> = {}): SessionEvent => ({
+  type: 'failed',
+  at,
+  error: applied ? silent : refused,
+  applied,
+  gatewayGone: false,
+  retryAfterMs: 0,
+  jitter: 0.5,
+  ...extra,
+});
+
+/** Runs events from a session; returns the last session and the effects of the last event. */
+function run(events: readonly SessionEvent[], from: Session = initialSession()): { session: Session; effects: readonly Effect[]; all: Effect[] } {
+  let session = from;
+  let effects: readonly Effect[] = [];
+  const all: Effect[] = [];
+  for (const event of events) {
+    ({ session, effects } = step(session, event, config));
+    all.push(...effects);
+  }
+  return { session, effects, all };
+}
+
+/** A session in each phase, reached the way a real one gets there, and the instant it is at. */
+function fixtures(): Record<Phase, { session: Session; at: number }> {
+  const queued = run([{ type: 'start', at: 0 }]).session;
+  const adding = run([{ type: 'sent', at: 0 }], queued).session;
+  const mapped = run([{ type: 'address', at: 0, ip: '203.0.113.7', error: null }, { type: 'granted', at: 1, grant: grant() }], adding).session;
+  const renewing = run([{ type: 'timer', at: 20_001, name: 'renew' }], mapped).session;
+  const degraded = run([{ type: 'sent', at: 20_001 }, failed(20_002, false)], renewing).session;
+  const unmapped = run([failed(1, false)], adding).session;
+  const closing = run([{ type: 'teardown', at: 2 }], mapped).session;
+  const closed = run([{ type: 'deleted', at: 3, port: 8080 }], closing).session;
+  return {
+    idle: { session: initialSession(), at: 0 },
+    queued: { session: queued, at: 0 },
+    adding: { session: adding, at: 0 },
+    mapped: { session: mapped, at: 1 },
+    renewing: { session: renewing, at: 20_001 },
+    degraded: { session: degraded, at: 20_002 },
+    unmapped: { session: unmapped, at: 1 },
+    closing: { session: closing, at: 2 },
+    closed: { session: closed, at: 3 },
+  };
+}
+
+type EventName =
+  | 'start'
+  | 'sent'
+  | 'granted'
+  | 'refused'
+  | 'noAnswer'
+  | 'renew'
+  | 'retry'
+  | 'leaseEnd'
+  | 'readd'
+  | 'addBound'
+  | 'newAddress'
+  | 'badAddress'
+  | 'reset'
+  | 'teardown'
+  | 'stop'
+  | 'deleted'
+  | 'deleteFailed';
+
+/** The event of each column, at the instant `at` of the session it is applied to (timers at their due time). */
+function event(name: EventName, session: Session, at: number): SessionEvent {
+  const due = (timer: keyof Session['timers']): number => session.timers[timer] ?? at + 1;
+  switch (name) {
+    case 'start':
+    case 'sent':
+    case 'reset':
+    case 'teardown':
+    case 'stop':
+      return { type: name, at: at + 1 };
+    case 'granted':
+      return { type: 'granted', at: at + 1, grant: grant() };
+    case 'refused':
+      return failed(at + 1, false);
+    case 'noAnswer':
+      return failed(at + 1, true);
+    case 'renew':
+    case 'retry':
+    case 'leaseEnd':
+    case 'readd':
+    case 'addBound':
+      return { type: 'timer', at: due(name), name };
+    case 'newAddress':
+      return { type: 'address', at: at + 1, ip: '198.51.100.9', error: null };
+    case 'badAddress':
+      return { type: 'address', at: at + 1, ip: '0.0.0.0', error: null };
+    case 'deleted':
+      return { type: 'deleted', at: at + 1, port: 8080 };
+    case 'deleteFailed':
+      return { type: 'deleteFailed', at: at + 1, port: 8080, error: silent };
+  }
+}
+
+// Each cell: the phase the event leads to, then the effects asked for ('' for none).
+// prettier-ignore
+const TABLE: Record<Phase, Record<EventName, string>> = {
+  idle:     { start: 'queued add', sent: 'idle', granted: 'idle', refused: 'idle', noAnswer: 'idle', renew: 'idle', retry: 'idle', leaseEnd: 'idle', readd: 'idle', addBound: 'idle', newAddress: 'idle', badAddress: 'idle', reset: 'idle', teardown: 'closed closed', stop: 'closed closed', deleted: 'idle', deleteFailed: 'idle' },
+  queued:   { start: 'queued', sent: 'adding', granted: 'mapped', refused: 'unmapped', noAnswer: 'unmapped', renew: 'queued', retry: 'queued', leaseEnd: 'queued', readd: 'queued', addBound: 'queued', newAddress: 'queued', badAddress: 'queued', reset: 'queued', teardown: 'closed cancelAdd,closed', stop: 'closed cancelAdd,closed', deleted: 'queued', deleteFailed: 'queued' },
+  adding:   { start: 'adding', sent: 'adding', granted: 'mapped', refused: 'unmapped', noAnswer: 'unmapped', renew: 'adding', retry: 'adding', leaseEnd: 'adding', readd: 'adding', addBound: 'adding', newAddress: 'adding', badAddress: 'adding', reset: 'adding', teardown: 'closing', stop: 'closing', deleted: 'adding', deleteFailed: 'adding' },
+  mapped:   { start: 'mapped', sent: 'mapped', granted: 'mapped', refused: 'mapped', noAnswer: 'mapped', renew: 'renewing add', retry: 'mapped', leaseEnd: 'unmapped', readd: 'mapped', addBound: 'mapped', newAddress: 'renewing add', badAddress: 'mapped', reset: 'queued add', teardown: 'closing delete', stop: 'closing delete', deleted: 'mapped', deleteFailed: 'mapped' },
+  renewing: { start: 'renewing', sent: 'renewing', granted: 'mapped', refused: 'degraded', noAnswer: 'degraded', renew: 'renewing', retry: 'renewing', leaseEnd: 'queued', readd: 'renewing', addBound: 'renewing', newAddress: 'renewing', badAddress: 'renewing', reset: 'queued', teardown: 'closing cancelAdd,delete', stop: 'closing cancelAdd,delete', deleted: 'renewing', deleteFailed: 'renewing' },
+  degraded: { start: 'degraded', sent: 'degraded', granted: 'degraded', refused: 'degraded', noAnswer: 'degraded', renew: 'degraded', retry: 'renewing add', leaseEnd: 'unmapped', readd: 'degraded', addBound: 'degraded', newAddress: 'renewing add', badAddress: 'degraded', reset: 'queued add', teardown: 'closing delete', stop: 'closing delete', deleted: 'degraded', deleteFailed: 'degraded' },
+  unmapped: { start: 'unmapped', sent: 'unmapped', granted: 'unmapped', refused: 'unmapped', noAnswer: 'unmapped', renew: 'unmapped', retry: 'queued add', leaseEnd: 'unmapped', readd: 'unmapped', addBound: 'unmapped', newAddress: 'unmapped', badAddress: 'unmapped', reset: 'unmapped', teardown: 'closed closed', stop: 'closed closed', deleted: 'unmapped', deleteFailed: 'unmapped' },
+  closing:  { start: 'closing', sent: 'closing', granted: 'closing', refused: 'closing', noAnswer: 'closing', renew: 'closing', retry: 'closing', leaseEnd: 'closing', readd: 'closing', addBound: 'closing', newAddress: 'closing', badAddress: 'closing', reset: 'closing', teardown: 'closing', stop: 'closing', deleted: 'closed closed', deleteFailed: 'closed closed' },
+  closed:   { start: 'closed', sent: 'closed', granted: 'closed', refused: 'closed', noAnswer: 'closed', renew: 'closed', retry: 'closed', leaseEnd: 'closed', readd: 'closed', addBound: 'closed', newAddress: 'closed', badAddress: 'closed', reset: 'closed', teardown: 'closed', stop: 'closed', deleted: 'closed', deleteFailed: 'closed' },
+};
+
+describe('step: every phase × every event', () => {
+  const sessions = fixtures();
+  for (const phase of PHASES) {
+    test(`from ${phase}`, () => {
+      const { session, at } = sessions[phase];
+      assert.equal(session.phase, phase, 'the fixture is in its phase');
+      for (const [name, cell] of Object.entries(TABLE[phase]) as Array<[EventName, string]>) {
+        const [expectedPhase, effects = ''] = cell.split(' ');
+        const result = step(session, event(name, session, at), config);
+        assert.equal(result.session.phase, expectedPhase, `${phase} × ${name}: phase`);
+        assert.deepEqual(result.effects.map((e) => e.type).join(','), effects, `${phase} × ${name}: effects`);
+      }
+    });
+  }
+
+  test('an event that changes nothing returns the same session', () => {
+    const { session } = sessions.closed;
+    assert.equal(step(session, { type: 'start', at: 9 }, config).session, session);
+    assert.equal(step(sessions.mapped.session, { type: 'timer', at: 5, name: 'retry' }, config).session.phase, 'mapped');
+  });
+});
+
+describe('step: what teardown deletes', () => {
+  test('an add that got no valid answer may exist: its port is deleted with the last grant', () => {
+    const { session } = fixtures().mapped;
+    // Renewal on 8080 lost; then a fresh add on another port (after the lease ended) lost too.
+    const lost = run([{ type: 'timer', at: 20_001, name: 'renew' }, { type: 'sent', at: 20_001 }, failed(22_001, true)], session).session;
+    assert.deepEqual(lost.maybeApplied, [8080]);
+    const { all } = run([{ type: 'teardown', at: 22_002 }], lost);
+    assert.deepEqual(
+      all.filter((e) => e.type === 'delete').map((e) => (e.type === 'delete' ? e.target.externalPort : 0)),
+      [8080],
+    );
+  });
+
+  test('a refused add made nothing: nothing to delete', () => {
+    const { all } = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, failed(1, false), { type: 'teardown', at: 2 }]);
+    assert.deepEqual(all.map((e) => e.type), ['add', 'closed']);
+  });
+
+  test('an add lost before teardown is deleted although nothing was ever granted', () => {
+    const { all } = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, failed(2000, true), { type: 'teardown', at: 2001 }]);
+    const deletes = all.filter((e) => e.type === 'delete');
+    assert.equal(deletes.length, 1);
+    assert.deepEqual(deletes[0]!.type === 'delete' && [deletes[0]!.target.externalPort, deletes[0]!.target.lifetimeSeconds], [8080, 0]);
+  });
+
+  test('an add on the wire at teardown is waited for; its grant is what is deleted', () => {
+    const { session } = fixtures().adding;
+    const closing = run([{ type: 'teardown', at: 5 }], session).session;
+    assert.equal(closing.closing?.awaitingAdd, true);
+    assert.equal(closing.timers.addBound, 0 + config.teardownTimeoutMs, 'bounded from when it was sent');
+    const { all, session: after } = run([{ type: 'granted', at: 7, grant: grant(40_000) }], closing);
+    assert.deepEqual(all.map((e) => (e.type === 'delete' ? e.target.externalPort : e.type)), [40_000]);
+    assert.equal(after.phase, 'closing');
+  });
+
+  test('an add on the wire that never answers: at the bound it is cancelled and the port it asked for deleted', () => {
+    const closing = run([{ type: 'teardown', at: 5 }], fixtures().adding.session).session;
+    const { all } = run([{ type: 'timer', at: 10_000, name: 'addBound' }], closing);
+    assert.deepEqual(all.map((e) => (e.type === 'delete' ? `delete ${e.target.externalPort}` : e.type)), ['cancelAdd', 'delete 8080']);
+  });
+
+  test('an add on the wire that fails at teardown: deleted if it may exist, not if refused', () => {
+    const closing = run([{ type: 'teardown', at: 5 }], fixtures().adding.session).session;
+    assert.deepEqual(run([failed(6, true)], closing).all.map((e) => e.type), ['delete']);
+    assert.deepEqual(run([failed(6, false)], closing).all.map((e) => e.type), ['closed']);
+  });
+
+  test('a renewal granted on another port leaves the old one to delete too', () => {
+    const renewing = fixtures().renewing.session;
+    const moved = run([{ type: 'sent', at: 20_001 }, { type: 'granted', at: 20_002, grant: grant(40_000) }], renewing).session;
+    const { all } = run([{ type: 'teardown', at: 20_003 }], moved);
+    assert.deepEqual(all.map((e) => (e.type === 'delete' ? e.target.externalPort : e.type)), [40_000, 8080]);
+  });
+
+  test('an unconfirmed delete is reported with when the router drops it by itself', () => {
+    const closing = fixtures().closing.session;
+    const { all } = run([{ type: 'deleteFailed', at: 3, port: 8080, error: silent }], closing);
+    const closed = all.find((e) => e.type === 'closed');
+    assert.ok(closed && closed.type === 'closed');
+    assert.deepEqual(closed.unconfirmed.map((d) => [d.protocol, d.externalPort, d.internalPort, d.gateway, d.leaseEndsAtMs, d.error]), [
+      ['tcp', 8080, 8080, config.gateway, 60_000, silent],
+    ]);
+  });
+
+  test('a confirmed delete reports nothing', () => {
+    const { all } = run([{ type: 'deleted', at: 3, port: 8080 }], fixtures().closing.session);
+    assert.deepEqual(all, [{ type: 'closed', unconfirmed: [] }]);
+  });
+
+  test('an answer for a port not being deleted changes nothing', () => {
+    const closing = fixtures().closing.session;
+    assert.equal(step(closing, { type: 'deleted', at: 3, port: 1 }, config).session, closing);
+  });
+
+  test('unsubscribing during a graceful stop makes it abrupt', () => {
+    const stopping = run([{ type: 'stop', at: 2 }], fixtures().mapped.session).session;
+    assert.equal(stopping.closing?.graceful, true);
+    assert.equal(step(stopping, { type: 'teardown', at: 3 }, config).session.closing?.graceful, false);
+  });
+});
+
+describe('step: the lease clock', () => {
+  test('the lease runs from when the add was sent, and ends whatever is in flight', () => {
+    const { session } = fixtures().mapped;
+    assert.equal(session.leaseEndsAt, 60_000, 'sent at 0, granted 60 s: not 60 001');
+    assert.equal(session.timers.leaseEnd, 60_000);
+    const renewing = run([{ type: 'timer', at: 20_001, name: 'renew' }], session).session;
+    assert.equal(renewing.timers.leaseEnd, 60_000, 'the lease clock keeps running while the renewal waits');
+    const lapsed = run([{ type: 'timer', at: 60_000, name: 'leaseEnd' }], renewing).session;
+    assert.equal(view(lapsed, config).status, 'unmapped');
+    assert.ok(view(lapsed, config).error instanceof LeaseExpiredError);
+  });
+
+  test('renewed at a third of the granted lease, never sooner than the floor', () => {
+    assert.equal(fixtures().mapped.session.timers.renew, 1 + 20_000);
+    const short = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, { type: 'granted', at: 1, grant: grant(8080, 1) }]).session;
+    assert.equal(short.timers.renew, 1 + MIN_RENEW_DELAY_MS);
+  });
+
+  test('a permanent lease has no end, and is re-added at a third of the lifetime asked for', () => {
+    const permanent = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, { type: 'granted', at: 1, grant: grant(8080, 0) }]).session;
+    assert.equal(permanent.leaseEndsAt, Infinity);
+    assert.equal(permanent.timers.leaseEnd, undefined);
+    assert.equal(permanent.timers.renew, 1 + 20_000);
+  });
+
+  test('a grant that arrives after its own lease ended is not mapped', () => {
+    const late = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, { type: 'granted', at: 3000, grant: grant(8080, 2) }]).session;
+    assert.equal(late.phase, 'unmapped');
+    assert.ok(late.timers.retry !== undefined);
+  });
+
+  test('retries back off from the failure count, and honour the gateway asking to wait longer', () => {
+    const once = run([failed(1, false)], fixtures().adding.session).session;
+    assert.equal(once.timers.retry, 1 + 1000);
+    const told = run([failed(1, false, { retryAfterMs: 30_000 })], fixtures().adding.session).session;
+    assert.equal(told.timers.retry, 1 + 30_000);
+  });
+
+  test('connection refused three times in a row: the gateway is lost, and what may exist is deleted', () => {
+    let s = fixtures().mapped.session;
+    const lost: Effect[] = [];
+    let at = 20_001;
+    s = run([{ type: 'timer', at, name: 'renew' }], s).session;
+    for (let i = 0; i < 3; i++) {
+      const result = run([{ type: 'sent', at }, failed(at + 1, false, { gatewayGone: true })], s);
+      s = result.session;
+      lost.push(...result.all);
+      at = (s.timers.retry ?? at) + 0;
+      if (s.phase !== 'closing') s = run([{ type: 'timer', at, name: 'retry' }], s).session;
+    }
+    assert.equal(s.phase, 'closing');
+    assert.deepEqual(lost.filter((e) => e.type !== 'add').map((e) => e.type), ['lost', 'delete']);
+  });
+});
+
+describe('step: forced re-adds are rate-limited', () => {
+  test('a reset ends the lease at once and re-adds; another within 5 s waits for the limit', () => {
+    const { session } = fixtures().mapped;
+    const first = run([{ type: 'reset', at: 100 }], session);
+    assert.equal(view(first.session, config).status, 'unmapped', 'the router forgot it: not mapped while the re-add is queued');
+    assert.ok(view(first.session, config).error instanceof GatewayResetError);
+    assert.deepEqual(first.all.map((e) => e.type), ['add']);
+    const regranted = run([{ type: 'sent', at: 100 }, { type: 'granted', at: 101, grant: grant() }], first.session).session;
+    const second = run([{ type: 'reset', at: 200 }], regranted);
+    assert.deepEqual(second.all, [], 'no add before the rate limit allows');
+    assert.equal(second.session.timers.readd, 100 + READD_INTERVAL_MS);
+    assert.equal(view(second.session, config).status, 'unmapped');
+    assert.ok(view(second.session, config).error instanceof GatewayResetError);
+    const due = run([{ type: 'timer', at: 100 + READD_INTERVAL_MS, name: 'readd' }], second.session);
+    assert.deepEqual(due.all.map((e) => e.type), ['add']);
+  });
+
+  test('a re-add asked for while an add is in flight runs after its answer', () => {
+    const renewing = run([{ type: 'sent', at: 20_001 }], fixtures().renewing.session).session;
+    const pending = run([{ type: 'address', at: 20_002, ip: '198.51.100.9', error: null }], renewing).session;
+    assert.equal(pending.readdPending, true);
+    const { all } = run([{ type: 'granted', at: 20_003, grant: grant() }], pending);
+    assert.deepEqual(all.map((e) => e.type), ['add'], 'the queued re-add is not dropped');
+  });
+
+  test('a re-add pending when the add fails is covered by the retry', () => {
+    const renewing = run([{ type: 'sent', at: 20_001 }, { type: 'reset', at: 20_002 }], fixtures().renewing.session).session;
+    assert.equal(renewing.readdPending, true);
+    const failedOnce = run([failed(20_003, false)], renewing).session;
+    assert.equal(failedOnce.readdPending, false);
+    assert.ok(failedOnce.timers.retry !== undefined);
+  });
+
+  test('an unchanged address re-adds nothing; the first address is no change', () => {
+    const { session } = fixtures().mapped;
+    assert.deepEqual(step(session, { type: 'address', at: 5, ip: '203.0.113.7', error: null }, config).effects, []);
+    const fresh = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, { type: 'granted', at: 1, grant: grant() }]).session;
+    assert.deepEqual(step(fresh, { type: 'address', at: 2, ip: '203.0.113.7', error: null }, config).effects, []);
+  });
+});
+
+describe('grant validation and the view', () => {
+  test('a success reply that is not a mapping is a ProtocolError, and the add counts as possibly made', () => {
+    const cases: Array<[Partial<MappingGrant>, string]> = [
+      [{ externalPort: 0 }, 'external-port'],
+      [{ externalPort: 70_000 }, 'external-port'],
+      [{ externalPort: 1.5 }, 'external-port'],
+      [{ lifetimeSeconds: -1 }, 'lifetime'],
+      [{ lifetimeSeconds: Number.NaN }, 'lifetime'],
+      [{ externalIp: '0.0.0.0' }, 'external-address'],
+      [{ externalIp: 'garbage' }, 'external-address'],
+      [{ externalIp: '' }, 'external-address'],
+      [{ internalPort: 9090 }, 'grant'],
+      [{ protocol: 'udp' }, 'grant'],
+    ];
+    for (const [patch, reason] of cases) {
+      const problem = grantProblem({ ...grant(), ...patch }, config);
+      assert.ok(problem instanceof ProtocolError, JSON.stringify(patch));
+      assert.equal(problem.reason, reason, JSON.stringify(patch));
+      assert.equal(problem.gateway, config.gateway);
+      const after = run([{ type: 'granted', at: 1, grant: { ...grant(), ...patch } }], fixtures().adding.session).session;
+      assert.equal(after.phase, 'unmapped', JSON.stringify(patch));
+      assert.deepEqual(after.maybeApplied, [8080]);
+    }
+    assert.equal(grantProblem(grant(8080, 0), config), null, 'lifetime 0 is a permanent lease (UPnP)');
+    assert.equal(grantProblem(grant(8080, 60, { externalIp: '2001:db8::7' }), config), null);
+  });
+
+  test('mapped needs a usable external address; 0.0.0.0 (not connected) is unmapped with the reason', () => {
+    const mapped = fixtures().mapped.session;
+    assert.equal(view(mapped, config).status, 'mapped');
+    const notConnected = run([{ type: 'address', at: 2, ip: '0.0.0.0', error: null }], mapped).session;
+    const state = view(notConnected, config);
+    assert.equal(state.status, 'unmapped');
+    assert.equal(state.externalPort, 0);
+    assert.ok(state.error instanceof ProtocolError && state.error.reason === 'external-address');
+    const back = run([{ type: 'address', at: 3, ip: '203.0.113.7', error: null }], notConnected).session;
+    assert.equal(view(back, config).status, 'mapped');
+  });
+
+  test('granted before any address is known: not mapped yet', () => {
+    const granted = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, { type: 'granted', at: 1, grant: grant() }]).session;
+    assert.equal(view(granted, config).status, 'mapping');
+    assert.equal(view(granted, config).externalIp, null);
+  });
+
+  test('doubleNat: private and CGNAT IPv4 only, never IPv6', () => {
+    const at = (ip: string) => view(run([{ type: 'address', at: 2, ip, error: null }], fixtures().mapped.session).session, config);
+    assert.equal(at('10.77.0.2').doubleNat, true);
+    assert.equal(at('100.64.1.1').doubleNat, true);
+    assert.equal(at('203.0.113.7').doubleNat, false);
+    const v6 = view(run([{ type: 'granted', at: 1, grant: grant(8080, 60, { externalIp: '2001:db8::7' }) }], fixtures().adding.session).session, config);
+    assert.equal(v6.status, 'mapped');
+    assert.equal(v6.externalIp, '2001:db8::7');
+    assert.equal(v6.doubleNat, false);
+  });
+
+  test('degraded while the lease holds, with the error; unmapped after', () => {
+    const degraded = fixtures().degraded.session;
+    assert.equal(view(degraded, config).status, 'degraded');
+    assert.equal(view(degraded, config).error, refused);
+    assert.equal(view(degraded, config).externalPort, 8080);
+    const ended = run([{ type: 'timer', at: 60_000, name: 'leaseEnd' }], degraded).session;
+    assert.equal(view(ended, config).status, 'unmapped');
+    assert.equal(view(ended, config).error, refused, 'the last failure stays the reason');
+  });
+
+  test('renewals are counted on grants of renewals only', () => {
+    const renewed = run([{ type: 'sent', at: 20_001 }, { type: 'granted', at: 20_002, grant: grant() }], fixtures().renewing.session).session;
+    assert.equal(view(renewed, config).renewals, 1);
+    assert.equal(view(fixtures().mapped.session, config).renewals, 0);
+  });
+});
