@@ -9,8 +9,10 @@ import { catchError, defer, ignoreElements, map, of, Subject, switchMap, throwEr
 import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../errors.js';
 import { exponentialBackoff, udpExchange, type UdpEndpoint } from '../../transport/udp.js';
+import { mapAnswerError } from '../answer-check.js';
 import { createPmpNat, GatewayEpoch, MappingRegistry, pmp, resolveGateway, resolvePmpOptions, type PmpOptions, type ResolvedPmpOptions } from '../pmp/client.js';
 import { PMP_RESPONSE_BIT, PmpResultCode } from '../pmp/codec.js';
+import { NonceMemory } from './nonce-memory.js';
 import {
   decodePcpResponse,
   encodePcpRequest,
@@ -93,14 +95,25 @@ function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
  * kind `'pmp'` named `pmp(<ip>)`; with `fallbackToPmp: false` it is a {@link GatewayError}.
  *
  * Mappings carry their nonce in `grant.token` ({@link PcpMappingToken}): renewals (`previous`)
- * and the delete reuse it, as PCP servers require. Error replies give `retryAfterSeconds`.
+ * and the delete reuse it, as PCP servers require. A delete without a token uses the nonce of
+ * the last add this Nat sent for that protocol and internal port, answered or not (the server
+ * may have applied an add whose answer was lost); that memory is bounded (1024 mappings, oldest
+ * dropped) and forgotten once a delete with it completes. Error replies give `retryAfterSeconds`.
+ *
+ * A MAP success is a grant only when it can be one, else a {@link ProtocolError} carrying the
+ * gateway: reason `lifetime` (lifetime 0), `external-port` (port 0) or `external-address` (an
+ * unspecified, loopback, link-local, multicast or reserved assigned address).
+ * `grant.externalIp` is dotted IPv4 for an IPv4-mapped address, IPv6 text otherwise.
  * `resets$` emits when an epoch shows the gateway lost state (RFC 6887 §8.5).
  *
  * `externalIp()`: PCP has no request for the external address alone. The Nat asks NAT-PMP's
  * external address request on the same server (PCP servers usually speak NAT-PMP too,
  * RFC 6887 Appendix A) with the probe deadline; if that is refused, unreachable or silent, it
  * renews the most recent mapping it holds and returns the address its MAP response assigns;
- * holding none, it fails with the NAT-PMP attempt's error.
+ * holding none, it fails with the NAT-PMP attempt's error. An unusable address (0.0.0.0:
+ * not connected, loopback, link-local, multicast) is a {@link ProtocolError} of reason
+ * `external-address` either way (protocol `pmp` when NAT-PMP answered it, `pcp` when the MAP
+ * response did).
  *
  * @example
  * ```ts
@@ -190,6 +203,8 @@ class PcpNat implements Nat {
   private readonly pmpSide: Nat;
   /** Why NAT-PMP's external address request failed, once it has: later calls go straight to MAP. */
   private pmpExternalIpError: unknown;
+  /** The nonce of the last add sent per (protocol, internal port), answered or not: what a delete without token uses. */
+  private readonly sentNonces = new NonceMemory();
 
   constructor(
     gateway: string,
@@ -231,6 +246,9 @@ class PcpNat implements Nat {
       const lifetimeSeconds = request.lifetimeSeconds > 0 ? request.lifetimeSeconds : this.options.permanentLifetimeSeconds;
       const protocol = PcpProtocolNumber[request.protocol];
       const expect: MapExpectation = { nonce, protocol, internalPort: request.internalPort };
+      // Remembered before sending: if no valid answer comes, the server may still hold the
+      // mapping under this nonce, and only this nonce can delete it.
+      this.sentNonces.remember(request.protocol, request.internalPort, nonce);
       return this.exchange(
         PcpOpcode.MAP,
         expect,
@@ -249,6 +267,9 @@ class PcpNat implements Nat {
       ).pipe(
         map(({ response, local }) => {
           const answer = this.successOrThrow(response) as PcpMapResponse;
+          // A success that cannot be a mapping (lifetime 0, port 0, no usable address) is not a grant.
+          const invalid = mapAnswerError('pcp', this.gateway, answer);
+          if (invalid !== undefined) throw invalid;
           const token: PcpMappingToken = { nonce: nonceToHex(nonce) };
           const grant: MappingGrant = {
             protocol: request.protocol,
@@ -267,8 +288,10 @@ class PcpNat implements Nat {
 
   deleteMapping(grant: MappingGrant): Observable<void> {
     return defer(() => {
-      // Without the original nonce the server refuses (NOT_AUTHORIZED); a fresh one lets it say so.
-      const nonce = tokenNonce(grant.token) ?? this.newNonce();
+      // Without the original nonce the server refuses (NOT_AUTHORIZED). The token's nonce wins;
+      // without one, that of the last add sent for this mapping (its answer may have been lost);
+      // else a fresh one lets the server say so.
+      const nonce = tokenNonce(grant.token) ?? this.sentNonces.get(grant.protocol, grant.internalPort) ?? this.newNonce();
       const protocol = PcpProtocolNumber[grant.protocol];
       return this.exchange(
         PcpOpcode.MAP,
@@ -288,6 +311,7 @@ class PcpNat implements Nat {
         map(({ response }) => {
           this.successOrThrow(response);
           this.registry.delete(grant.protocol, grant.internalPort);
+          this.sentNonces.forget(grant.protocol, grant.internalPort, nonce);
         }),
         ignoreElements(),
       );
@@ -308,7 +332,7 @@ class PcpNat implements Nat {
           previous: held.grant,
         }).pipe(
           map((grant) => {
-            if (grant.externalIp === undefined) throw new ProtocolError('pcp', 'address', 'MAP response carried no external address', this.gateway);
+            if (grant.externalIp === undefined) throw new ProtocolError('pcp', 'external-address', 'MAP response carried no external address', this.gateway);
             return grant.externalIp;
           }),
         );

@@ -9,6 +9,7 @@ import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMapping
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { defaultGateway } from '../../transport/default-gateway.js';
 import { exponentialBackoff, udpExchange, type UdpStats } from '../../transport/udp.js';
+import { externalAddressError, mapAnswerError } from '../answer-check.js';
 import { decodePcpResponse, PcpResultCode } from '../pcp/codec.js';
 import {
   decodePmpResponse,
@@ -103,6 +104,14 @@ export function resolvePmpOptions(options: PmpOptions): ResolvedPmpOptions {
  *
  * The Nat's `resets$` emits when a reply's epoch shows the gateway lost its mappings
  * (RFC 6886 §3.6); `listMappings()` lists the mappings this Nat holds.
+ *
+ * A success answer is a grant only when it can be one: `addMapping` fails with a
+ * {@link ProtocolError} of reason `lifetime` (lifetime 0, a delete's answer) or `external-port`
+ * (port 0); `externalIp()` with reason `external-address` when the gateway reports 0.0.0.0 (no
+ * external address: not connected), a loopback, link-local, multicast or reserved address. Each
+ * carries the gateway.
+ * A delete needs only the internal port (RFC 6886 §3.4), so it also removes a mapping whose add
+ * was applied but never answered.
  *
  * @example
  * ```ts
@@ -304,9 +313,13 @@ class PmpNat implements Nat {
     this.registry = new MappingRegistry(this.now);
   }
 
-  /** The discovery probe: an external address request within `probeTimeoutMs`. */
+  /**
+   * The discovery probe: an external address request within `probeTimeoutMs`. Any success
+   * answer proves NAT-PMP is spoken, even one reporting no usable external address (0.0.0.0
+   * while the WAN link is down): that is `externalIp()`'s error, not discovery's.
+   */
   probe(): Observable<string> {
-    return this.externalAddress(this.options.probeTimeoutMs);
+    return this.externalAddress(this.options.probeTimeoutMs, false);
   }
 
   addMapping(request: NatMappingRequest): Observable<MappingGrant> {
@@ -325,6 +338,9 @@ class PmpNat implements Nat {
       return this.exchange(mapRequest, this.options.timeoutMs).pipe(
         map(({ response, localAddress }) => {
           const answer = response as PmpMapResponse;
+          // A success that cannot be a mapping (lifetime 0, external port 0) is not a grant.
+          const invalid = mapAnswerError('pmp', this.gateway, answer);
+          if (invalid !== undefined) throw invalid;
           const grant: MappingGrant = {
             protocol: request.protocol,
             internalPort: request.internalPort,
@@ -350,15 +366,27 @@ class PmpNat implements Nat {
   }
 
   externalIp(): Observable<string> {
-    return this.externalAddress(this.options.timeoutMs);
+    return this.externalAddress(this.options.timeoutMs, true);
   }
 
   listMappings(): Observable<readonly PortMappingEntry[]> {
     return defer(() => of(this.registry.list()));
   }
 
-  private externalAddress(timeoutMs: number): Observable<string> {
-    return defer(() => this.exchange({ op: 'external-address' }, timeoutMs)).pipe(map(({ response }) => (response as PmpExternalAddressResponse).externalIp));
+  /**
+   * Opcode 0. With `validate`, an address that cannot be an external one (RFC 6886 §3.2:
+   * 0.0.0.0 means the gateway has none; loopback, link-local, multicast) is a {@link ProtocolError} with
+   * reason `external-address`.
+   */
+  private externalAddress(timeoutMs: number, validate: boolean): Observable<string> {
+    return defer(() => this.exchange({ op: 'external-address' }, timeoutMs)).pipe(
+      map(({ response }) => {
+        const ip = (response as PmpExternalAddressResponse).externalIp;
+        const invalid = validate ? externalAddressError('pmp', ip, this.gateway, 'external address reply') : undefined;
+        if (invalid !== undefined) throw invalid;
+        return ip;
+      }),
+    );
   }
 
   /** One request/response; non-success results become {@link GatewayError}s. */

@@ -151,6 +151,11 @@ const CONFLICT_PORT_HIGH = 65534;
  * candidates already being checked). Errors with the last candidate's error, or a
  * {@link GatewayTimeoutError} when nothing answered.
  *
+ * `externalIp()` fails with a {@link ProtocolError} of reason `external-address` (carrying the
+ * control URL) when GetExternalIPAddress answers empty, `0.0.0.0` (not connected), loopback,
+ * link-local, multicast, reserved or no IPv4 address at all; an AddAnyPortMapping answer without a valid
+ * `NewReservedPort` is reason `external-port`.
+ *
  * @example
  * ```ts
  * upnp().pipe(switchMap((nat) => nat.addMapping({ protocol: 'tcp', internalPort: 8080, externalPort: 8080,

@@ -8,6 +8,7 @@
 import type { MappingProtocol, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { attribute, child, escapeXml, parseXml, type XmlElement } from './xml.js';
+import { externalAddressError } from '../answer-check.js';
 
 /**
  * The SOAP 1.1 envelope namespace.
@@ -405,8 +406,11 @@ export function faultToError(fault: SoapFault, gateway: string, message?: string
 }
 
 /**
- * Reads GetExternalIPAddress's `NewExternalIPAddress` (an IPv4 address), or a
- * {@link ProtocolError} with reason `no-external-ip`.
+ * Reads GetExternalIPAddress's `NewExternalIPAddress`: a usable IPv4 address, or a
+ * {@link ProtocolError} with reason `external-address` when it is missing, empty, not a
+ * dotted quad, or cannot be an external address (`0.0.0.0`, which IGDs answer when not
+ * connected; loopback, link-local, multicast, reserved: see `externalAddressProblem` in
+ * `answer-check.ts`).
  *
  * @example
  * ```ts
@@ -415,12 +419,13 @@ export function faultToError(fault: SoapFault, gateway: string, message?: string
  */
 export function readExternalIp(values: ReadonlyMap<string, string>, gateway?: string): string | ProtocolError {
   const ip = values.get('NewExternalIPAddress') ?? '';
-  if (!isIPv4(ip)) return new ProtocolError('upnp', 'no-external-ip', `gateway reports no usable external address (${JSON.stringify(ip)})`, gateway);
-  return ip;
+  if (!isIPv4(ip)) return new ProtocolError('upnp', 'external-address', `GetExternalIPAddress gave no IPv4 address (${JSON.stringify(ip)})`, gateway);
+  return externalAddressError('upnp', ip, gateway, 'GetExternalIPAddress') ?? ip;
 }
 
 /**
- * Reads AddAnyPortMapping's `NewReservedPort`, or a {@link ProtocolError} with reason `bad-port`.
+ * Reads AddAnyPortMapping's `NewReservedPort` (1-65535), or a {@link ProtocolError} with reason
+ * `external-port` when it is missing, 0 or not a port number.
  *
  * @example
  * ```ts
@@ -429,7 +434,7 @@ export function readExternalIp(values: ReadonlyMap<string, string>, gateway?: st
  */
 export function readReservedPort(values: ReadonlyMap<string, string>, gateway?: string): number | ProtocolError {
   const port = readPort(values.get('NewReservedPort'));
-  return port ?? new ProtocolError('upnp', 'bad-port', 'AddAnyPortMapping answered no valid NewReservedPort', gateway);
+  return port ?? new ProtocolError('upnp', 'external-port', `AddAnyPortMapping answered no valid NewReservedPort (${JSON.stringify(values.get('NewReservedPort') ?? null)})`, gateway);
 }
 
 /**

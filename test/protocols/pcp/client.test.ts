@@ -5,10 +5,12 @@ import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest } from '../../../src/core/nat.js';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../../src/errors.js';
 import { pcp, type PcpMappingToken, type PcpOptions } from '../../../src/protocols/pcp/client.js';
+import { DEFAULT_REMEMBERED_NONCES, NonceMemory } from '../../../src/protocols/pcp/nonce-memory.js';
 import {
   decodePcpRequest,
   encodePcpResponse,
   hexToNonce,
+  ipToPcpBytes,
   nonceToHex,
   PcpResultCode,
   type PcpMapRequest,
@@ -224,6 +226,116 @@ describe('pcp() against the simulator over loopback', () => {
     clock += 3_600_000;
   });
 
+  /** Rewrites each 60-byte MAP success reply with `patch` (RFC 6887 §7.2/§11.1 offsets). */
+  const tamperMapReplies = (patch: (bytes: Uint8Array, view: DataView) => void): void => {
+    server.faults.tamper = (reply) => {
+      if (reply.length !== 60 || reply[1] !== 0x81 || reply[3] !== 0) return [reply];
+      const copy = reply.slice();
+      patch(copy, new DataView(copy.buffer));
+      return [copy];
+    };
+  };
+  const isInvalidAnswer = (reason: string, protocol = 'pcp') => (error: unknown): boolean => {
+    assert.ok(error instanceof ProtocolError, `ProtocolError, got ${String(error)}`);
+    assert.deepEqual([error.protocol, error.reason, error.gateway], [protocol, reason, HOST]);
+    return true;
+  };
+  const tokenless = (internalPort: number, externalPort = internalPort): MappingGrant => ({ protocol: 'tcp', internalPort, externalPort, lifetimeSeconds: 0 });
+
+  it('a MAP success with lifetime 0 (a delete answer) is a ProtocolError lifetime, not a grant', async () => {
+    const fresh = await firstValueFrom(pcp(HOST, options));
+    tamperMapReplies((_bytes, view) => view.setUint32(4, 0));
+    await assert.rejects(firstValueFrom(fresh.addMapping(request())), isInvalidAnswer('lifetime'));
+    assert.deepEqual(await firstValueFrom(fresh.listMappings?.() ?? assert.fail('listMappings')), [], 'not held as a (permanent) mapping');
+  });
+
+  it('a MAP success assigning external port 0 is a ProtocolError external-port, not a grant', async () => {
+    const fresh = await firstValueFrom(pcp(HOST, options));
+    tamperMapReplies((_bytes, view) => view.setUint16(42, 0));
+    await assert.rejects(firstValueFrom(fresh.addMapping(request())), isInvalidAnswer('external-port'));
+    assert.deepEqual(await firstValueFrom(fresh.listMappings?.() ?? assert.fail('listMappings')), []);
+  });
+
+  it('a MAP success assigning an unspecified, loopback, link-local, multicast or reserved address is a ProtocolError external-address', async () => {
+    const fresh = await firstValueFrom(pcp(HOST, options));
+    const bad = ['::', '::ffff:0.0.0.0', '::1', '::ffff:127.0.0.1', 'fe80::1', '::ffff:169.254.3.4', 'ff02::1', '::ffff:224.0.0.251', '::ffff:255.255.255.255'];
+    for (const [i, ip] of bad.entries()) {
+      tamperMapReplies((bytes) => bytes.set(ipToPcpBytes(ip), 44));
+      await assert.rejects(firstValueFrom(fresh.addMapping(request({ internalPort: 8100 + i, externalPort: 8100 + i }))), isInvalidAnswer('external-address'), ip);
+    }
+    assert.deepEqual(await firstValueFrom(fresh.listMappings?.() ?? assert.fail('listMappings')), []);
+    // A real IPv6 address is a grant, as IPv6 text; IPv4-mapped is a plain dotted quad.
+    tamperMapReplies((bytes) => bytes.set(ipToPcpBytes('2001:db8::7'), 44));
+    assert.equal((await firstValueFrom(fresh.addMapping(request({ internalPort: 8200, externalPort: 8200 })))).externalIp, '2001:db8::7');
+    server.faults.tamper = undefined;
+    assert.equal((await firstValueFrom(fresh.addMapping(request({ internalPort: 8201, externalPort: 8201 })))).externalIp, '203.0.113.7');
+  });
+
+  it('externalIp(): NAT-PMP answering 0.0.0.0 (not connected), loopback or multicast is a ProtocolError external-address', async () => {
+    for (const ip of ['0.0.0.0', '127.0.0.1', '224.0.0.1']) {
+      table.setExternalIp(ip);
+      await assert.rejects(firstValueFrom(nat.externalIp()), isInvalidAnswer('external-address', 'pmp'), ip);
+    }
+  });
+
+  for (const [fault, arm] of [
+    ['lost', (): void => void (server.faults.drop = { count: 1000 })],
+    ['answered with a wrong nonce', (): void => tamperMapReplies((bytes) => void (bytes[24] = (bytes[24] ?? 0) ^ 0xff))],
+    ['answered undecodably (truncated)', (): void => void (server.faults.tamper = (reply) => [reply.subarray(0, 59)])],
+  ] as const) {
+    it(`an add whose answer was ${fault} is deleted without token, with the nonce it was sent with`, async () => {
+      const quick = await firstValueFrom(pcp(HOST, { ...options, timeoutMs: 300, initialRetransmitMs: 50 }));
+      server.resetCounters();
+      arm();
+      await assert.rejects(firstValueFrom(quick.addMapping(request())), GatewayTimeoutError);
+      assert.equal(server.table.list().length, 1, 'applied although unanswered');
+      const added = lastMap(server);
+      Object.assign(server.faults, { drop: undefined, tamper: undefined });
+      await lastValueFrom(quick.deleteMapping(tokenless(8080)), { defaultValue: undefined });
+      const deleted = lastMap(server);
+      assert.deepEqual([deleted.lifetimeSeconds, nonceToHex(deleted.nonce)], [0, nonceToHex(added.nonce)]);
+      assert.deepEqual(server.table.list(), []);
+    });
+  }
+
+  it('an add answered invalidly (lifetime 0) is deleted without token too', async () => {
+    const fresh = await firstValueFrom(pcp(HOST, options));
+    tamperMapReplies((_bytes, view) => view.setUint32(4, 0));
+    await assert.rejects(firstValueFrom(fresh.addMapping(request())), isInvalidAnswer('lifetime'));
+    assert.equal(server.table.list().length, 1, 'the gateway applied it');
+    server.faults.tamper = undefined;
+    await lastValueFrom(fresh.deleteMapping(tokenless(8080)), { defaultValue: undefined });
+    assert.deepEqual(server.table.list(), []);
+  });
+
+  it('a completed delete forgets the nonce; a token still wins over the remembered one', async () => {
+    const fresh = await firstValueFrom(pcp(HOST, options));
+    const grant = await firstValueFrom(fresh.addMapping(request()));
+    // A token given wins: a forged one is refused although the remembered nonce would work.
+    await assert.rejects(firstValueFrom(fresh.deleteMapping({ ...grant, token: { nonce: 'ffffffffffffffffffffffff' } })), (e: unknown) => e instanceof GatewayError && e.resultCode === 2);
+    await lastValueFrom(fresh.deleteMapping(tokenless(8080)), { defaultValue: undefined });
+    assert.equal(nonceToHex(lastMap(server).nonce), tokenOf(grant), 'the tokenless delete used the add\'s nonce');
+    assert.deepEqual(server.table.list(), []);
+    await lastValueFrom(fresh.deleteMapping(tokenless(8080)), { defaultValue: undefined }); // nothing left: the server says success
+    assert.notEqual(nonceToHex(lastMap(server).nonce), tokenOf(grant), 'forgotten after the delete completed: a fresh nonce');
+  });
+
+  it('the nonce memory is bounded (oldest dropped), refreshed by a new add, and forgets only its own nonce', () => {
+    const memory = new NonceMemory();
+    const nonceOf = (n: number): Uint8Array => Uint8Array.from({ length: 12 }, (_, i) => (i === 0 ? n >> 8 : i === 1 ? n & 0xff : 0));
+    for (let port = 1; port <= DEFAULT_REMEMBERED_NONCES; port++) memory.remember('udp', port, nonceOf(port));
+    memory.remember('udp', 1, nonceOf(7777)); // refreshed: now the newest
+    memory.remember('tcp', 1, nonceOf(1));
+    assert.equal(memory.size, DEFAULT_REMEMBERED_NONCES);
+    assert.equal(memory.get('udp', 2), undefined, 'the oldest was dropped');
+    assert.deepEqual(memory.get('udp', 1), nonceOf(7777));
+    memory.forget('udp', 1, nonceOf(1));
+    assert.deepEqual(memory.get('udp', 1), nonceOf(7777), 'another nonce\'s delete does not forget it');
+    memory.forget('udp', 1, nonceOf(7777));
+    assert.equal(memory.get('udp', 1), undefined);
+    assert.throws(() => new NonceMemory(0), RangeError);
+  });
+
   describe('NAT-PMP fallback and the external address', () => {
     let pmpOnly: PmpPcpServer;
     let pcpOnly: PmpPcpServer;
@@ -272,6 +384,18 @@ describe('pcp() against the simulator over loopback', () => {
       assert.equal(await firstValueFrom(only.externalIp()), '198.51.100.9');
       assert.equal(pcpOnly.counters.byKind['pmp.externalAddress'], 0, 'NAT-PMP is not asked again');
       assert.equal(nonceToHex(lastMap(pcpOnly).nonce), tokenOf(grant), 'the renewal reuses the nonce');
+    });
+
+    it('externalIp() on a PCP-only gateway: a MAP response assigning 0.0.0.0 is a ProtocolError external-address', async () => {
+      const only = await firstValueFrom(pcp(HOST, { ...options, port: pcpOnly.port }));
+      await assert.rejects(firstValueFrom(only.externalIp()), GatewayError); // NAT-PMP not spoken: later calls renew a mapping
+      await firstValueFrom(only.addMapping(request({ internalPort: 7200, externalPort: 7200 })));
+      table.setExternalIp('0.0.0.0'); // the WAN link went down
+      await assert.rejects(firstValueFrom(only.externalIp()), (error: unknown) => {
+        assert.ok(error instanceof ProtocolError, `ProtocolError, got ${String(error)}`);
+        assert.deepEqual([error.protocol, error.reason, error.gateway], ['pcp', 'external-address', HOST]);
+        return true;
+      });
     });
   });
 

@@ -263,6 +263,62 @@ describe('pmp() against the simulator over loopback', () => {
     assert.equal(server.counters.total, seen, 'nothing sent after unsubscribe');
   });
 
+  /** Rewrites each 16-byte MAP success reply with `patch` (RFC 6886 §3.3 offsets). */
+  const tamperMapReplies = (patch: (view: DataView) => void): void => {
+    server.faults.tamper = (reply) => {
+      if (reply.length !== 16) return [reply];
+      const copy = reply.slice();
+      patch(new DataView(copy.buffer));
+      return [copy];
+    };
+  };
+  const isInvalidAnswer = (reason: string) => (error: unknown): boolean => {
+    assert.ok(error instanceof ProtocolError, `ProtocolError, got ${String(error)}`);
+    assert.deepEqual([error.protocol, error.reason, error.gateway], ['pmp', reason, HOST]);
+    return true;
+  };
+
+  it('a MAP success with lifetime 0 (a delete answer) is a ProtocolError lifetime, not a grant', async () => {
+    const fresh = createPmpNat(HOST, options);
+    tamperMapReplies((view) => view.setUint32(12, 0));
+    await assert.rejects(firstValueFrom(fresh.addMapping(request())), isInvalidAnswer('lifetime'));
+    const listed = await firstValueFrom(fresh.listMappings?.() ?? assert.fail('listMappings'));
+    assert.deepEqual(listed, [], 'not held as a (permanent) mapping');
+  });
+
+  it('a MAP success assigning external port 0 is a ProtocolError external-port, not a grant', async () => {
+    const fresh = createPmpNat(HOST, options);
+    tamperMapReplies((view) => view.setUint16(10, 0));
+    await assert.rejects(firstValueFrom(fresh.addMapping(request())), isInvalidAnswer('external-port'));
+    const listed = await firstValueFrom(fresh.listMappings?.() ?? assert.fail('listMappings'));
+    assert.deepEqual(listed, []);
+  });
+
+  it('externalIp(): 0.0.0.0 (not connected), loopback or multicast is a ProtocolError external-address', async () => {
+    for (const ip of ['0.0.0.0', '127.0.0.1', '169.254.10.1', '224.0.0.1', '239.255.255.250', '255.255.255.255']) {
+      table.setExternalIp(ip);
+      await assert.rejects(firstValueFrom(nat.externalIp()), isInvalidAnswer('external-address'), ip);
+    }
+    // Discovery still finds the gateway: it speaks NAT-PMP, it just has no external address yet.
+    table.setExternalIp('0.0.0.0');
+    assert.equal((await firstValueFrom(pmp(HOST, options))).kind, 'pmp');
+    table.setExternalIp('10.64.0.2'); // a private address is a valid external address behind another NAT
+    assert.equal(await firstValueFrom(nat.externalIp()), '10.64.0.2');
+  });
+
+  it('an add applied but never answered is deleted by internal port, without token or granted port', async () => {
+    // Guard of what the core relies on (NAT-PMP needed no change): the delete names only the internal port.
+    const quick = createPmpNat(HOST, { ...options, timeoutMs: 300, initialRetransmitMs: 50 });
+    server.faults.drop = { count: 1000 };
+    table.add({ protocol: 'tcp', internalClient: '10.0.0.9', internalPort: 1, externalPort: 8080, lifetimeSeconds: 0, via: 'upnp' }); // the gateway grants another port
+    await assert.rejects(firstValueFrom(quick.addMapping(request())), GatewayTimeoutError);
+    assert.notEqual(table.findByInternal('tcp', HOST, 8080), undefined, 'applied although unanswered');
+    server.faults.drop = undefined;
+    await lastValueFrom(quick.deleteMapping({ protocol: 'tcp', internalPort: 8080, externalPort: 8080, lifetimeSeconds: 0 }), { defaultValue: undefined });
+    assert.equal(table.findByInternal('tcp', HOST, 8080), undefined);
+    assert.deepEqual(server.table.list().map((m) => m.internalClient), ['10.0.0.9'], 'only the other client\'s mapping is left');
+  });
+
   it('renewing from a grant of another mapping does not reuse its port', async () => {
     const other: MappingGrant = { protocol: 'udp', internalPort: 1234, externalPort: 4321, lifetimeSeconds: 60 };
     await firstValueFrom(nat.addMapping(request({ previous: other })));

@@ -1,13 +1,16 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import type { NatMappingRequest } from '../../../src/core/nat.js';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../../src/errors.js';
 import { upnp, type UpnpNat, type UpnpOptions } from '../../../src/protocols/upnp/client.js';
 import { MappingTable } from '../../../src/testing/table.js';
 import { startUpnpServer, type UpnpServer, type UpnpServerOptions } from '../../../src/testing/upnp-server.js';
+import { decodeSoapRequest, encodeSoapFault, encodeSoapResponse } from '../../../src/protocols/upnp/soap.js';
+import { fixture } from './fixtures.js';
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -345,5 +348,63 @@ describe('upnp() discovery', () => {
     const nat = await connect(server, { maxListedMappings: 4 });
     assert.equal((await firstValueFrom(nat.listMappings())).length, 4);
     assert.equal(server.counters.GetGenericPortMappingEntry, 4);
+  });
+});
+
+describe('upnp() success answers that are not valid', () => {
+  const isInvalidAnswer = (reason: string, gateway: string) => (error: unknown): boolean => {
+    assert.ok(error instanceof ProtocolError, `ProtocolError, got ${String(error)}`);
+    assert.deepEqual([error.protocol, error.reason, error.gateway], ['upnp', reason, gateway]);
+    return true;
+  };
+
+  it('externalIp(): empty, 0.0.0.0 (not connected), garbage, non-IP, loopback or multicast is a ProtocolError external-address', async () => {
+    const table = new MappingTable();
+    const server = await start({}, table);
+    const nat = await connect(server);
+    for (const ip of ['', '0.0.0.0', '<<garbage>>', 'not-an-ip', '999.1.1.1', '203.0.113', '127.0.0.1', '169.254.0.7', '224.0.0.1', '240.0.0.1', '::1']) {
+      table.setExternalIp(ip);
+      await assert.rejects(firstValueFrom(nat.externalIp()), isInvalidAnswer('external-address', server.controlUrl), JSON.stringify(ip));
+    }
+    table.setExternalIp('100.64.0.9'); // a carrier-grade NAT's shared address is a valid external address
+    assert.equal(await firstValueFrom(nat.externalIp()), '100.64.0.9');
+  });
+
+  it('AddAnyPortMapping answering NewReservedPort 0, missing or not a port is a ProtocolError external-port', async () => {
+    // A loopback IGDv2 whose AddPortMapping always conflicts (718), so the client falls back to
+    // AddAnyPortMapping, answered with `reserved` as NewReservedPort (absent when undefined).
+    let reserved: string | undefined;
+    const description = fixture('igd2-miniupnpd.xml');
+    const serviceType = 'urn:schemas-upnp-org:service:WANIPConnection:2';
+    const gateway = createHttpServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        if (req.method === 'GET') {
+          res.writeHead(200, { 'content-type': 'text/xml' }).end(description);
+          return;
+        }
+        const soap = decodeSoapRequest(body, String(req.headers.soapaction ?? ''));
+        const action = soap instanceof ProtocolError ? '' : soap.action;
+        const reply = (status: number, xml: string): void => void res.writeHead(status, { 'content-type': 'text/xml; charset="utf-8"' }).end(xml);
+        if (action === 'GetStatusInfo') reply(200, encodeSoapResponse(serviceType, action, [['NewConnectionStatus', 'Connected']]));
+        else if (action === 'AddPortMapping') reply(500, encodeSoapFault(718));
+        else if (action === 'AddAnyPortMapping') reply(200, encodeSoapResponse(serviceType, action, reserved === undefined ? [] : [['NewReservedPort', reserved]]));
+        else reply(500, encodeSoapFault(401));
+      });
+    });
+    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => gateway.close(() => resolve())));
+    const { port } = gateway.address() as AddressInfo;
+    const nat = await firstValueFrom(upnp({ descriptionUrl: `http://127.0.0.1:${port}/rootDesc.xml`, requestTimeoutMs: 1000 }));
+    const controlUrl = `http://127.0.0.1:${port}/ctl/IPConn`;
+    assert.equal(nat.service.controlUrl, controlUrl);
+    for (const value of ['0', undefined, '', 'abc', '70000', '-1', '8080.5']) {
+      reserved = value;
+      await assert.rejects(firstValueFrom(nat.addMapping(request(8080))), isInvalidAnswer('external-port', controlUrl), String(value));
+    }
+    reserved = '10001';
+    assert.equal((await firstValueFrom(nat.addMapping(request(8080)))).externalPort, 10001);
   });
 });
