@@ -36,6 +36,7 @@ export {
   startUpnpServer,
   UpnpFaults,
   type RecordedUpnpRequest,
+  type UpnpAnswerFault,
   type UpnpFault,
   type UpnpFaultTarget,
   type UpnpServer,

@@ -106,6 +106,20 @@ export interface PmpPcpFaults {
    * `undefined` sends the reply unchanged.
    */
   tamper: ((reply: Uint8Array, request: PmpPcpServerRequest) => readonly Uint8Array[] | undefined) | undefined;
+  /**
+   * Every reply carries an epoch lower than the reply before it, as if the gateway rebooted
+   * between any two replies (RFC 6886 §3.6, RFC 6887 §8.5), while the table (and every mapping
+   * in it) is kept: a gateway with a broken clock. The epoch counts down from 2^32 − 16 by 16 s
+   * per reply, whatever the table's epoch, so each reply after the first is "backwards" for any
+   * client's check. Switching it off returns to the table's epoch (one more apparent reboot).
+   * Default `false`.
+   *
+   * @example
+   * ```ts
+   * server.faults.epochFalls = true; // each reply now looks like a reboot
+   * ```
+   */
+  epochFalls?: boolean;
 }
 
 /**
@@ -212,6 +226,10 @@ export interface PmpPcpServer {
   close(): Promise<void>;
 }
 
+/** Where the `epochFalls` fault starts counting down, and by how much per reply (beyond both RFCs' tolerances). */
+const FALLING_EPOCH_STEP = 16;
+const FALLING_EPOCH_TOP = 0x1_0000_0000 - FALLING_EPOCH_STEP;
+
 const KINDS: readonly PmpPcpRequestKind[] = ['pmp.externalAddress', 'pmp.mapUdp', 'pmp.mapTcp', 'pmp.other', 'pcp.announce', 'pcp.map', 'pcp.other', 'other'];
 
 function zeroCounters(): PmpPcpServerCounters {
@@ -275,6 +293,8 @@ class Server implements PmpPcpServer {
   private readonly errorLifetime: number;
   private readonly logSize: number;
   private readonly random: () => number;
+  /** The last epoch sent under the `epochFalls` fault. */
+  private fallingEpoch = FALLING_EPOCH_TOP + FALLING_EPOCH_STEP;
 
   constructor(
     private readonly socket: Socket,
@@ -292,7 +312,7 @@ class Server implements PmpPcpServer {
     this.errorLifetime = options.errorLifetimeSeconds ?? 30;
     this.logSize = options.logSize ?? 256;
     this.random = options.random ?? Math.random;
-    this.faults = { refuse: undefined, drop: undefined, delayMs: 0, silent: false, tamper: undefined, ...options.faults };
+    this.faults = { refuse: undefined, drop: undefined, delayMs: 0, silent: false, tamper: undefined, epochFalls: false, ...options.faults };
     socket.on('error', () => {
       this.counters.errors++;
     });
@@ -545,7 +565,12 @@ class Server implements PmpPcpServer {
     }
   }
 
+  /** The epoch of the reply being built: the table's, or the next lower one under `epochFalls`. */
   private epoch(): number {
+    if (this.faults.epochFalls === true) {
+      this.fallingEpoch = this.fallingEpoch >= 2 * FALLING_EPOCH_STEP ? this.fallingEpoch - FALLING_EPOCH_STEP : FALLING_EPOCH_TOP;
+      return this.fallingEpoch;
+    }
     return Math.max(0, Math.min(0xffffffff, this.table.epochSeconds()));
   }
 }

@@ -54,14 +54,32 @@ export interface UpnpServerOptions {
  * - `silent`: never answers (the connection stays open until the client gives up);
  * - `malformed`: HTTP 200 with broken XML; `empty`: HTTP 200 with an empty body;
  * - `reset`: sends headers and part of the body, then resets the connection;
- * - `oversize`: HTTP 200 with a `bytes`-long body.
+ * - `oversize`: HTTP 200 with a `bytes`-long body;
+ * - `applied`: the action takes effect at once (the table changes as the request arrives), then
+ *   the answer meets the `answer` fault: a router that did the work but whose answer is late (`delay`),
+ *   lost (`silent`), undecodable (`malformed`, `empty`, `oversize`, `reset`) or a lie (`error`).
+ *   Without it, `delay` performs the action only when it answers (and not at all once the client
+ *   has hung up), and `silent`, `malformed`, `empty`, `oversize` and `error` never perform it;
+ *   `reset` always does.
  *
  * @example
  * ```ts
  * server.faults.inject({ kind: 'error', code: 606 }, { action: 'AddPortMapping', times: 2 });
+ * // The add is made, but its answer comes after the client's deadline:
+ * server.faults.inject({ kind: 'applied', answer: { kind: 'delay', ms: 5000 } }, { action: 'AddPortMapping' });
  * ```
  */
-export type UpnpFault =
+export type UpnpFault = UpnpAnswerFault | { readonly kind: 'applied'; readonly answer: UpnpAnswerFault };
+
+/**
+ * The faults of {@link UpnpFault} that change only the answer (what `applied` wraps).
+ *
+ * @example
+ * ```ts
+ * const late: UpnpAnswerFault = { kind: 'delay', ms: 5000 };
+ * ```
+ */
+export type UpnpAnswerFault =
   | { readonly kind: 'error'; readonly code: number; readonly description?: string; readonly httpStatus?: number }
   | { readonly kind: 'delay'; readonly ms: number }
   | { readonly kind: 'silent' }
@@ -443,10 +461,20 @@ class SimulatedIgd implements UpnpServer {
 
   /** Sends the normal answer produced by `answer`, or the fault injected for `target`. */
   private respond(res: ServerResponse, target: UpnpFaultTarget, answer: () => { status: number; body: string }): void {
-    const fault = this.faults.take(target);
+    const taken = this.faults.take(target);
+    let perform = answer;
+    let fault: UpnpAnswerFault | undefined;
+    if (taken?.kind === 'applied') {
+      // The action takes effect now, whatever the answer becomes.
+      const result = answer();
+      perform = () => result;
+      fault = taken.answer;
+    } else {
+      fault = taken;
+    }
     const normal = (): void => {
       if (res.destroyed) return;
-      const { status, body } = answer();
+      const { status, body } = perform();
       send(res, status, target === 'description' ? 'text/xml; charset="utf-8"' : SOAP_CONTENT_TYPE, body);
     };
     if (!fault) return normal();
@@ -462,7 +490,7 @@ class SimulatedIgd implements UpnpServer {
       case 'empty':
         return send(res, 200, SOAP_CONTENT_TYPE, '');
       case 'reset': {
-        const full = answer().body;
+        const full = perform().body;
         res.writeHead(200, { 'Content-Type': SOAP_CONTENT_TYPE, 'Content-Length': String(Buffer.byteLength(full) + 100) });
         res.write(full.slice(0, Math.floor(full.length / 2)), () => res.socket?.destroy());
         return;
