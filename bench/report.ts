@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import { CONTESTANTS } from './latency/contestants.js';
 import { ROOT } from './lib/machine.js';
 import { evaluateTargets, type TargetCheck } from './lib/targets.js';
-import type { BenchResults, FootprintResults, LatencyContestantResult, ScaleScenarioResult } from './lib/types.js';
+import { describeSoakFaults, soakRunFaults, soakWindowFigures } from './states/soak-faults.js';
+import type { BenchResults, FootprintResults, LatencyContestantResult, ScaleScenarioResult, SectionKey, ShortSoakResults, TeardownResults } from './lib/types.js';
 
 /** Results files written by bench/run.ts (not fuzz or soak files). */
 const RESULT_FILE = /^\d{4}-\d{2}-\d{2}T[\d-]+(\.\d+)?Z\.json$/;
@@ -27,7 +28,7 @@ export const DEFAULT_SVG = join(ROOT, 'docs', 'bench-latency.svg');
 export interface ComposedResults {
   readonly results: BenchResults;
   /** The file each section came from. */
-  readonly sources: Readonly<Record<'latency' | 'scale' | 'footprint', string | null>>;
+  readonly sources: Readonly<Record<SectionKey, string | null>>;
 }
 
 /** Composes the latest results: for each section, the newest file in `dir` that ran it. */
@@ -41,18 +42,33 @@ export function composeLatest(dir: string = DEFAULT_RESULTS_DIR): ComposedResult
   const loaded = files.map((file) => ({ file, results: JSON.parse(readFileSync(join(dir, file), 'utf8')) as BenchResults }));
   const newest = loaded[0];
   if (!newest) return undefined;
-  const pick = <K extends 'latency' | 'scale' | 'footprint'>(key: K): { file: string; value: BenchResults[K] } | undefined => {
+  const pick = <K extends SectionKey>(key: K): { file: string; value: NonNullable<BenchResults[K]> } | undefined => {
     const ran = loaded.find((l) => l.results[key] !== null && l.results[key] !== undefined && l.results[key]!.skipped === null);
     const any = loaded.find((l) => l.results[key] !== null && l.results[key] !== undefined);
     const chosen = ran ?? any;
-    return chosen ? { file: chosen.file, value: chosen.results[key] } : undefined;
+    return chosen ? { file: chosen.file, value: chosen.results[key]! } : undefined;
   };
   const latency = pick('latency');
   const scale = pick('scale');
   const footprint = pick('footprint');
+  const teardown = pick('teardown');
+  const soakShort = pick('soakShort');
   return {
-    results: { ...newest.results, latency: latency?.value ?? null, scale: scale?.value ?? null, footprint: footprint?.value ?? null },
-    sources: { latency: latency?.file ?? null, scale: scale?.file ?? null, footprint: footprint?.file ?? null },
+    results: {
+      ...newest.results,
+      latency: latency?.value ?? null,
+      scale: scale?.value ?? null,
+      footprint: footprint?.value ?? null,
+      teardown: teardown?.value ?? null,
+      soakShort: soakShort?.value ?? null,
+    },
+    sources: {
+      latency: latency?.file ?? null,
+      scale: scale?.file ?? null,
+      footprint: footprint?.file ?? null,
+      teardown: teardown?.file ?? null,
+      soakShort: soakShort?.file ?? null,
+    },
   };
 }
 
@@ -267,6 +283,97 @@ function footprintMarkdown(footprint: FootprintResults | null, source: string | 
   return lines;
 }
 
+function teardownMarkdown(t: TeardownResults | null | undefined, source: string | null): string[] {
+  const title = '## Bulk teardown: UPnP mappings stopped at once on a slow-deleting gateway';
+  if (!t) return [title, '', 'Not run.', ''];
+  if (t.skipped !== null) return [title, '', `Skipped: ${t.skipped}.`, ''];
+  const all = t.completed === t.mappings;
+  const statuses = Object.entries(t.lastStates.byStatus).map(([k, v]) => `${k} ${v}`).join(', ');
+  const requests = Object.entries(t.requestsByAction).map(([k, v]) => `${k} ${v}`).join(', ');
+  const row = (name: string, value: string): string => `| ${name} | ${cell(value)} |`;
+  return [
+    title,
+    '',
+    `From \`${source}\`. ${t.mappings.toLocaleString('en-US')} mapPort streams (distinct internal ports, ${t.lifetimeSeconds} s leases) on the simulator's UPnP IGD ` +
+      `(loopback, same process), one Nat with the backend's default maxConcurrentRequests (${t.maxConcurrentRequests}); every DeletePortMapping answered after ${t.deleteDelayMs} ms. ` +
+      'Once all were `mapped`, one `stop` Subject emitted for all of them; the gateway\'s table was read the instant the last stream completed. ' +
+      `rxnat ${t.rxnat}.`,
+    '',
+    '| | |',
+    '|---|---:|',
+    row('time until all mapped', fmtMs(t.timeToAllMappedMs)),
+    row('stop to all completed', `${fmtMs(t.stopToCompletedMs)}${all ? '' : ` (bound; ${t.completed}/${t.mappings} completed)`}`),
+    row(`x the gateway's serial time (${t.mappings} x ${t.deleteDelayMs} ms = ${fmtMs(t.serialDeleteMs)})`, fmtRatio(t.ratioToSerial)),
+    row('per stream, stop to complete: median (p90, max)', t.perStreamCompletedMs ? `${fmtMs(t.perStreamCompletedMs.median)} (${fmtMs(t.perStreamCompletedMs.p90)}, ${fmtMs(t.perStreamCompletedMs.max)})` : '-'),
+    row('mappings left on the gateway when all had completed', String(t.leftAtCompletion)),
+    row(`... ${t.graceMs / 1000} s later`, String(t.leftAfterGrace)),
+    row('DeletePortMapping received after the stop', String(t.deleteRequests)),
+    row('last states', statuses),
+    row('last states with a non-null error (unconfirmed deletes)', `${t.lastStates.withError}${t.lastStates.errorSamples.length > 0 ? ` (${t.lastStates.errorSamples[0]})` : ''}`),
+    row('requests (by action)', requests),
+    row('process ended on its own / handles left', `${t.exitedOnItsOwn ? 'yes' : 'no'} / ${t.activeResourcesAfter.length > 0 ? t.activeResourcesAfter.join(', ') : 'none'}`),
+    row('errors', t.errors.length > 0 ? t.errors.join('; ') : 'none'),
+    '',
+  ];
+}
+
+function soakMarkdown(soak: ShortSoakResults | null | undefined, source: string | null): string[] {
+  const title = '## Short-lease soak: do `mapped` states match the router\'s table?';
+  if (!soak) return [title, '', 'Not run.', ''];
+  if (soak.skipped !== null) return [title, '', `Skipped: ${soak.skipped}.`, ''];
+  const runs = soak.runs;
+  if (runs.length === 0) return [title, '', 'No runs.', ''];
+  const row = (name: string, value: (r: (typeof runs)[number]) => string): string => `| ${name} | ${runs.map((r) => cell(value(r))).join(' | ')} |`;
+  const kinds = (byKind: Readonly<Record<string, number>>): string => Object.entries(byKind).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
+  return [
+    title,
+    '',
+    `From \`${source}\`. Per protocol, a fresh process with the simulator in it (loopback): ${runs[0]!.mappings.toLocaleString('en-US')} mapPort streams with ` +
+      `${runs[0]!.lifetimeSeconds} s leases (PCP with the simulator's pcpMinLifetimeSeconds 1), the Nat with the backend's defaults. Every second the table ` +
+      '(unexpired entries) and every stream\'s latest state are read at one instant; a lie is a stream reading `mapped` or `degraded` while the table has no entry ' +
+      'of that protocol on its protocol/external port forwarding to its internal port. Sampled from the subscribe on; the window starts once every stream was ' +
+      `mapped once. Window ${runs[0]!.windowSeconds} s (${soak.windowSource}; \`RXNAT_BENCH_SOAK_SECONDS\` sets it). rxnat ${soak.rxnat}.`,
+    '',
+    'During the window the gateway cannot keep up, so leases do lapse on the router (a gateway that answers at once never lets a lease lapse, and such a run ' +
+      'cannot show a lie: its target is then undecided). UPnP: every AddPortMapping is answered, and done, late; with the client\'s one request at a time ' +
+      'at most 1000/delay adds a second are served (200 at 5 ms), fewer than the 333 a second 1,000 leases of 3 s need: the router must lose some whatever the client does. PCP: the server answers nothing for longer than a lease, periodically, ' +
+      'so every lease lapses and every stream must read `unmapped` until it is mapped again. The faults end with the window, before the teardown. ' +
+      'A stream that still reads `mapped` less than the grace after its entry expired is not counted as a lie (the sample and the expiry are different ' +
+      'instants; the next sample, a second later, catches it if it still reads `mapped`): those are counted apart.',
+    '',
+    `| | ${runs.map((r) => r.protocol).join(' | ')} |`,
+    `|---|${runs.map(() => '---:').join('|')}|`,
+    row('maxConcurrentRequests (backend default)', (r) => String(r.maxConcurrentRequests)),
+    row('time until all mapped once', (r) => (r.timeToAllMappedMs === null ? 'not all' : fmtMs(r.timeToAllMappedMs))),
+    row('gateway fault in the window', (r) => describeSoakFaults(soakRunFaults(r).faults)),
+    row('silent phases (s since the subscribe)', (r) => soakRunFaults(r).silentPhases?.map((p) => `${p.from}-${p.to}`).join(', ') || '-'),
+    row('samples (ramp + window)', (r) => `${r.rampSamples.length} + ${r.samples.length}`),
+    row('lies: max per sample', (r) => String(r.lies.max)),
+    row('lies: samples with any / streams caught', (r) => `${r.lies.samplesWithLies} / ${r.lies.streams}${r.lies.firstAtSeconds !== null ? ` (first at ${r.lies.firstAtSeconds} s)` : ''}`),
+    row('mapped/degraded within the grace of the router\'s expiry (not lies): max per sample / samples', (r) => {
+      const extra = soakRunFaults(r);
+      return extra.withinGrace && extra.lieGraceMs !== undefined ? `${extra.withinGrace.max} / ${extra.withinGrace.samples} (grace ${extra.lieGraceMs} ms)` : '-';
+    }),
+    row('router\'s table (unexpired entries) per sample: min / median / max', (r) => {
+      const f = soakWindowFigures(r);
+      return f ? `${f.table.min} / ${f.table.median} / ${f.table.max}${f.routerLost ? '' : ' (never lost a mapping)'}` : '-';
+    }),
+    row('unmapped per sample: min / max', (r) => {
+      const f = soakWindowFigures(r);
+      return f ? `${f.unmapped.min} / ${f.unmapped.max}` : '-';
+    }),
+    row('mapped per sample: min / median / max', (r) => (r.mappedPerSample ? `${r.mappedPerSample.min} / ${r.mappedPerSample.median} / ${r.mappedPerSample.max}` : '-')),
+    row('granted lease of the mapped (s: streams)', (r) => Object.entries(r.grantedLifetimes).map(([k, v]) => `${k}: ${v}`).join(', ') || '-'),
+    row('requests in the window (per second)', (r) => `${r.windowRequests.total} (${r.windowRequests.perSecond.toFixed(0)}/s)`),
+    row('requests over the run, by kind', (r) => kinds(r.requestsByKind)),
+    row('CPU (client + simulator), event-loop delay p99 / max', (r) => `${r.cpuPercent.toFixed(0)} %, ${fmtMs(r.eventLoopDelayMs.p99)} / ${fmtMs(r.eventLoopDelayMs.max)}`),
+    row('teardown (stop to all completed), left on the gateway', (r) => `${fmtMs(r.teardown.ms)}, ${r.teardown.leftOnGateway}${r.teardown.completed !== r.mappings ? ` (${r.teardown.completed} completed)` : ''}`),
+    row('process ended on its own / handles left', (r) => `${r.exitedOnItsOwn ? 'yes' : 'no'} / ${r.activeResourcesAfter.length > 0 ? r.activeResourcesAfter.join(', ') : 'none'}`),
+    row('errors', (r) => (r.errors.length > 0 ? r.errors.slice(0, 5).join('; ') : 'none')),
+    '',
+  ];
+}
+
 /** The Markdown report. */
 export function renderMarkdown(composed: ComposedResults): string {
   const { results, sources } = composed;
@@ -290,6 +397,8 @@ export function renderMarkdown(composed: ComposedResults): string {
     ...latencyMarkdown(results, sources.latency),
     ...scaleMarkdown(results, sources.scale),
     ...footprintMarkdown(results.footprint, sources.footprint),
+    ...teardownMarkdown(results.teardown, sources.teardown),
+    ...soakMarkdown(results.soakShort, sources.soakShort),
   ];
   return `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
 }

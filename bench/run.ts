@@ -6,10 +6,16 @@
  *   root and network namespaces; skipped with a message otherwise);
  * - scale: 1,000 and 10,000 mapping streams against gateway simulators on loopback;
  * - footprint: packages, install size and import time of rxnat, each peer and the originally
- *   requested stack, each installed alone in a temp directory.
+ *   requested stack, each installed alone in a temp directory;
+ * - teardown: 1,000 UPnP mappings stopped at once on a simulator that takes 20 ms per delete
+ *   (loopback; see bench/states);
+ * - soak-short: 1,000 mappings with 3 s leases on the simulator's UPnP and PCP, each for
+ *   RXNAT_BENCH_SOAK_SECONDS (default 120), the router's table checked against every stream's state each second.
  *
- * Usage: node --import tsx bench/run.ts [--only latency|scale|footprint[,...]] [--runs N]
+ * Usage: node --import tsx bench/run.ts [SECTION ...] [--only SECTION[,...]] [--runs N]
  *        [--no-report] [--quick]
+ * SECTION: latency, scale, footprint, teardown, soak-short (positional names and --only add up;
+ * none: all). Only the state scenarios: node --import tsx bench/run.ts teardown soak-short
  * Writes bench/results/<ISO>.json, then the report (bench/results/latest.md and
  * docs/bench-latency.svg) unless --no-report.
  *
@@ -26,10 +32,10 @@ import { machineInfo, ROOT, versions } from './lib/machine.js';
 import { SECTIONS, type BenchResults, type Section } from './lib/types.js';
 import { writeReport } from './report.js';
 
-const USAGE = 'usage: node --import tsx bench/run.ts [--only latency|scale|footprint[,...]] [--runs N] [--quick] [--no-report]';
+const USAGE = `usage: node --import tsx bench/run.ts [${SECTIONS.join('|')} ...] [--only SECTION[,...]] [--runs N] [--quick] [--no-report]`;
 
 function parse(): { only: Section[]; runs: number; quick: boolean; report: boolean } {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     options: {
       only: { type: 'string', multiple: true },
       runs: { type: 'string' },
@@ -38,18 +44,19 @@ function parse(): { only: Section[]; runs: number; quick: boolean; report: boole
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
+    allowPositionals: true,
   });
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
   }
-  const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  const only = [...(values.only ?? []), ...positionals].flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
   for (const name of only) {
     if (!SECTIONS.includes(name as Section)) throw new Error(`unknown section "${name}"; ${USAGE}`);
   }
   const runs = values.runs === undefined ? (values.quick ? 5 : 20) : Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer; ${USAGE}`);
-  return { only: only.length > 0 ? (only as Section[]) : [...SECTIONS], runs, quick: values.quick === true, report: values['no-report'] !== true };
+  return { only: only.length > 0 ? SECTIONS.filter((section) => only.includes(section)) : [...SECTIONS], runs, quick: values.quick === true, report: values['no-report'] !== true };
 }
 
 const log = (line: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -70,6 +77,8 @@ async function main(): Promise<void> {
     latency: null,
     scale: null,
     footprint: null,
+    teardown: null,
+    soakShort: null,
   };
   log(`rxnat bench: ${options.only.join(', ')}; ${options.runs} runs; ${results.machine.cpuModel} x${results.machine.cores}, node ${results.machine.node}; load ${results.load.start.join(' ')}`);
   if (results.load.start[0]! > results.machine.cores * 0.5) log('note: the machine is busy (load average above half the cores): timings will be noisier');
@@ -87,6 +96,14 @@ async function main(): Promise<void> {
     if (options.only.includes('footprint')) {
       const { runFootprint } = await import('./footprint/index.js');
       results.footprint = await runFootprint({ quick: options.quick, build, log });
+    }
+    if (options.only.includes('teardown')) {
+      const { runTeardownSection } = await import('./states/index.js');
+      results.teardown = await runTeardownSection({ quick: options.quick, build, log });
+    }
+    if (options.only.includes('soak-short')) {
+      const { runSoakSection } = await import('./states/index.js');
+      results.soakShort = await runSoakSection({ quick: options.quick, build, log });
     }
   } finally {
     removeBuild(build);

@@ -4,11 +4,12 @@
  * @packageDocumentation
  */
 import { bootstrapRatioOfMedians, pairedMedianRatio } from './stats.js';
-import type { BenchResults, LatencyContestantResult, ScaleScenarioResult } from './types.js';
+import { shortSoakFaults, soakRunFaults, soakWindowFigures } from '../states/soak-faults.js';
+import type { BenchResults, LatencyContestantResult, ScaleScenarioResult, SoakRunResult } from './types.js';
 
 /** One target, as measured. `met` is `null` when it could not be decided (a side is missing). */
 export interface TargetCheck {
-  readonly section: 'latency' | 'scale';
+  readonly section: 'latency' | 'scale' | 'teardown' | 'soak-short';
   readonly target: string;
   /** What was measured, in words (medians, values). */
   readonly measured: string;
@@ -163,7 +164,75 @@ function scaleChecks(results: BenchResults): TargetCheck[] {
   return checks;
 }
 
+/** Bulk teardown: nothing left when the streams say they are done, and done about as fast as the gateway allows. */
+function teardownChecks(results: BenchResults): TargetCheck[] {
+  const t = results.teardown;
+  if (!t || t.skipped !== null) return [];
+  const name = `bulk teardown (${t.mappings.toLocaleString('en-US')} UPnP, ${t.deleteDelayMs} ms per delete)`;
+  const all = t.completed === t.mappings;
+  const serial = `${(t.serialDeleteMs / 1000).toFixed(0)} s`;
+  return [
+    {
+      section: 'teardown',
+      target: `${name}: mappings left on the gateway when every stream has completed = 0`,
+      measured: `${t.leftAtCompletion} left${all ? '' : ` (${t.completed}/${t.mappings} completed within the bound)`}; ${t.lastStates.withError} last states with an error`,
+      value: t.leftAtCompletion,
+      limit: 0,
+      kind: 'max',
+      met: t.leftAtCompletion === 0 && all,
+      note: `read from the simulator's table the instant the last stream completed; ${t.leftAfterGrace} left ${t.graceMs / 1000} s later; ${t.deleteRequests} deletes received`,
+    },
+    {
+      section: 'teardown',
+      target: `${name}: stop to all completed <= 1.2x the gateway's serial time (${serial})`,
+      measured: `${(t.stopToCompletedMs / 1000).toFixed(2)} s${all ? '' : ` and only ${t.completed}/${t.mappings} completed`}`,
+      value: t.ratioToSerial,
+      limit: 1.2,
+      kind: 'max',
+      met: all && t.ratioToSerial <= 1.2,
+      note: `serial time = ${t.mappings} x ${t.deleteDelayMs} ms; maxConcurrentRequests ${t.maxConcurrentRequests} (the backend's default)${
+        all && t.leftAtCompletion > 0 ? '; fast only because deletes were abandoned' : ''
+      }`,
+    },
+  ];
+}
+
+/**
+ * Short-lease soak: no stream reads `mapped`/`degraded` while the router holds nothing for it.
+ * Undecided (`null`) without lies when the router never lost a mapping in the window: such a run
+ * (a gateway that keeps up) cannot show a lie.
+ */
+function soakChecks(results: BenchResults): TargetCheck[] {
+  const soak = results.soakShort;
+  if (!soak || soak.skipped !== null) return [];
+  return soak.runs.map((r: SoakRunResult) => {
+    const extra = soakRunFaults(r);
+    const figures = soakWindowFigures(r);
+    const lost = figures?.routerLost === true;
+    const grace = extra.lieGraceMs !== undefined && extra.withinGrace ? `; within ${extra.lieGraceMs} ms of the router's expiry (not lies): max ${extra.withinGrace.max}, in ${extra.withinGrace.samples} samples` : '';
+    return {
+      section: 'soak-short' as const,
+      target: `short-lease soak (${r.protocol}, ${r.mappings.toLocaleString('en-US')} x ${r.lifetimeSeconds} s leases, ${r.windowSeconds} s, ${shortSoakFaults(extra.faults)}): lies = 0 at every sample`,
+      measured:
+        r.lies.samples === 0
+          ? 'no samples'
+          : `max ${r.lies.max} per sample; lies in ${r.lies.samplesWithLies}/${r.lies.samples} samples, ${r.lies.streams} streams${r.lies.firstAtSeconds !== null ? `, first at ${r.lies.firstAtSeconds} s` : ''}${grace}`,
+      value: r.lies.samples === 0 ? null : r.lies.max,
+      limit: 0,
+      kind: 'max' as const,
+      met: r.lies.samples === 0 ? null : r.lies.max > 0 ? false : lost ? true : null,
+      note:
+        (figures
+          ? `router's table per sample min ${figures.table.min} / median ${figures.table.median}${lost ? '' : ' (never lost a mapping: this run cannot show a lie)'}; ` +
+            `unmapped per sample min ${figures.unmapped.min} / max ${figures.unmapped.max}; `
+          : '') +
+        `mapped per sample min ${r.mappedPerSample?.min ?? '-'} / median ${r.mappedPerSample?.median ?? '-'}; ${Math.round(r.windowRequests.perSecond)} requests/s; ` +
+        `event-loop delay p99 ${r.eventLoopDelayMs.p99.toFixed(1)} ms (client and simulator in one process)`,
+    };
+  });
+}
+
 /** Every target the results can speak to. */
 export function evaluateTargets(results: BenchResults): TargetCheck[] {
-  return [...latencyChecks(results), ...scaleChecks(results)];
+  return [...latencyChecks(results), ...scaleChecks(results), ...teardownChecks(results), ...soakChecks(results)];
 }

@@ -8,8 +8,18 @@ import type { ContestantKind, LabGateway } from '../latency/contestants.js';
 import type { Summary } from './stats.js';
 
 /** The sections of the bench. */
-export type Section = 'latency' | 'scale' | 'footprint';
-export const SECTIONS: readonly Section[] = ['latency', 'scale', 'footprint'];
+export type Section = 'latency' | 'scale' | 'footprint' | 'teardown' | 'soak-short';
+export const SECTIONS: readonly Section[] = ['latency', 'scale', 'footprint', 'teardown', 'soak-short'];
+
+/** Where each section's results live in {@link BenchResults}. */
+export const SECTION_KEYS = {
+  latency: 'latency',
+  scale: 'scale',
+  footprint: 'footprint',
+  teardown: 'teardown',
+  'soak-short': 'soakShort',
+} as const satisfies Record<Section, string>;
+export type SectionKey = (typeof SECTION_KEYS)[Section];
 
 export interface MachineInfo {
   readonly cpuModel: string;
@@ -187,6 +197,135 @@ export interface FootprintResults {
   readonly durationMs: number;
 }
 
+/** The bulk-teardown scenario: N UPnP mappings stopped at once on a gateway that takes `deleteDelayMs` per delete. */
+export interface TeardownConfig {
+  readonly mappings: number;
+  /** The gateway's time per DeletePortMapping (a persistent delay fault on that action), ms. */
+  readonly deleteDelayMs: number;
+  /** Requested lease: long, so that nothing leaves the table by expiring while it is measured. */
+  readonly lifetimeSeconds: number;
+  /** How long the streams get to complete after the stop, ms (then the rest are unsubscribed). */
+  readonly completionBoundMs: number;
+}
+
+/** How a process-per-scenario child ended: on its own (nothing left running) or killed. */
+export interface ChildExit {
+  /** The child exited on its own within a few seconds of reporting (no handle or timer kept it alive). */
+  readonly exitedOnItsOwn: boolean;
+  /** Handles and requests the child still had after closing everything (`process.getActiveResourcesInfo()`, its IPC channel and stdio excluded). */
+  readonly activeResourcesAfter: readonly string[];
+}
+
+export interface TeardownResults extends TeardownConfig, ChildExit {
+  readonly skipped: string | null;
+  /** Which rxnat build was measured. */
+  readonly rxnat: string;
+  /** The UPnP Nat's `maxConcurrentRequests` (the backend's default). */
+  readonly maxConcurrentRequests: number;
+  readonly allMapped: boolean;
+  /** First subscribe until every stream's first `mapped`. */
+  readonly timeToAllMappedMs: number;
+  /** mappings x deleteDelayMs: the gateway's own time to delete them one after another. */
+  readonly serialDeleteMs: number;
+  /** Streams that completed within the bound. */
+  readonly completed: number;
+  /** Stop until the last stream completed; when not all completed, until the bound. */
+  readonly stopToCompletedMs: number;
+  /** stopToCompletedMs / serialDeleteMs. */
+  readonly ratioToSerial: number;
+  /** Each stream's stop-to-complete time, summarised. */
+  readonly perStreamCompletedMs: Summary | null;
+  /** UPnP mappings in the gateway's table when the last stream completed (or at the bound). */
+  readonly leftAtCompletion: number;
+  /** ... and `graceMs` later (a delete still arriving after its stream completed shows here). */
+  readonly leftAfterGrace: number;
+  readonly graceMs: number;
+  /** The streams' last states: by status, and how many carry a non-null `error` (unconfirmed deletes). */
+  readonly lastStates: { readonly byStatus: Readonly<Record<string, number>>; readonly withError: number; readonly errorSamples: readonly string[] };
+  /** DeletePortMapping requests the gateway received after the stop (until the grace ended). */
+  readonly deleteRequests: number;
+  /** Requests the gateway received during the whole scenario, by SOAP action. */
+  readonly requestsByAction: Readonly<Record<string, number>>;
+  readonly errors: readonly string[];
+  readonly durationMs: number;
+}
+
+/** One second's comparison of the router's table with the streams' latest states. */
+export interface SoakSample {
+  /** Seconds since the streams were subscribed. */
+  readonly t: number;
+  /** Streams whose latest state is each status. */
+  readonly mapped: number;
+  readonly degraded: number;
+  readonly unmapped: number;
+  readonly mapping: number;
+  /** Streams reading `mapped` or `degraded` while the table holds no unexpired entry for their protocol/external port (to their internal port). */
+  readonly lies: number;
+  /** Of which `degraded`. */
+  readonly liesDegraded: number;
+  /** Unexpired entries of this protocol (upnp/pcp) in the table. */
+  readonly table: number;
+}
+
+export interface SoakConfig {
+  readonly protocol: 'upnp' | 'pcp';
+  readonly mappings: number;
+  readonly lifetimeSeconds: number;
+  /** Length of the sampled window after every stream was mapped once, s. */
+  readonly windowSeconds: number;
+  /** Longest wait for every stream's first `mapped` before the window starts anyway, ms. */
+  readonly rampBoundMs: number;
+}
+
+/** One short-lease soak run (one protocol). */
+export interface SoakRunResult extends SoakConfig, ChildExit {
+  /** The Nat's `maxConcurrentRequests` (the backend's default). */
+  readonly maxConcurrentRequests: number;
+  /** Subscribe until every stream had been `mapped` once; `null` when some never were within the bound. */
+  readonly timeToAllMappedMs: number | null;
+  /** Samples before the window (while streams were still being mapped the first time). */
+  readonly rampSamples: readonly SoakSample[];
+  /** The window's samples, one a second. */
+  readonly samples: readonly SoakSample[];
+  readonly lies: {
+    /** Most lies in one sample, ramp and window. */
+    readonly max: number;
+    /** Sum over all samples. */
+    readonly total: number;
+    readonly samplesWithLies: number;
+    readonly samples: number;
+    /** Distinct streams caught lying at least once. */
+    readonly streams: number;
+    /** `t` of the first sample with a lie. */
+    readonly firstAtSeconds: number | null;
+  };
+  /** `mapped` streams per window sample. */
+  readonly mappedPerSample: { readonly min: number; readonly median: number; readonly max: number } | null;
+  /** Lifetimes of the latest `mapped` states at the end of the window (granted lease, s: count). */
+  readonly grantedLifetimes: Readonly<Record<string, number>>;
+  /** Requests the gateway received during the window, by kind, and per second. */
+  readonly windowRequests: { readonly total: number; readonly perSecond: number; readonly byKind: Readonly<Record<string, number>> };
+  /** Requests the gateway received during the whole run (mapping, window, teardown), by kind. */
+  readonly requestsByKind: Readonly<Record<string, number>>;
+  /** The process's CPU over the window (client and simulator share it), percent of one core. */
+  readonly cpuPercent: number;
+  /** Event-loop delay over the window (a saturated loop makes renewals late: the bench's fault, not the core's). */
+  readonly eventLoopDelayMs: { readonly p99: number; readonly max: number };
+  /** After the window: stop, until every stream completed. */
+  readonly teardown: { readonly ms: number; readonly completed: number; readonly leftOnGateway: number };
+  readonly errors: readonly string[];
+  readonly durationMs: number;
+}
+
+export interface ShortSoakResults {
+  readonly skipped: string | null;
+  readonly rxnat: string;
+  /** Where the window length came from (`RXNAT_BENCH_SOAK_SECONDS`, `--quick`, default). */
+  readonly windowSource: string;
+  readonly runs: SoakRunResult[];
+  readonly durationMs: number;
+}
+
 export interface BenchResults {
   readonly schema: 1;
   readonly startedAt: string;
@@ -201,4 +340,7 @@ export interface BenchResults {
   latency: LatencyResults | null;
   scale: ScaleResults | null;
   footprint: FootprintResults | null;
+  /** Absent in results written before these sections existed. */
+  teardown?: TeardownResults | null;
+  soakShort?: ShortSoakResults | null;
 }
