@@ -1,0 +1,108 @@
+/**
+ * Work per mapping is bounded whatever the gateway does: retries loop without growing the stack
+ * or the heap, and unsubscribe still deletes and completes after 10,000 failures.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { defer, Observable, throwError } from 'rxjs';
+import { GatewayError, GatewayTimeoutError, NoGatewayError } from '../../src/errors.js';
+import { mapPort, type MappingState } from '../../src/core/map-port.js';
+import type { MappingGrant, Nat } from '../../src/core/nat.js';
+import { VirtualClock } from '../support/virtual-clock.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+const heapAfterGc = (): number => {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+};
+
+const retry = { initialDelayMs: 50, maxDelayMs: 500, jitter: 0 };
+
+test('10,000 failed discoveries in a row: heap flat, no stack growth, and the stream still tears down', () => {
+  const clock = new VirtualClock();
+  let discoveries = 0;
+  const discovery$ = defer(() => {
+    discoveries++;
+    return throwError(() => new NoGatewayError([]));
+  });
+  const states: MappingState[] = [];
+  const subscription = mapPort(discovery$, { protocol: 'tcp', internalPort: 8080 }, { scheduler: clock, retry }).subscribe((s) => {
+    if (states.length < 4) states.push(s);
+  });
+  const runUntil = (count: number): void => {
+    while (discoveries < count) clock.advance(500);
+  };
+  runUntil(1000);
+  const before = heapAfterGc();
+  runUntil(10_000);
+  const after = heapAfterGc();
+  assert.ok(after - before < 1_000_000, `heap grew by ${after - before} bytes over 9,000 failures`);
+  assert.doesNotThrow(() => subscription.unsubscribe());
+  assert.equal(clock.pending, 0, 'no timer left');
+  assert.equal(states[0]?.status, 'mapping');
+  assert.equal(states[1]?.status, 'unmapped');
+});
+
+test('10,000 failed adds in a row, the last of which may have been made: heap flat; unsubscribe deletes it and completes', () => {
+  const clock = new VirtualClock();
+  let adds = 0;
+  const deletes: MappingGrant[] = [];
+  const refused = new GatewayError({ protocol: 'pmp', resultCode: 3, resultName: 'NETWORK_FAILURE', gateway: '192.0.2.1' });
+  const nat: Nat = {
+    name: 'bounds(192.0.2.1)',
+    kind: 'pmp',
+    gateway: '192.0.2.1',
+    addMapping: () =>
+      defer(() => {
+        adds++;
+        // Refused, except the 10,000th: no answer (it may have been made).
+        return throwError(() => (adds === 10_000 ? new GatewayTimeoutError('pmp', '192.0.2.1', 250) : refused));
+      }),
+    deleteMapping: (grant) =>
+      new Observable<void>((subscriber) => {
+        deletes.push(grant);
+        subscriber.complete();
+      }),
+    externalIp: () => defer(() => ['203.0.113.7']),
+  };
+  let completed = false;
+  const subscription = mapPort(nat, { protocol: 'tcp', internalPort: 8080 }, { scheduler: clock, retry }).subscribe({ complete: () => (completed = true) });
+  const runUntil = (count: number): void => {
+    while (adds < count) clock.advance(500);
+  };
+  runUntil(1000);
+  const before = heapAfterGc();
+  runUntil(10_000);
+  const after = heapAfterGc();
+  assert.ok(after - before < 1_000_000, `heap grew by ${after - before} bytes over 9,000 failures`);
+  assert.doesNotThrow(() => subscription.unsubscribe());
+  clock.advance(20_000);
+  assert.deepEqual(deletes.map((g) => g.externalPort), [8080], 'the add that got no answer is deleted');
+  assert.equal(completed, false, 'unsubscribed, not completed');
+  assert.equal(clock.pending, 0, 'no timer left');
+});
+
+test('a gateway that grants 1 s leases is renewed no more than once a second', () => {
+  const clock = new VirtualClock();
+  let adds = 0;
+  const nat: Nat = {
+    name: 'short(192.0.2.1)',
+    kind: 'pmp',
+    gateway: '192.0.2.1',
+    addMapping: (request) =>
+      defer(() => {
+        adds++;
+        return [{ protocol: request.protocol, internalPort: request.internalPort, externalPort: request.externalPort, lifetimeSeconds: 1 }];
+      }),
+    deleteMapping: () => defer(() => []),
+    externalIp: () => defer(() => ['203.0.113.7']),
+  };
+  const subscription = mapPort(nat, { protocol: 'tcp', internalPort: 8080 }, { scheduler: clock }).subscribe();
+  clock.advance(60_000);
+  subscription.unsubscribe();
+  assert.ok(adds <= 61, `${adds} adds in 60 s`);
+});
