@@ -121,7 +121,7 @@ export function resolveMapPortOptions(options: MapPortOptionsInput | undefined |
   const { maxDelayMs: longest, minExternalIpCacheMs, minInitialDelayMs, minMaxDelayMs } = OPTION_LIMITS;
   const renewFraction = number('renewFraction', options.renewFraction, 1 / 3, 0, 1, true);
   const externalIpCacheMs = number('externalIpCacheMs', options.externalIpCacheMs, 15_000, minExternalIpCacheMs, longest);
-  const retry = options.retry ?? {};
+  const retry = options.retry === undefined ? {} : options.retry;
   if (typeof retry !== 'object' || retry === null) throw new InvalidOptionError('retry', 'retry must be an object');
   const initialDelayMs = number('retry.initialDelayMs', retry.initialDelayMs, 1000, minInitialDelayMs, longest);
   const maxDelayMs = number('retry.maxDelayMs', retry.maxDelayMs, Math.max(60_000, initialDelayMs), Math.max(minMaxDelayMs, initialDelayMs), longest);

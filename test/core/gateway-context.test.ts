@@ -1,0 +1,121 @@
+/** The per-gateway queue (most urgent first) and who shares a gateway context. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defer, NEVER, Observable, Subject, type Subscriber } from 'rxjs';
+import { acquireGatewayContext, ADD_PRIORITY, DELETE_PRIORITY, priorityQueue } from '../../src/core/gateway-context.js';
+import { silentLogger } from '../../src/core/logger.js';
+import type { Nat } from '../../src/core/nat.js';
+import { VirtualClock } from '../support/virtual-clock.js';
+
+/** A call that starts when subscribed and ends when the test says so. */
+function manual(name: string, started: string[], open: Map<string, Subscriber<string>>): Observable<string> {
+  return new Observable<string>((subscriber) => {
+    started.push(name);
+    open.set(name, subscriber);
+  });
+}
+
+test('the queue serves deletes first, then renewals by the end of their lease, then adds in arrival order', () => {
+  const queue = priorityQueue(1);
+  const started: string[] = [];
+  const open = new Map<string, Subscriber<string>>();
+  queue(manual('running', started, open), ADD_PRIORITY).subscribe();
+  queue(manual('add1', started, open), ADD_PRIORITY).subscribe();
+  queue(manual('renew@900', started, open), 900).subscribe();
+  queue(manual('add2', started, open), ADD_PRIORITY).subscribe();
+  queue(manual('renew@300', started, open), 300).subscribe();
+  queue(manual('delete1', started, open), DELETE_PRIORITY).subscribe();
+  queue(manual('delete2', started, open), DELETE_PRIORITY).subscribe();
+  const order = ['running', 'delete1', 'delete2', 'renew@300', 'renew@900', 'add1', 'add2'];
+  for (const name of order) {
+    assert.equal(started.at(-1), name);
+    open.get(name)!.complete();
+  }
+  assert.deepEqual(started, order);
+});
+
+test('unsubscribing a waiting call removes it; unsubscribing a running one frees its slot', () => {
+  const queue = priorityQueue(1);
+  const started: string[] = [];
+  const open = new Map<string, Subscriber<string>>();
+  const running = queue(manual('a', started, open), ADD_PRIORITY).subscribe();
+  const waiting = queue(manual('b', started, open), ADD_PRIORITY).subscribe();
+  queue(manual('c', started, open), ADD_PRIORITY).subscribe();
+  waiting.unsubscribe();
+  running.unsubscribe();
+  assert.deepEqual(started, ['a', 'c']);
+});
+
+test('two slots run two calls at once; an error frees the slot too', () => {
+  const queue = priorityQueue(2);
+  const started: string[] = [];
+  const open = new Map<string, Subscriber<string>>();
+  for (const name of ['a', 'b', 'c', 'd']) queue(manual(name, started, open), ADD_PRIORITY).subscribe({ error: () => undefined });
+  assert.deepEqual(started, ['a', 'b']);
+  open.get('a')!.error(new Error('x'));
+  assert.deepEqual(started, ['a', 'b', 'c']);
+});
+
+test('100,000 calls that finish at once run in a loop, without growing the stack', () => {
+  const queue = priorityQueue(1);
+  const gate = new Subject<void>();
+  let done = 0;
+  queue(gate, ADD_PRIORITY).subscribe();
+  for (let i = 0; i < 100_000; i++) queue(defer(() => [i]), ADD_PRIORITY).subscribe({ complete: () => done++ });
+  assert.doesNotThrow(() => gate.complete());
+  assert.equal(done, 100_000);
+});
+
+const nat = (name: string, endpoint?: string): Nat => ({
+  name,
+  kind: 'pmp',
+  gateway: '192.0.2.1',
+  ...(endpoint ? { endpoint } : {}),
+  addMapping: () => NEVER,
+  deleteMapping: () => NEVER,
+  externalIp: () => NEVER,
+});
+
+test('one context per gateway and scheduler: two NAT objects for one gateway share it, another scheduler does not', () => {
+  const clock = new VirtualClock();
+  const other = new VirtualClock();
+  const options = (scheduler: VirtualClock) => ({ externalIpCacheMs: 15_000, logger: silentLogger, scheduler });
+  const a = acquireGatewayContext(nat('pmp(192.0.2.1)'), options(clock));
+  const b = acquireGatewayContext(nat('pmp(192.0.2.1)'), options(clock));
+  const c = acquireGatewayContext(nat('pmp(192.0.2.1)'), options(other));
+  const d = acquireGatewayContext(nat('pmp(192.0.2.1)', '192.0.2.1:5352'), options(clock));
+  assert.equal(a.context, b.context);
+  assert.notEqual(a.context, c.context, 'options (the scheduler) never leak between users on different schedulers');
+  assert.notEqual(a.context, d.context, 'another endpoint is another gateway');
+  a.release();
+  a.release(); // once only
+  const e = acquireGatewayContext(nat('pmp(192.0.2.1)'), options(clock));
+  assert.equal(e.context, b.context, 'still held by b');
+  b.release();
+  e.release();
+  const f = acquireGatewayContext(nat('pmp(192.0.2.1)'), options(clock));
+  assert.notEqual(f.context, a.context, 'made anew once every user released it');
+  for (const held of [c, d, f]) held.release();
+});
+
+test('the address watcher: a failed lookup is retried sooner than the cache time, an unusable answer is reported', () => {
+  const clock = new VirtualClock();
+  let calls = 0;
+  const answers: Array<() => Observable<string>> = [
+    () => new Observable<string>((s) => s.error(new Error('timeout'))),
+    () => defer(() => ['0.0.0.0']),
+    () => defer(() => ['203.0.113.7']),
+  ];
+  const watched: Nat = { ...nat('watch(192.0.2.1)'), externalIp: () => answers[Math.min(calls++, answers.length - 1)]!() };
+  const { context, release } = acquireGatewayContext(watched, { externalIpCacheMs: 15_000, logger: silentLogger, scheduler: clock });
+  const readings: Array<[number, string | null, string | undefined]> = [];
+  const subscription = context.externalIp$.subscribe((r) => readings.push([clock.now(), r.ip, (r.error as { reason?: string } | null)?.reason]));
+  clock.advance(20_000);
+  assert.deepEqual(readings, [
+    [1000, null, 'external-address'],
+    [16_000, '203.0.113.7', undefined],
+  ]);
+  subscription.unsubscribe();
+  release();
+  assert.equal(clock.pending, 0);
+});
