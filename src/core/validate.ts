@@ -132,11 +132,11 @@ export function resolveMapPortOptions(options: MapPortOptionsInput | undefined |
   }
   const teardownTimeoutMs = number('teardownTimeoutMs', options.teardownTimeoutMs, 10_000, 1, longest);
   if (options.stop !== undefined && !isObservable(options.stop)) throw new InvalidOptionError('stop', 'stop must be an Observable');
-  const logger = options.logger ?? debugLogger;
+  const logger = options.logger === undefined ? debugLogger : options.logger;
   if (logger === null || typeof logger !== 'object' || typeof logger.debug !== 'function') {
     throw new InvalidOptionError('logger', 'logger must be an object with a debug(namespace, message, data) method');
   }
-  const random = options.random ?? Math.random;
+  const random = options.random === undefined ? Math.random : options.random;
   if (typeof random !== 'function') throw new InvalidOptionError('random', 'random must be a function returning a number in [0, 1)');
   const scheduler = options.scheduler === undefined ? asyncScheduler : options.scheduler;
   if (scheduler === null || typeof scheduler !== 'object' || typeof scheduler.now !== 'function' || typeof scheduler.schedule !== 'function') {
