@@ -20,7 +20,7 @@
 import { defer, type Observable } from 'rxjs';
 import type { MappingState, MappingStatus } from '../../src/core/map-port.js';
 import type { MappingProtocol, Nat } from '../../src/core/nat.js';
-import { GatewayError, GatewayLostError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../src/errors.js';
+import { GatewayError, GatewayLostError, GatewayResetError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../src/errors.js';
 import { pcp } from '../../src/protocols/pcp/client.js';
 import { pmp } from '../../src/protocols/pmp/client.js';
 import { upnp } from '../../src/protocols/upnp/client.js';
@@ -235,8 +235,14 @@ export const FAULT_TABLE: readonly FaultRow[] = [
     lifetimeSeconds: 60,
     inject: (ctx) => ctx.sim.reboot(),
     // The renewal is 20 s away: only the epoch can explain a re-add within 4 s.
+    // The router forgot the mapping: the state says so at once (unmapped with a GatewayResetError,
+    // never degraded), until the re-add is granted.
     faulted: [{ status: 'mapped', where: (s, ctx) => renewedSince(s, ctx) && hasOurs(ctx), what: 're-added (renewals up, gateway holds it)', withinMs: 4000 }],
-    faultedForbids: ['degraded', 'unmapped', 'mapping'],
+    faultedForbids: ['degraded', 'mapping'],
+    check: (ctx) => {
+      const lost = ctx.states.filter((s) => s.status === 'unmapped');
+      if (!lost.every((s) => s.error instanceof GatewayResetError)) throw new Error(`unmapped after a reboot must say GatewayResetError: ${lost.map((s) => s.error?.name).join(', ')}`);
+    },
   },
   {
     name: 'reboot, UPnP: table wiped and the control port moved; refused 3 times, lost, rediscovered over SSDP',
