@@ -9,7 +9,7 @@ export { raceNats, type NatProbe } from './core/race-nats.js';
 export { extIp } from './core/ext-ip.js';
 export { classifyAddress, classifyIpv4, isIpAddress, isUsableExternalAddress, type AddressKind } from './core/address.js';
 export { backoffDelayMs, type RetryOptions } from './core/backoff.js';
-export { debugLogger, silentLogger, type Logger } from './core/logger.js';
+export { debugLogger, enableDebug, silentLogger, type Logger } from './core/logger.js';
 export { DEFAULT_LIFETIME_SECONDS } from './core/validate.js';
 export type {
   BackendKind,
