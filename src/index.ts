@@ -29,8 +29,8 @@ export type { StatusInfo } from './protocols/upnp/soap.js';
 export type { SsdpTarget } from './transport/ssdp-socket.js';
 export type { UdpStats } from './transport/udp.js';
 export { upnp, type UpnpNat, type UpnpOptions } from './protocols/upnp/client.js';
-export { natService, type NatMapping, type NatService, type NatServiceOptions, type NewMappingOptions } from './facade/nat-service.js';
-export { natMap } from './facade/nat-map.js';
+export { CloseTimeoutError, natService, type NatMapping, type NatService, type NatServiceOptions, type NewMappingOptions } from './facade/nat-service.js';
+export { natMap, type NatMapOptions } from './facade/nat-map.js';
 export { defaultGateway, clearDefaultGatewayCache, type DefaultGateway } from './transport/default-gateway.js';
 export {
   DefaultGatewayError,

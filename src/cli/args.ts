@@ -356,8 +356,10 @@ Prints the gateway's external IP address (with --json: {"externalIp", "backend",
 
 Maps a port, keeps the mapping alive (renewed at a third of its lease, re-added when the
 external IP changes or the gateway reboots) and prints every state change. On Ctrl-C or
-SIGTERM, or after --duration, the mapping is deleted and rxnat exits 0; a second Ctrl-C
-exits at once (code 130) without waiting for the delete.
+SIGTERM, or after --duration, the mapping is deleted and rxnat exits 0 once the gateway
+confirmed the delete. When it did not (refused, or no answer), rxnat prints one line per
+mapping that may stay, with when its lease ends and the rxnat unmap command that removes it,
+and exits 1. A second Ctrl-C exits at once (code 130) without waiting for the delete.
 
   --external-port N       external port to ask for (default: the internal port; the gateway
                           may grant another, which is printed)
@@ -370,7 +372,9 @@ exits at once (code 130) without waiting for the delete.
 Output: a live status line on a terminal, one line per change otherwise; with --json one
 object per line: time, event (mapping, mapped, renewed, external-ip-changed, port-changed,
 degraded, unmapped), status, protocol, internalPort, externalPort, externalIp,
-lifetimeSeconds, backend, doubleNat, renewals, error.`,
+lifetimeSeconds, backend, doubleNat, renewals, error (name, code, message; when the delete
+was not confirmed also deletes: protocol, internalPort, externalPort, gateway, leaseEndsAtMs,
+leaseEndsAt, error).`,
   unmap: `Usage: rxnat unmap <tcp|udp> <externalPort> [--internal-port N] [--nat SPEC]
 
 Deletes a mapping.

@@ -16,8 +16,10 @@ import {
   NatSpecError,
   NoGatewayError,
   ProtocolError,
+  UnconfirmedDeleteError,
+  type UnconfirmedDelete,
 } from '../errors.js';
-import { UsageError } from './args.js';
+import { UsageError, type NatOptions } from './args.js';
 
 /**
  * A stream the CLI writes to: `process.stdout`/`process.stderr`, or a test double.
@@ -84,8 +86,90 @@ export function stateJson(state: MappingState, event: MappingEvent, time: Date):
     backend: state.backend,
     doubleNat: state.doubleNat,
     renewals: state.renewals,
-    error: state.error ? { name: state.error.name, code: (state.error as { code?: unknown }).code ?? null, message: state.error.message } : null,
+    error: state.error ? errorJson(state.error) : null,
   };
+}
+
+/**
+ * An error as JSON: name, code (`null` when it has none) and message; an
+ * {@link UnconfirmedDeleteError} also lists its `deletes`, each with its fields, the lease end
+ * both as `leaseEndsAtMs` (ms since the epoch, `null`: permanent) and as `leaseEndsAt` (ISO
+ * time, `null`: permanent), and its own error.
+ *
+ * @example
+ * ```ts
+ * errorJson(new UnconfirmedDeleteError([entry])).deletes; // [{ protocol: 'tcp', externalPort: 8080, ... }]
+ * ```
+ */
+export function errorJson(error: Error): Record<string, unknown> {
+  const json: Record<string, unknown> = { name: error.name, code: (error as { code?: unknown }).code ?? null, message: error.message };
+  if (error instanceof UnconfirmedDeleteError) {
+    json.deletes = error.deletes.map((d) => ({
+      protocol: d.protocol,
+      internalPort: d.internalPort,
+      externalPort: d.externalPort,
+      gateway: d.gateway,
+      leaseEndsAtMs: d.leaseEndsAtMs,
+      leaseEndsAt: d.leaseEndsAtMs === null ? null : leaseEnd(d.leaseEndsAtMs),
+      error: errorJson(d.error),
+    }));
+  }
+  return json;
+}
+
+/** A lease end as an ISO time to the second, rounded up (the router drops the mapping by then). */
+function leaseEnd(ms: number): string {
+  return new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * One line per delete the gateway did not confirm (for stderr, without the `rxnat: ` prefix):
+ * the mapping, when it ends by itself at the latest, and the `rxnat unmap` command that removes
+ * it (the gateway is named as `options` found it; PCP gets none: only the process that made a
+ * PCP mapping can delete it).
+ *
+ * @example
+ * ```ts
+ * unconfirmedDeleteLines(error, args);
+ * // ['could not confirm the delete of tcp 8080 → 8080 on pmp(192.168.1.1): it may stay mapped until 2026-12-01T20:31:05Z; remove it sooner with: rxnat unmap tcp 8080 --nat pmp:192.168.1.1']
+ * ```
+ */
+export function unconfirmedDeleteLines(error: UnconfirmedDeleteError, options: NatOptions): string[] {
+  return error.deletes.map((d) => {
+    const what = `could not confirm the delete of ${d.protocol} ${d.externalPort} → ${d.internalPort} on ${d.gateway}`;
+    const until = d.leaseEndsAtMs === null ? 'permanently' : `until ${leaseEnd(d.leaseEndsAtMs)}`;
+    const unmap = unmapCommandFor(d, options);
+    const remedy =
+      unmap === null
+        ? d.gateway.startsWith('pcp(')
+          ? ' (PCP lets only the process that made a mapping delete it)'
+          : ''
+        : `; remove it${d.leaseEndsAtMs === null ? '' : ' sooner'} with: ${unmap}`;
+    return `${what}: it may stay mapped ${until}${remedy}`;
+  });
+}
+
+/** The `rxnat unmap` command line that deletes `d` on its gateway, or `null` where rxnat cannot (PCP, extip). */
+function unmapCommandFor(d: UnconfirmedDelete, options: NatOptions): string | null {
+  const named = /^(upnp|pmp|pcp|extip)\((.*)\)$/.exec(d.gateway);
+  const kind = named?.[1];
+  const host = named?.[2] ?? '';
+  const given = options.nat.trim();
+  const givenMechanism = given.split(':')[0]!.toLowerCase();
+  const words = ['rxnat', 'unmap', d.protocol, String(d.externalPort)];
+  if (kind === 'pmp') {
+    if (d.internalPort !== d.externalPort) words.push('--internal-port', String(d.internalPort));
+    words.push('--nat', ['pmp', 'natpmp', 'nat-pmp'].includes(givenMechanism) && given.includes(':') ? given : `pmp:${host}`);
+    if (options.pmpPort !== undefined) words.push('--pmp-port', String(options.pmpPort));
+  } else if (kind === 'upnp') {
+    const spec = givenMechanism === 'upnp' ? given : 'upnp';
+    words.push('--nat', spec);
+    if (spec === 'upnp') for (const t of options.ssdpTargets) words.push('--ssdp-target', `${t.address}:${t.port}`);
+  } else {
+    return null;
+  }
+  if (options.localAddress !== undefined) words.push('--local-address', options.localAddress);
+  return words.join(' ');
 }
 
 /**
@@ -137,6 +221,18 @@ const EVENT_LABELS: Record<MappingEvent, string> = {
  */
 export function deletedLine(lastMapped: MappingState): string {
   return `${'unmapped'.padEnd(10)} deleted ${lastMapped.protocol} ${lastMapped.externalIp ?? '?'}:${lastMapped.externalPort} on ${lastMapped.backend ?? 'the gateway'}`;
+}
+
+/**
+ * The line for the last state of a stopped mapping whose delete the gateway did not confirm.
+ *
+ * @example
+ * ```ts
+ * unconfirmedDeleteLine(lastMappedState); // 'unmapped   delete not confirmed: tcp 203.0.113.1:8080 on pmp(192.168.1.1) may still be mapped'
+ * ```
+ */
+export function unconfirmedDeleteLine(lastMapped: MappingState): string {
+  return `${'unmapped'.padEnd(10)} delete not confirmed: ${lastMapped.protocol} ${lastMapped.externalIp ?? '?'}:${lastMapped.externalPort} on ${lastMapped.backend ?? 'the gateway'} may still be mapped`;
 }
 
 /**

@@ -1,12 +1,32 @@
-import type { Observable } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import type { MappingProtocol, Nat } from '../core/nat.js';
 import type { MappingState } from '../core/map-port.js';
 import { natService, type NatServiceOptions } from './nat-service.js';
 
 /**
+ * Options of {@link natMap}: those of {@link natService}, the lease, and a state callback.
+ *
+ * @example
+ * ```ts
+ * const options: NatMapOptions = { lifetimeSeconds: 120, onState: (s) => console.log(s.status) };
+ * ```
+ */
+export interface NatMapOptions extends NatServiceOptions {
+  /** Lease to ask for; default 60 s. */
+  readonly lifetimeSeconds?: number;
+  /** Called with every state of the mapping, the last one (`unmapped`) included. */
+  readonly onState?: (state: MappingState) => void;
+}
+
+/**
  * go-ethereum's `nat.Map`: adds a mapping and keeps it alive until `signal` aborts, then deletes
- * it. Resolves once the mapping is deleted. Gateway errors are retried, never thrown; an invalid
- * request rejects.
+ * it. Gateway errors while it runs are retried, never thrown. Resolves once the gateway
+ * confirmed the delete (or there was nothing to delete). Rejects with:
+ * - {@link InvalidMappingRequestError} or {@link InvalidOptionError}, at once, for an invalid
+ *   request or option;
+ * - {@link UnconfirmedDeleteError}, after the abort, when the delete was not confirmed (refused,
+ *   unanswered within `teardownTimeoutMs`, or still unsettled after `closeTimeoutMs`), exactly as
+ *   {@link NatMapping.close} does: the mapping may stay until its lease ends.
  *
  * @example
  * ```ts
@@ -14,7 +34,7 @@ import { natService, type NatServiceOptions } from './nat-service.js';
  * const done = natMap(extIp('203.0.113.7'), controller.signal, 'udp', 30303, 30303, 'ethereum p2p');
  * // on shutdown
  * controller.abort();
- * await done;
+ * await done; // rejects with UnconfirmedDeleteError if the gateway did not confirm the delete
  * ```
  */
 export async function natMap(
@@ -24,27 +44,39 @@ export async function natMap(
   externalPort: number,
   internalPort: number,
   description: string,
-  options: NatServiceOptions & { readonly lifetimeSeconds?: number; readonly onState?: (state: MappingState) => void } = {},
+  options: NatMapOptions = {},
 ): Promise<void> {
-  const service = natService(nat, options);
+  const { lifetimeSeconds, onState, ...serviceOptions } = options;
+  const service = natService(nat, serviceOptions);
   const mapping = service.newMapping(protocol, internalPort, {
     externalPort,
     description,
-    ...(options.lifetimeSeconds !== undefined ? { lifetimeSeconds: options.lifetimeSeconds } : {}),
+    ...(lifetimeSeconds !== undefined ? { lifetimeSeconds } : {}),
   });
   let failure: unknown;
-  const watching = mapping.state$.subscribe({ next: (s) => options.onState?.(s), error: (e: unknown) => (failure = e) });
+  let failed = false;
+  let wake: (() => void) | undefined;
+  // Replays the latest state at once; an invalid request or option errors it at once.
+  const watching: Subscription = mapping.state$.subscribe({
+    next: (s) => onState?.(s),
+    error: (e: unknown) => {
+      failed = true;
+      failure = e;
+      wake?.();
+    },
+  });
+  const onAbort = (): void => wake?.();
   try {
-    if (!signal.aborted) {
+    if (!signal.aborted && !failed) {
       await new Promise<void>((resolve) => {
-        signal.addEventListener('abort', () => resolve(), { once: true });
-        // An invalid request ends the stream at once: stop waiting.
-        mapping.state$.subscribe({ error: () => resolve() });
+        wake = resolve;
+        signal.addEventListener('abort', onAbort, { once: true });
       });
     }
     await service.close();
   } finally {
+    signal.removeEventListener('abort', onAbort);
     watching.unsubscribe();
   }
-  if (failure) throw failure;
+  if (failed) throw failure;
 }

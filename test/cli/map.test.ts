@@ -79,7 +79,7 @@ describe('rxnat map', { concurrency: 3 }, () => {
       sim.upnp.faults.inject({ kind: 'delay', ms: 700 }, { action: 'AddPortMapping' });
       const cli = startCli(['map', 'tcp', '9000', '--nat', `upnp:${sim.descriptionUrl}`, ...simArgs(sim), '--json']);
       // The AddPortMapping has reached the gateway, which answers in 700 ms.
-      await until(() => sim.upnp.counters.AddPortMapping === 1, 'the AddPortMapping');
+      await until(() => sim.upnp.counters.AddPortMapping === 1, 'the AddPortMapping', 10_000);
       cli.signal('SIGINT');
       const result = await cli.exited;
       assert.equal(result.code, 0, result.stderr);
@@ -93,7 +93,7 @@ describe('rxnat map', { concurrency: 3 }, () => {
     withSim(async (sim) => {
       sim.pmpPcp.faults.delayMs = 500;
       const cli = startCli(['map', 'tcp', '9100', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--timeout', '3000']);
-      await until(() => sim.pmpPcp.counters.byKind['pmp.mapTcp'] >= 1, 'the map request');
+      await until(() => sim.pmpPcp.counters.byKind['pmp.mapTcp'] >= 1, 'the map request', 10_000);
       assert.ok(held(sim, 9100), 'the gateway made the mapping; its answer is on the way');
       cli.signal('SIGINT');
       const result = await cli.exited;
@@ -132,7 +132,7 @@ describe('rxnat map', { concurrency: 3 }, () => {
     withSim(async (sim) => {
       sim.pmpPcp.faults.refuse = { resultCode: 3, count: 1 };
       const cli = startCli(['map', 'udp', '5000', '--keep-trying', '--duration', '5', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--json']);
-      await cli.waitFor(/"event":"mapped"/, 8000);
+      await cli.waitFor(/"event":"mapped"/, 20_000);
       cli.signal('SIGINT');
       const result = await cli.exited;
       assert.equal(result.code, 0, result.stderr);
@@ -140,6 +140,73 @@ describe('rxnat map', { concurrency: 3 }, () => {
       assert.ok(events.includes('unmapped') && events.indexOf('unmapped') < events.indexOf('mapped'), `failed, then mapped: ${events.join(', ')}`);
       assert.deepEqual(sim.table.list(), []);
     }));
+
+  it('SIGINT with a silent gateway: exit 1, one line naming the mapping and when its lease ends', () =>
+    withSim(async (sim) => {
+      // --request-timeout bounds the delete on the wire (NAT-PMP retransmits until then).
+      const cli = startCli(['map', 'tcp', '9300', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--request-timeout', '500']);
+      await cli.waitFor(/ mapped +tcp 203\.0\.113\.1:9300 /);
+      sim.pmpPcp.faults.silent = true;
+      const signalledAt = Date.now();
+      cli.signal('SIGINT');
+      const result = await cli.exited;
+      assert.equal(result.code, 1, result.stderr);
+      assert.ok(held(sim, 9300), 'the silent gateway still holds the mapping');
+      const lines = result.stderr.split('\n').filter((l) => /could not confirm the delete/.test(l));
+      assert.equal(lines.length, 1, result.stderr);
+      const match = /^rxnat: could not confirm the delete of tcp 9300 → 9300 on pmp\(127\.0\.0\.1\): it may stay mapped until (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ); remove it sooner with: rxnat unmap tcp 9300 --nat pmp:127\.0\.0\.1 --pmp-port (\d+) --local-address 127\.0\.0\.1$/.exec(lines[0]!);
+      assert.ok(match, lines[0]);
+      assert.equal(Number(match[2]), sim.pmpPort);
+      const endsAt = Date.parse(match[1]!);
+      assert.ok(endsAt > signalledAt && endsAt <= Date.now() + 61_000, `a 60 s lease granted just before: ${match[1]}`);
+      assert.match(result.stdout.trim().split('\n').at(-1)!, /unmapped +delete not confirmed: tcp 203\.0\.113\.1:9300 on pmp\(127\.0\.0\.1\) may still be mapped$/);
+      assert.ok(Date.now() - signalledAt < 20_000, 'the core answered (500 ms request bound), not the 25 s backstop');
+    }));
+
+  it('--json with a silent gateway: the last object carries the unconfirmed deletes; exit 1', () =>
+    withSim(async (sim) => {
+      const cli = startCli(['map', 'udp', '9301', '--external-port', '19301', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--request-timeout', '500', '--json']);
+      await cli.waitFor(/"event":"mapped"/);
+      sim.pmpPcp.faults.silent = true;
+      cli.signal('SIGTERM');
+      const result = await cli.exited;
+      assert.equal(result.code, 1, result.stderr);
+      const last = jsonLines(result.stdout).at(-1)!;
+      assert.equal(last.status, 'unmapped');
+      const error = last.error as { name: string; code: string; deletes: Record<string, unknown>[] };
+      assert.equal(error.name, 'UnconfirmedDeleteError');
+      assert.equal(error.code, 'ERR_DELETE_UNCONFIRMED');
+      assert.equal(error.deletes.length, 1);
+      const [d] = error.deletes;
+      assert.deepEqual(
+        { protocol: d!.protocol, internalPort: d!.internalPort, externalPort: d!.externalPort, gateway: d!.gateway },
+        { protocol: 'udp', internalPort: 9301, externalPort: 19301, gateway: 'pmp(127.0.0.1)' },
+      );
+      assert.equal(typeof d!.leaseEndsAtMs, 'number');
+      assert.match(d!.leaseEndsAt as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.equal((d!.error as { name: string }).name, 'GatewayTimeoutError');
+      assert.match(result.stderr, /^rxnat: could not confirm the delete of udp 19301 → 9301 on pmp\(127\.0\.0\.1\): .*--internal-port 9301 /m);
+    }));
+
+  it('a refused delete of a permanent UPnP lease: exit 1, "permanently", and the unmap command', async () => {
+    const sim = await startGatewaySimulator({ upnp: { igdVersion: 1 } });
+    try {
+      const cli = startCli(['map', 'tcp', '9302', '--lifetime', '0', '--nat', `upnp:${sim.descriptionUrl}`, ...simArgs(sim)]);
+      await cli.waitFor(/ mapped +tcp .*permanent lease/);
+      sim.upnp.faults.inject({ kind: 'error', code: 606 }, { action: 'DeletePortMapping', times: 10 });
+      cli.signal('SIGINT');
+      const result = await cli.exited;
+      assert.equal(result.code, 1, result.stderr);
+      const escaped = sim.descriptionUrl.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      assert.match(
+        result.stderr,
+        new RegExp(`^rxnat: could not confirm the delete of tcp 9302 → 9302 on upnp\\(127\\.0\\.0\\.1\\): it may stay mapped permanently; remove it with: rxnat unmap tcp 9302 --nat upnp:${escaped} --local-address 127\\.0\\.0\\.1$`, 'm'),
+      );
+      assert.ok(sim.table.list().some((m) => m.externalPort === 9302), 'still mapped on the router');
+    } finally {
+      await sim.close();
+    }
+  });
 
   // Behaviour only: how fast discovery is belongs to bench/, not to a test on a loaded machine.
   it('--nat any on loopback maps through the first backend that answers', () =>

@@ -3,11 +3,25 @@
  *
  * @packageDocumentation
  */
-import { ReplaySubject } from 'rxjs';
+import { ReplaySubject, type Subscription } from 'rxjs';
 import { mapPort, type MappingState } from '../../core/map-port.js';
 import type { MappingProtocol } from '../../core/nat.js';
+import { DEFAULT_LIFETIME_SECONDS } from '../../core/validate.js';
+import { UnconfirmedDeleteError } from '../../errors.js';
+import { CloseTimeoutError, defaultCloseTimeoutMs, PendingDelete } from '../../facade/pending-delete.js';
 import type { CommonArgs } from '../args.js';
-import { clock, deletedLine, describeFailure, mappingEvent, progress, stateJson, stateLine, type MappingEvent } from '../format.js';
+import {
+  clock,
+  deletedLine,
+  describeFailure,
+  mappingEvent,
+  progress,
+  stateJson,
+  stateLine,
+  unconfirmedDeleteLine,
+  unconfirmedDeleteLines,
+  type MappingEvent,
+} from '../format.js';
 import { cliLog, natSource, writeJson, type CliIo } from './common.js';
 
 /**
@@ -44,15 +58,23 @@ export interface SignalSource {
   exitNow(code: number): void;
 }
 
-/** How long after a stop request the CLI waits for the delete before giving up (mapPort bounds it at 2 x 10 s). */
-const STOP_BOUND_MS = 25_000;
+/**
+ * How long after a stop request the CLI waits for mapPort's last state before giving up: a
+ * backstop above mapPort's own teardown bound (an add in flight, then the delete, 10 s each),
+ * so that mapPort's answer, which names exactly what is unconfirmed, normally comes first.
+ */
+const STOP_BOUND_MS = defaultCloseTimeoutMs(undefined);
 
 /**
  * `rxnat map`: adds the mapping through `mapPort` (which renews it, follows external IP
  * changes and gateway reboots) and prints each state. On SIGINT/SIGTERM or after `--duration`
  * it asks mapPort to stop (delete, then a last `unmapped`), also while the add is in flight,
- * and resolves 0; a second signal exits 130 at once. Unless `--keep-trying`, a first mapping
- * that fails (no gateway, refused) stops and resolves 1.
+ * and resolves 0 once the gateway confirmed the delete. When the last state carries an
+ * {@link UnconfirmedDeleteError} (the gateway refused a delete or did not answer it), or the
+ * stop is still unsettled after 25 s, it prints one line per mapping that may stay on stderr,
+ * with when its lease ends and how to remove it, and resolves 1 (with `--json` the last JSON
+ * object's `error` lists them under `deletes`). A second signal exits 130 at once. Unless
+ * `--keep-trying`, a first mapping that fails (no gateway, refused) stops and resolves 1.
  *
  * @example
  * ```ts
@@ -71,9 +93,14 @@ export function mapCommand(args: MapArgs, io: CliIo, signals: SignalSource): Pro
   // Replayed: a stop requested while no part of mapPort listens (between retries) is not lost.
   const stop$ = new ReplaySubject<void>(1);
   const view = new MapView(args.json, io);
+  const pending = new PendingDelete({
+    externalPort: args.externalPort ?? args.internalPort,
+    lifetimeSeconds: args.lifetimeSeconds ?? DEFAULT_LIFETIME_SECONDS,
+  });
 
   return new Promise<number>((resolve, reject) => {
     let stopping = false;
+    let finished = false;
     let mappedOnce = false;
     let failure: Error | null = null;
     let previous: MappingState | undefined;
@@ -81,22 +108,55 @@ export function mapCommand(args: MapArgs, io: CliIo, signals: SignalSource): Pro
     let boundTimer: NodeJS.Timeout | undefined;
 
     const cleanup = (): void => {
+      finished = true;
       signals.off('SIGINT', onSignal);
       signals.off('SIGTERM', onSignal);
       clearTimeout(durationTimer);
       clearTimeout(boundTimer);
       view.close();
     };
+    /** The stream ended (or the stop bound passed) with `last`: report, and resolve the exit code. */
+    const finish = (last: MappingState | undefined): void => {
+      cleanup();
+      let code = 0;
+      if (failure) {
+        io.stderr.write(`rxnat: ${describeFailure(failure).message}\n`);
+        code = 1;
+      }
+      if (last?.status === 'unmapped' && last.error instanceof UnconfirmedDeleteError) {
+        for (const line of unconfirmedDeleteLines(last.error, args)) io.stderr.write(`rxnat: ${line}\n`);
+        code = 1;
+      }
+      resolve(code);
+    };
+    /** The stop bound passed before mapPort's last state: what may still be mapped is unconfirmed. */
+    const giveUp = (): void => {
+      if (finished) return;
+      subscription.unsubscribe();
+      const entry = pending.unconfirmed(Date.now(), (gateway) => new CloseTimeoutError(gateway, STOP_BOUND_MS));
+      const last = pending.state;
+      if (entry === null || last === undefined) {
+        finish(last);
+        return;
+      }
+      const final: MappingState = {
+        ...last,
+        status: 'unmapped',
+        externalPort: 0,
+        externalIp: null,
+        lifetimeSeconds: null,
+        doubleNat: false,
+        error: new UnconfirmedDeleteError([entry]),
+      };
+      view.state(final, 'unmapped', true);
+      finish(final);
+    };
     const stop = (reason: string, quietly = false): void => {
       if (stopping) return;
       stopping = true;
       cliLog(io, `stopping: ${reason}`);
       view.stopping(quietly ? undefined : `${reason}: deleting the mapping${mappedOnce ? '' : ' (if the add went through)'}... (Ctrl-C again to quit at once)`);
-      boundTimer = setTimeout(() => {
-        cleanup();
-        io.stderr.write(`rxnat: the gateway did not confirm the delete within ${STOP_BOUND_MS / 1000} s; the mapping expires at the end of its lease\n`);
-        resolve(1);
-      }, STOP_BOUND_MS);
+      boundTimer = setTimeout(giveUp, STOP_BOUND_MS);
       stop$.next();
     };
     function onSignal(): void {
@@ -115,10 +175,13 @@ export function mapCommand(args: MapArgs, io: CliIo, signals: SignalSource): Pro
     }
 
     cliLog(io, 'mapping', { ...request, nat: args.nat });
-    mapPort(nat$, request, { stop: stop$, logger: io.logger }).subscribe({
+    // Referenced by giveUp, which runs on a timer only: assigned by then.
+    const subscription: Subscription = mapPort(nat$, request, { stop: stop$, logger: io.logger }).subscribe({
       next: (state) => {
+        if (finished) return;
         const event = mappingEvent(state, previous);
         previous = state;
+        pending.observe(state);
         if (state.status === 'mapped') mappedOnce = true;
         view.state(state, event, stopping);
         if (state.status === 'unmapped' && !mappedOnce && !stopping && !args.keepTrying) {
@@ -127,17 +190,12 @@ export function mapCommand(args: MapArgs, io: CliIo, signals: SignalSource): Pro
         }
       },
       error: (error: unknown) => {
+        if (finished) return;
         cleanup();
         reject(error);
       },
       complete: () => {
-        cleanup();
-        if (failure) {
-          io.stderr.write(`rxnat: ${describeFailure(failure).message}\n`);
-          resolve(1);
-        } else {
-          resolve(0);
-        }
+        if (!finished) finish(pending.state);
       },
     });
   });
@@ -189,8 +247,9 @@ class MapView {
     }
     if (this.quiet && state.status === 'unmapped' && state.error === null) return;
     let line = stateLine(state, event);
-    if (stopping && state.status === 'unmapped' && state.error === null && this.lastMapped) {
-      line = deletedLine(this.lastMapped);
+    if (stopping && state.status === 'unmapped' && this.lastMapped) {
+      if (state.error === null) line = deletedLine(this.lastMapped);
+      else if (state.error instanceof UnconfirmedDeleteError) line = unconfirmedDeleteLine(this.lastMapped);
     }
     this.clearFooter();
     this.io.stdout.write(`${clock(new Date(now))} ${line}\n`);
