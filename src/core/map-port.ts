@@ -1,51 +1,16 @@
-import { defer, isObservable, Observable, of, take, type SchedulerLike, type Subscription } from 'rxjs';
+import { defer, isObservable, Observable, of, take, type Subscription } from 'rxjs';
 import { InvalidMappingRequestError, InvalidOptionError } from '../errors.js';
-import { backoffDelayMs, type RetryOptions } from './backoff.js';
-import type { Logger } from './logger.js';
+import { backoffDelayMs } from './backoff.js';
 import { sameState, unestablished, type MappingState } from './mapping-state.js';
 import type { MappingRequest, Nat } from './nat.js';
 import { joinEntry, type Membership } from './session-runner.js';
 import type { SessionConfig } from './session.js';
-import { resolveMappingRequest, resolveMapPortOptions, type ResolvedMapPortOptions, type ResolvedMappingRequest } from './validate.js';
+import { resolveMappingRequest, resolveMapPortOptions, type MapPortOptions, type ResolvedMapPortOptions, type ResolvedMappingRequest } from './validate.js';
+
+export type { MapPortOptions } from './validate.js';
 
 export type { MappingState, MappingStatus } from './mapping-state.js';
 
-/**
- * Options of {@link mapPort}. Every one has a default; each is checked at subscribe
- * ({@link InvalidOptionError} for one out of range), so no option can make rxnat flood a gateway.
- *
- * @example
- * ```ts
- * mapPort(nat, request, { externalIpCacheMs: 30_000, retry: { maxDelayMs: 10_000 } });
- * ```
- */
-export interface MapPortOptions {
-  /** Renew when this fraction of the granted lease has passed; in (0, 1). Default 1/3 (go-libp2p-nat). Never sooner than 1 s after a grant. */
-  readonly renewFraction?: number;
-  /** How long the gateway's external address is trusted before it is asked again; at least 250 ms. Default 15 000 ms (go-libp2p-nat's CacheTime). */
-  readonly externalIpCacheMs?: number;
-  /** Backoff for failed adds and renewals, and for rediscovery (`initialDelayMs` ≥ 50, `maxDelayMs` ≥ 500, `jitter` in [0, 0.5]). */
-  readonly retry?: RetryOptions;
-  /** After this many "connection refused" in a row the gateway is taken as lost and rediscovered. Default 3 (go-libp2p-nat). */
-  readonly maxConsecutiveUnreachable?: number;
-  /**
-   * Bound on each request of teardown on the wire (each delete, and an add still in flight then),
-   * counted from when it is sent, never while it waits in the gateway's queue. Default 10 000 ms.
-   */
-  readonly teardownTimeoutMs?: number;
-  /**
-   * A graceful stop: when it emits, the mapping is deleted, a last `unmapped` state is emitted
-   * (its `error` an `UnconfirmedDeleteError` when the gateway did not confirm the delete) and the
-   * stream completes. (Unsubscribing also deletes, but nobody can wait for that.)
-   */
-  readonly stop?: Observable<unknown>;
-  /** Where to log; default {@link debugLogger} (`DEBUG=rxnat:*`). */
-  readonly logger?: Logger;
-  /** Source of jitter in [0, 1); default `Math.random`. */
-  readonly random?: () => number;
-  /** Scheduler for every timer; default `asyncScheduler`. */
-  readonly scheduler?: SchedulerLike;
-}
 
 /**
  * Maps a port on a NAT gateway, as a cold Observable of {@link MappingState}s.

@@ -82,16 +82,40 @@ export interface ResolvedMapPortOptions {
   readonly scheduler: SchedulerLike;
 }
 
-/** The options `resolveMapPortOptions` reads (the shape of `MapPortOptions`). */
-export interface MapPortOptionsInput {
+/**
+ * Options of `mapPort`. Every one has a default; each is checked at subscribe
+ * ({@link InvalidOptionError} for one out of range), so no option can make rxnat flood a gateway.
+ *
+ * @example
+ * ```ts
+ * mapPort(nat, request, { externalIpCacheMs: 30_000, retry: { maxDelayMs: 10_000 } });
+ * ```
+ */
+export interface MapPortOptions {
+  /** Renew when this fraction of the granted lease has passed; in (0, 1). Default 1/3 (go-libp2p-nat). Never sooner than 1 s after a grant. */
   readonly renewFraction?: number;
+  /** How long the gateway's external address is trusted before it is asked again; at least 250 ms. Default 15 000 ms (go-libp2p-nat's CacheTime). */
   readonly externalIpCacheMs?: number;
+  /** Backoff for failed adds and renewals, and for rediscovery (`initialDelayMs` ≥ 50, `maxDelayMs` ≥ 500, `jitter` in [0, 0.5]). */
   readonly retry?: RetryOptions;
+  /** After this many "connection refused" in a row the gateway is taken as lost and rediscovered. Default 3 (go-libp2p-nat). */
   readonly maxConsecutiveUnreachable?: number;
+  /**
+   * Bound on each request of teardown on the wire (each delete, and an add still in flight then),
+   * counted from when it is sent, never while it waits in the gateway's queue. Default 10 000 ms.
+   */
   readonly teardownTimeoutMs?: number;
+  /**
+   * A graceful stop: when it emits, the mapping is deleted, a last `unmapped` state is emitted
+   * (its `error` an `UnconfirmedDeleteError` when the gateway did not confirm the delete) and the
+   * stream completes. (Unsubscribing also deletes, but nobody can wait for that.)
+   */
   readonly stop?: Observable<unknown>;
+  /** Where to log; default `debugLogger` (`DEBUG=rxnat:*`). */
   readonly logger?: Logger;
+  /** Source of jitter in [0, 1); default `Math.random`. */
   readonly random?: () => number;
+  /** Scheduler for every timer; default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
 
@@ -107,7 +131,7 @@ export interface MapPortOptionsInput {
  * resolveMapPortOptions({ renewFraction: 0 });                 // throws InvalidOptionError
  * ```
  */
-export function resolveMapPortOptions(options: MapPortOptionsInput | undefined | null): ResolvedMapPortOptions {
+export function resolveMapPortOptions(options: MapPortOptions | undefined | null): ResolvedMapPortOptions {
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw new InvalidOptionError('options', 'the options must be an object');
   const number = (name: string, value: unknown, fallback: number, min: number, max: number, exclusive = false): number => {

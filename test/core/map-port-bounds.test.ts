@@ -22,6 +22,18 @@ const heapAfterGc = (): number => {
 
 const retry = { initialDelayMs: 50, maxDelayMs: 500, jitter: 0 };
 
+/** Runs the clock until `count()` reaches 1,000, then 10,000, and fails if the heap grew by 1 MB or more in between. */
+function assertFlatHeap(clock: VirtualClock, count: () => number): void {
+  const runUntil = (n: number): void => {
+    while (count() < n) clock.advance(500);
+  };
+  runUntil(1000);
+  const before = heapAfterGc();
+  runUntil(10_000);
+  const after = heapAfterGc();
+  assert.ok(after - before < 1_000_000, `heap grew by ${after - before} bytes over 9,000 failures`);
+}
+
 test('10,000 failed discoveries in a row: heap flat, no stack growth, and the stream still tears down', () => {
   const clock = new VirtualClock();
   let discoveries = 0;
@@ -33,14 +45,7 @@ test('10,000 failed discoveries in a row: heap flat, no stack growth, and the st
   const subscription = mapPort(discovery$, { protocol: 'tcp', internalPort: 8080 }, { scheduler: clock, retry }).subscribe((s) => {
     if (states.length < 4) states.push(s);
   });
-  const runUntil = (count: number): void => {
-    while (discoveries < count) clock.advance(500);
-  };
-  runUntil(1000);
-  const before = heapAfterGc();
-  runUntil(10_000);
-  const after = heapAfterGc();
-  assert.ok(after - before < 1_000_000, `heap grew by ${after - before} bytes over 9,000 failures`);
+  assertFlatHeap(clock, () => discoveries);
   assert.doesNotThrow(() => subscription.unsubscribe());
   assert.equal(clock.pending, 0, 'no timer left');
   assert.equal(states[0]?.status, 'mapping');
@@ -71,14 +76,7 @@ test('10,000 failed adds in a row, the last of which may have been made: heap fl
   };
   let completed = false;
   const subscription = mapPort(nat, { protocol: 'tcp', internalPort: 8080 }, { scheduler: clock, retry }).subscribe({ complete: () => (completed = true) });
-  const runUntil = (count: number): void => {
-    while (adds < count) clock.advance(500);
-  };
-  runUntil(1000);
-  const before = heapAfterGc();
-  runUntil(10_000);
-  const after = heapAfterGc();
-  assert.ok(after - before < 1_000_000, `heap grew by ${after - before} bytes over 9,000 failures`);
+  assertFlatHeap(clock, () => adds);
   assert.doesNotThrow(() => subscription.unsubscribe());
   clock.advance(20_000);
   assert.deepEqual(deletes.map((g) => g.externalPort), [8080], 'the add that got no answer is deleted');
