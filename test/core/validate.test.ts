@@ -77,6 +77,7 @@ test('mapPort errors at subscribe with the InvalidOptionError, before any reques
   let error: unknown;
   mapPort(extIp('203.0.113.7'), { protocol: 'tcp', internalPort: 8080 }, { renewFraction: 0 }).subscribe({ error: (e: unknown) => (error = e) });
   assert.ok(error instanceof InvalidOptionError && error.option === 'renewFraction');
-  mapPort(null as never, { protocol: 'tcp', internalPort: 8080 }).subscribe({ error: (e: unknown) => (error = e) });
-  assert.ok(error instanceof InvalidOptionError && error.option === 'nat');
+  let second: unknown;
+  mapPort(null as never, { protocol: 'tcp', internalPort: 8080 }).subscribe({ error: (e: unknown) => (second = e) });
+  assert.ok(second instanceof InvalidOptionError && second.option === 'nat');
 });
