@@ -424,3 +424,155 @@ describe('grant validation and the view', () => {
     assert.equal(view(fixtures().mapped.session, config).renewals, 0);
   });
 });
+
+describe('step: the details a mutation pass asked about', () => {
+  test('a second sent keeps the first send time; stop is graceful, teardown and loss are not', () => {
+    const adding = fixtures().adding.session;
+    assert.equal(step(adding, { type: 'sent', at: 500 }, config).session.inFlight?.sentAt, 0);
+    const mapped = fixtures().mapped.session;
+    assert.equal(step(mapped, { type: 'stop', at: 2 }, config).session.closing?.graceful, true);
+    assert.equal(step(mapped, { type: 'teardown', at: 2 }, config).session.closing?.graceful, false);
+    let s = run([{ type: 'timer', at: 20_001, name: 'renew' }], mapped).session;
+    for (let i = 0; i < 3 && s.phase !== 'closing'; i++) {
+      s = run([{ type: 'sent', at: 20_001 }, failed(20_002, false, { gatewayGone: true })], s).session;
+      if (s.phase !== 'closing') s = run([{ type: 'timer', at: s.timers.retry!, name: 'retry' }], s).session;
+    }
+    assert.equal(s.closing?.graceful, false, 'a lost gateway is left, not stopped');
+  });
+
+  test('the add asks for the granted port, with the grant it renews, and the rest of the request', () => {
+    const { effects } = step(fixtures().mapped.session, { type: 'timer', at: 20_001, name: 'renew' }, config);
+    assert.deepEqual(effects, [{ type: 'add', request: { ...config.request, externalPort: 8080, previous: grant() }, priority: 60_000 }]);
+    const first = step(initialSession(), { type: 'start', at: 0 }, config).effects;
+    assert.deepEqual(first, [{ type: 'add', request: config.request, priority: Infinity }]);
+  });
+
+  test('an invalid success reply is a failure that may have been made, never a refused connection', () => {
+    let s = fixtures().adding.session;
+    for (let i = 0; i < 5; i++) {
+      const result = run([{ type: 'granted', at: 10 + i, grant: grant(0) }], s);
+      assert.ok(!result.all.some((e) => e.type === 'lost'), 'invalid replies never count as a lost gateway');
+      s = run([{ type: 'timer', at: result.session.timers.retry!, name: 'retry' }, { type: 'sent', at: result.session.timers.retry! }], result.session).session;
+    }
+    assert.equal(s.unreachable, 0);
+  });
+
+  test('a grant on a port that may have been made takes it off the list; a moved renewal puts the old port on it', () => {
+    const lost = run([failed(2000, true)], fixtures().adding.session).session;
+    assert.deepEqual(lost.maybeApplied, [8080]);
+    const regranted = run([{ type: 'timer', at: lost.timers.retry!, name: 'retry' }, { type: 'sent', at: 3001 }, { type: 'granted', at: 3002, grant: grant() }], lost).session;
+    assert.deepEqual(regranted.maybeApplied, []);
+    const moved = run([{ type: 'sent', at: 20_001 }, { type: 'granted', at: 20_002, grant: grant(40_000) }], fixtures().renewing.session).session;
+    assert.deepEqual(moved.maybeApplied, [8080]);
+    const same = run([{ type: 'sent', at: 20_001 }, { type: 'granted', at: 20_002, grant: grant() }], fixtures().renewing.session).session;
+    assert.deepEqual(same.maybeApplied, []);
+  });
+
+  test('a re-add waiting for the rate limit survives a grant; a rate-limited one is pending', () => {
+    const renewing = run([{ type: 'sent', at: 20_001 }], fixtures().renewing.session).session;
+    const waiting: Session = { ...renewing, timers: { ...renewing.timers, readd: 50_000 } };
+    assert.equal(step(waiting, { type: 'granted', at: 20_002, grant: grant() }, config).session.timers.readd, 50_000);
+    const reset = run([{ type: 'reset', at: 100 }, { type: 'sent', at: 100 }, { type: 'granted', at: 101, grant: grant() }, { type: 'reset', at: 200 }], fixtures().mapped.session).session;
+    assert.equal(reset.readdPending, true);
+  });
+
+  test('a grant that arrives exactly at the end of its own lease is not mapped', () => {
+    const exact = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, { type: 'granted', at: 2000, grant: grant(8080, 2) }]).session;
+    assert.equal(exact.phase, 'unmapped');
+    assert.ok(exact.error instanceof LeaseExpiredError);
+    assert.equal(exact.timers.renew, undefined);
+    assert.equal(exact.timers.leaseEnd, undefined);
+    assert.equal(exact.timers.retry, 2000 + MIN_RENEW_DELAY_MS);
+  });
+
+  test('a renewal failing at the very instant its lease ends is unmapped, not degraded', () => {
+    const renewing = run([{ type: 'sent', at: 20_001 }], fixtures().renewing.session).session;
+    assert.equal(step(renewing, failed(60_000, false), config).session.phase, 'unmapped');
+    assert.equal(step(renewing, failed(59_999, false), config).session.phase, 'degraded');
+  });
+
+  test('a lease that ends before its renewal is due: unmapped, and the renewal becomes the retry', () => {
+    const short = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, { type: 'granted', at: 1, grant: grant(8080, 1) }]).session;
+    assert.equal(short.timers.leaseEnd, 1000);
+    assert.equal(short.timers.renew, 1001);
+    const lapsed = step(short, { type: 'timer', at: 1000, name: 'leaseEnd' }, config).session;
+    assert.equal(lapsed.phase, 'unmapped');
+    assert.deepEqual(lapsed.timers, { retry: 1001 });
+    const sent = run([{ type: 'sent', at: 20_001 }], fixtures().renewing.session).session;
+    assert.equal(step(sent, { type: 'timer', at: 60_000, name: 'leaseEnd' }, config).session.phase, 'adding');
+  });
+
+  test('an unusable address says why; an address change before any grant re-adds nothing', () => {
+    const bad = step(fixtures().mapped.session, { type: 'address', at: 2, ip: '0.0.0.0', error: null }, config).session;
+    assert.match(bad.addressError?.message ?? '', /not usable/);
+    const queued = fixtures().queued.session;
+    const first = step(queued, { type: 'address', at: 1, ip: '203.0.113.7', error: null }, config).session;
+    assert.deepEqual(step(first, { type: 'address', at: 2, ip: '198.51.100.9', error: null }, config).effects, []);
+  });
+
+  test('teardown keeps the lease clock: a lease that ends while deletes wait turns the state unmapped', () => {
+    const closing = run([{ type: 'stop', at: 2 }], fixtures().mapped.session).session;
+    assert.equal(closing.timers.leaseEnd, 60_000);
+    assert.equal(view(closing, config).status, 'mapped', 'until then, the state teardown began in');
+    const lapsed = step(closing, { type: 'timer', at: 60_000, name: 'leaseEnd' }, config).session;
+    assert.equal(view(lapsed, config).status, 'unmapped');
+    assert.ok(view(lapsed, config).error instanceof LeaseExpiredError);
+    assert.equal(lapsed.timers.leaseEnd, undefined);
+    const reset = step(closing, { type: 'reset', at: 3 }, config).session;
+    assert.ok(view(reset, config).error instanceof GatewayResetError);
+    const fromQueued = run([{ type: 'stop', at: 2 }], fixtures().renewing.session).session;
+    assert.equal(fromQueued.closing?.from, 'renewing');
+    const unmappedClosing = run([{ type: 'teardown', at: 2 }], run([failed(2000, true)], fixtures().adding.session).session).session;
+    assert.equal(step(unmappedClosing, { type: 'reset', at: 3 }, config).session, unmappedClosing, 'nothing held: a reset changes nothing');
+  });
+
+  test('an add answered during teardown: its lease and a moved port are what is deleted, an invalid answer deletes the asked port', () => {
+    const closing = run([{ type: 'teardown', at: 5 }], fixtures().adding.session).session;
+    const valid = step(closing, { type: 'granted', at: 7, grant: grant(8080, 30) }, config).session;
+    assert.equal(valid.leaseEndsAt, 30_000, 'from the send, 0 ms');
+    const permanent = step(closing, { type: 'granted', at: 7, grant: grant(8080, 0) }, config).session;
+    assert.equal(permanent.leaseEndsAt, Infinity);
+    const invalid = step(closing, { type: 'granted', at: 7, grant: grant(0) }, config);
+    assert.deepEqual(invalid.effects.map((e) => (e.type === 'delete' ? e.target.externalPort : e.type)), [8080]);
+    const renewingClosing = run([{ type: 'sent', at: 20_001 }, { type: 'teardown', at: 20_002 }], fixtures().renewing.session).session;
+    const moved = step(renewingClosing, { type: 'granted', at: 20_003, grant: grant(40_000) }, config);
+    assert.deepEqual(moved.effects.map((e) => (e.type === 'delete' ? e.target.externalPort : e.type)), [40_000, 8080]);
+    const same = step(renewingClosing, { type: 'granted', at: 20_003, grant: grant() }, config);
+    assert.deepEqual(same.effects.map((e) => (e.type === 'delete' ? e.target.externalPort : e.type)), [8080]);
+    assert.equal(step(closing, { type: 'timer', at: 9, name: 'retry' }, config).session, closing, 'only the add bound counts');
+  });
+
+  test('when an unconfirmed entry goes away by itself', () => {
+    const permanent = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, { type: 'granted', at: 1, grant: grant(8080, 0) }, { type: 'teardown', at: 2 }]).session;
+    const closed = step(permanent, { type: 'deleteFailed', at: 3, port: 8080, error: silent }, config).effects.find((e) => e.type === 'closed');
+    assert.equal(closed?.type === 'closed' && closed.unconfirmed[0]?.leaseEndsAtMs, null, 'a permanent lease never ends');
+    const maybe = run([failed(2000, true), { type: 'teardown', at: 2001 }], fixtures().adding.session).session;
+    const after = step(maybe, { type: 'deleteFailed', at: 2002, port: 8080, error: silent }, config).effects.find((e) => e.type === 'closed');
+    assert.equal(after?.type === 'closed' && after.unconfirmed[0]?.leaseEndsAtMs, 2002 + 60_000, 'no longer than asked for, from now');
+    const permanentAsk: SessionConfig = { ...config, request: { ...config.request, lifetimeSeconds: 0 } };
+    const maybeP = run([failed(2000, true), { type: 'teardown', at: 2001 }], fixtures().adding.session).session;
+    const afterP = step(maybeP, { type: 'deleteFailed', at: 2002, port: 8080, error: silent }, permanentAsk).effects.find((e) => e.type === 'closed');
+    assert.equal(afterP?.type === 'closed' && afterP.unconfirmed[0]?.leaseEndsAtMs, null);
+    const two = run([{ type: 'sent', at: 20_001 }, { type: 'granted', at: 20_002, grant: grant(40_000) }, { type: 'teardown', at: 20_003 }], fixtures().renewing.session).session;
+    const one = step(two, { type: 'deleted', at: 20_004, port: 40_000 }, config).session;
+    assert.deepEqual(one.closing?.pending.map((g) => g.externalPort), [8080], 'one answered, one still pending');
+    assert.equal(one.phase, 'closing');
+  });
+
+  test('grant validation: the edges of every range, and the reason in every message', () => {
+    assert.equal(grantProblem(grant(1), config), null);
+    assert.equal(grantProblem(grant(65_535), config), null);
+    assert.equal(grantProblem(grant(8080, 0xffffffff), config), null);
+    assert.equal(grantProblem(grant(8080, 0x100000000), config)?.reason, 'lifetime');
+    assert.equal(grantProblem(grant(65_536), config)?.reason, 'external-port');
+    assert.equal(grantProblem(null as never, config)?.reason, 'grant');
+    assert.equal(grantProblem(7 as never, config)?.reason, 'grant');
+    for (const g of [grant(0), grant(8080, -1), grant(8080, 60, { externalIp: '0.0.0.0' }), grant(8080, 60, { internalPort: 1 })]) {
+      assert.match(grantProblem(g, config)?.message ?? '', /success reply is not a mapping: \S/);
+    }
+  });
+
+  test('PHASES lists every phase once', () => {
+    assert.deepEqual([...PHASES].sort(), ['adding', 'closed', 'closing', 'degraded', 'idle', 'mapped', 'queued', 'renewing', 'unmapped']);
+  });
+});
