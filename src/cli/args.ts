@@ -1,33 +1,26 @@
 /**
- * Argument parsing of the `rxnat` command-line tool, over `node:util`'s `parseArgs`: one
- * option table per command, strict (an unknown option or a missing value is a usage error),
- * values checked and converted here so that commands receive typed, validated input.
+ * Argument parsing of the `rxnat` command-line tool, driven by the option tables of
+ * {@link COMMAND_SPECS}: strict (an unknown option or a missing value is a usage error, with
+ * the nearest option or command suggested), values checked and converted here so that commands
+ * receive typed, validated input. A value that looks like a negative number (`--lifetime -1`,
+ * `map tcp -5`) is taken as a value and then checked, so its message is about its range.
  *
  * @packageDocumentation
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isIpAddress } from '../core/address.js';
 import type { MappingProtocol } from '../core/nat.js';
+import {
+  COMMAND_SPECS,
+  COMMANDS,
+  commandOptions,
+  helpText,
+  MAX_CLI_LIFETIME_SECONDS,
+  optionLabel,
+  type CommandName,
+  type OptionSpec,
+} from './options.js';
 
-/**
- * The commands of `rxnat`.
- *
- * @example
- * ```ts
- * const command: CommandName = 'map';
- * ```
- */
-export type CommandName = 'discover' | 'ip' | 'map' | 'unmap' | 'list' | 'demo';
-
-/**
- * Every command, in the order `rxnat --help` lists them.
- *
- * @example
- * ```ts
- * COMMANDS.includes('demo'); // true
- * ```
- */
-export const COMMANDS: readonly CommandName[] = ['discover', 'ip', 'map', 'unmap', 'list', 'demo'];
+export { COMMAND_SPECS, COMMANDS, helpText, type CommandName };
 
 /**
  * A wrong command line: exit code 2, with a one-line message that says what to do.
@@ -89,6 +82,21 @@ export interface CommonArgs extends NatOptions {
 }
 
 /**
+ * One mapping of `rxnat map`: `tcp 8080`, or `udp 4001:14001` with the external port to ask for.
+ *
+ * @example
+ * ```ts
+ * const spec: MappingSpec = { protocol: 'udp', internalPort: 4001, externalPort: 14001 };
+ * ```
+ */
+export interface MappingSpec {
+  readonly protocol: MappingProtocol;
+  readonly internalPort: number;
+  /** The external port to ask for; `undefined`: the internal port. */
+  readonly externalPort: number | undefined;
+}
+
+/**
  * A parsed command line.
  *
  * @example
@@ -99,21 +107,25 @@ export interface CommonArgs extends NatOptions {
  */
 export type ParsedArgs =
   | { readonly command: 'help'; readonly topic: CommandName | undefined }
+  /** Bare `rxnat`: the usage on stderr, exit 2. */
+  | { readonly command: 'usage' }
   | { readonly command: 'version' }
   | ({ readonly command: 'discover' } & CommonArgs)
   | ({ readonly command: 'ip' } & CommonArgs)
+  | ({ readonly command: 'status' } & CommonArgs)
   | ({ readonly command: 'list' } & CommonArgs)
   | ({
       readonly command: 'map';
-      readonly protocol: MappingProtocol;
-      readonly internalPort: number;
-      readonly externalPort: number | undefined;
+      /** At least one; no protocol and internal port twice, no protocol and external port twice. */
+      readonly mappings: readonly MappingSpec[];
       readonly lifetimeSeconds: number | undefined;
       readonly description: string | undefined;
       /** `--duration`: stop (and delete) after this many seconds; `undefined` runs until a signal. */
       readonly durationSeconds: number | undefined;
-      /** `--keep-trying`: do not give up when the first mapping cannot be made. */
+      /** `--keep-trying`: do not give up when a first mapping cannot be made. */
       readonly keepTrying: boolean;
+      /** `--leave`: add, report, exit without deleting. */
+      readonly leave: boolean;
     } & CommonArgs)
   | ({
       readonly command: 'unmap';
@@ -124,57 +136,19 @@ export type ParsedArgs =
     } & CommonArgs)
   | { readonly command: 'demo' };
 
-type OptionTable = NonNullable<ParseArgsConfig['options']>;
-
-/**
- * Longest `--lifetime`: 7 days, IGDv2's maximum lease. (Longer leases would also put the renewal
- * timer, at a third of the lease, beyond what a JavaScript timer can hold.)
- */
-const MAX_CLI_LIFETIME_SECONDS = 604_800;
-
-const HELP: OptionTable = { help: { type: 'boolean', short: 'h' } };
-
-const NAT_OPTIONS: OptionTable = {
-  ...HELP,
-  nat: { type: 'string' },
-  json: { type: 'boolean' },
-  timeout: { type: 'string' },
-  'request-timeout': { type: 'string' },
-  gateway: { type: 'string' },
-  'pmp-port': { type: 'string' },
-  'pcp-port': { type: 'string' },
-  'ssdp-target': { type: 'string', multiple: true },
-  'local-address': { type: 'string' },
-};
-
-const OPTIONS: Record<CommandName, OptionTable> = {
-  discover: NAT_OPTIONS,
-  ip: NAT_OPTIONS,
-  list: NAT_OPTIONS,
-  map: {
-    ...NAT_OPTIONS,
-    'external-port': { type: 'string' },
-    lifetime: { type: 'string' },
-    description: { type: 'string' },
-    duration: { type: 'string' },
-    'keep-trying': { type: 'boolean' },
-  },
-  unmap: { ...NAT_OPTIONS, 'internal-port': { type: 'string' } },
-  demo: HELP,
-};
-
 /**
  * Parses `rxnat`'s arguments (without `node` and the script). Throws {@link UsageError}.
  *
  * @example
  * ```ts
- * const args = parseCliArgs(['map', 'tcp', '8080', '--lifetime', '120', '--json']);
- * if (args.command === 'map') console.log(args.internalPort, args.lifetimeSeconds); // 8080 120
+ * const args = parseCliArgs(['map', 'tcp', '8080', 'udp', '4001:14001', '--lifetime', '120', '--json']);
+ * if (args.command === 'map') console.log(args.mappings.length, args.lifetimeSeconds); // 2 120
  * ```
  */
 export function parseCliArgs(argv: readonly string[]): ParsedArgs {
   const [first, ...rest] = argv;
-  if (first === undefined || first === '--help' || first === '-h') return { command: 'help', topic: undefined };
+  if (first === undefined) return { command: 'usage' };
+  if (first === '--help' || first === '-h') return { command: 'help', topic: undefined };
   if (first === '--version' || first === '-V') return { command: 'version' };
   if (first === 'help') {
     const topic = rest[0];
@@ -184,95 +158,254 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
   const command = commandName(first);
   // --help wins over anything else on the line, right or wrong.
   if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', topic: command };
-  const { values, positionals } = parse(command, rest);
+  const { values, positionals } = tokenize(command, rest);
 
-  const expectPositionals = (names: readonly string[], example: string): void => {
-    if (positionals.length < names.length) {
-      throw new UsageError(`${command} needs ${names.join(' and ')}, as in: ${example}`, command);
-    }
-    if (positionals.length > names.length) {
-      throw new UsageError(`${command}: unexpected argument "${positionals[names.length]}"`, command);
-    }
+  const expectNoPositionals = (example: string): void => {
+    if (positionals.length > 0) throw new UsageError(`${command}: unexpected argument "${positionals[0]}" (${command} takes none, as in: ${example})`, command);
   };
 
   switch (command) {
     case 'demo':
-      expectPositionals([], 'rxnat demo');
+      expectNoPositionals('rxnat demo');
       return { command };
     case 'discover':
     case 'ip':
     case 'list':
-      expectPositionals([], `rxnat ${command} --nat pmp:192.168.1.1`);
+      expectNoPositionals(`rxnat ${command} --nat pmp:192.168.1.1`);
+      return { command, ...commonArgs(command, values) };
+    case 'status':
+      expectNoPositionals('rxnat status --json');
       return { command, ...commonArgs(command, values) };
     case 'map': {
-      expectPositionals(['a protocol', 'an internal port'], 'rxnat map tcp 8080');
+      const leave = values.get('leave') === true;
+      const durationSeconds = optional(values.get('duration'), (v) => secondsArg(command, '--duration', v));
+      const keepTrying = values.get('keep-trying') === true;
+      if (leave && durationSeconds !== undefined) throw new UsageError('map: --leave adds the mappings and exits at once: --duration does not go with it', command);
+      if (leave && keepTrying) throw new UsageError('map: --leave adds the mappings once and exits: --keep-trying does not go with it', command);
       return {
         command,
-        protocol: protocolArg(command, positionals[0]!),
-        internalPort: portArg(command, 'internal port', positionals[1]!),
-        externalPort: optional(values['external-port'], (v) => portArg(command, '--external-port', v)),
-        lifetimeSeconds: optional(values.lifetime, (v) => integerArg(command, '--lifetime', v, 0, MAX_CLI_LIFETIME_SECONDS)),
-        description: stringValue(values.description),
-        durationSeconds: optional(values.duration, (v) => secondsArg(command, '--duration', v)),
-        keepTrying: values['keep-trying'] === true,
+        mappings: mappingSpecs(positionals, optional(values.get('external-port'), (v) => portArg(command, '--external-port', v))),
+        lifetimeSeconds: optional(values.get('lifetime'), (v) => integerArg(command, '--lifetime', v, 0, MAX_CLI_LIFETIME_SECONDS)),
+        description: stringValue(values.get('description')),
+        durationSeconds,
+        keepTrying,
+        leave,
         ...commonArgs(command, values),
       };
     }
     case 'unmap': {
-      expectPositionals(['a protocol', 'an external port'], 'rxnat unmap tcp 8080');
+      if (positionals.length < 2) throw new UsageError('unmap needs a protocol and an external port, as in: rxnat unmap tcp 8080', command);
+      if (positionals.length > 2) throw new UsageError(`unmap: unexpected argument "${positionals[2]}" (one mapping at a time, as in: rxnat unmap tcp 8080)`, command);
       return {
         command,
         protocol: protocolArg(command, positionals[0]!),
         externalPort: portArg(command, 'external port', positionals[1]!),
-        internalPort: optional(values['internal-port'], (v) => portArg(command, '--internal-port', v)),
+        internalPort: optional(values.get('internal-port'), (v) => portArg(command, '--internal-port', v)),
         ...commonArgs(command, values),
       };
     }
   }
 }
 
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+type Value = string | true | string[];
 
-function parse(command: CommandName, args: readonly string[]): { values: Values; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({ args: [...args], options: OPTIONS[command], allowPositionals: true, strict: true });
-    return { values: values as Values, positionals };
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    // node's messages are long and mention "positionals"; keep the first sentence, add the way out.
-    throw new UsageError(`${command}: ${message.split(/\.\s|\n/)[0]!.replace(/^Unknown option/, 'unknown option')}`, command);
+/** `-5`, `-1.5`: a value, not an option. */
+const NEGATIVE_NUMBER = /^-\d+(\.\d+)?$/;
+
+/**
+ * Splits `args` into option values and positionals along the command's option table: `--name
+ * VALUE`, `--name=VALUE`, flags, `-h`, `--` (everything after it is positional). A value that
+ * starts with a dash is taken only when it is a negative number (else it is the next option,
+ * and the one before lacks its value).
+ */
+function tokenize(command: CommandName, args: readonly string[]): { values: Map<string, Value>; positionals: string[] } {
+  const options = commandOptions(command);
+  const values = new Map<string, Value>();
+  const positionals: string[] = [];
+  let onlyPositionals = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (onlyPositionals || arg === '-' || !arg.startsWith('-') || NEGATIVE_NUMBER.test(arg)) {
+      positionals.push(arg);
+      continue;
+    }
+    if (arg === '--') {
+      onlyPositionals = true;
+      continue;
+    }
+    const long = arg.startsWith('--');
+    const equals = arg.indexOf('=');
+    const name = long ? arg.slice(2, equals < 0 ? undefined : equals) : arg.slice(1);
+    const inline = long && equals >= 0 ? arg.slice(equals + 1) : undefined;
+    const option = long ? options.find((o) => o.name === name) : options.find((o) => o.short === name);
+    if (option === undefined) throw unknownOption(command, long ? `--${name}` : arg, options);
+    if (option.value === undefined) {
+      if (inline !== undefined) throw new UsageError(`${command}: --${option.name} is a flag and takes no value (give --${option.name} alone, not "${arg}")`, command);
+      values.set(option.name, true);
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      const next = args[i + 1];
+      if (next === undefined || (next.startsWith('-') && next !== '-' && !NEGATIVE_NUMBER.test(next))) throw missingValue(command, option, next);
+      value = next;
+      i++;
+    }
+    if (option.multiple) {
+      const previous = values.get(option.name);
+      values.set(option.name, [...(Array.isArray(previous) ? previous : []), value]);
+    } else {
+      values.set(option.name, value);
+    }
   }
+  return { values, positionals };
+}
+
+function missingValue(command: CommandName, option: OptionSpec, next: string | undefined): UsageError {
+  const example = option.example !== undefined ? `, as in --${option.name} ${option.example}` : '';
+  // node's parseArgs hint, kept: a value that starts with a dash goes after "=".
+  const hint = next !== undefined ? `; "${next}" is taken as an option: to give a value that starts with a dash, write --${option.name}=${next}` : '';
+  return new UsageError(`${command}: --${option.name} needs a value (${option.value})${example}${hint}`, command);
+}
+
+function unknownOption(command: CommandName, given: string, options: readonly OptionSpec[]): UsageError {
+  const name = given.replace(/^-+/, '');
+  const nearest = nearestName(
+    name,
+    options.map((o) => o.name),
+  );
+  if (nearest !== undefined) return new UsageError(`${command}: unknown option '${given}': did you mean --${nearest}?`, command);
+  const elsewhere = COMMANDS.filter((c) => c !== command && commandOptions(c).some((o) => o.name === name));
+  if (elsewhere.length > 0) {
+    const own = options.filter((o) => o.name !== 'help').map(optionLabel);
+    return new UsageError(
+      `${command}: unknown option '${given}': it is an option of ${listOf(elsewhere)}, not of ${command}${own.length > 0 ? '' : ` (${command} takes no options)`}`,
+      command,
+    );
+  }
+  return new UsageError(`${command}: unknown option '${given}'`, command);
+}
+
+function listOf(words: readonly string[]): string {
+  return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
+
+/**
+ * The candidate nearest to `given`: the only one it is a prefix of (at least 2 letters), else
+ * the one at the smallest edit distance (insertions, deletions, substitutions and swaps of
+ * neighbours), when that distance is small for the word's length; `undefined` when none is near.
+ *
+ * @example
+ * ```ts
+ * nearestName('lifetim', ['lifetime', 'description']); // 'lifetime'
+ * nearestName('bogus', ['lifetime', 'description']);   // undefined
+ * ```
+ */
+export function nearestName(given: string, candidates: readonly string[]): string | undefined {
+  const lower = given.toLowerCase();
+  if (lower === '') return undefined;
+  const prefixed = candidates.filter((c) => c.startsWith(lower));
+  if (lower.length >= 2 && prefixed.length === 1) return prefixed[0];
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(lower, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  const allowed = Math.min(3, Math.max(1, Math.floor(lower.length / 3)));
+  return bestDistance <= allowed ? best : undefined;
+}
+
+/** Optimal string alignment distance (Damerau-Levenshtein without repeated edits of a substring). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let value = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = value;
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 function commandName(text: string): CommandName {
   if ((COMMANDS as readonly string[]).includes(text)) return text as CommandName;
   if (text.startsWith('-')) throw new UsageError(`give a command before options (${COMMANDS.join(', ')}), as in: rxnat discover ${text}`);
-  throw new UsageError(`unknown command "${text}": use one of ${COMMANDS.join(', ')}`);
+  const nearest = nearestName(text, COMMANDS);
+  throw new UsageError(`unknown command "${text}": ${nearest !== undefined ? `did you mean ${nearest}? ` : ''}use one of ${COMMANDS.join(', ')}`);
 }
 
-function commonArgs(command: CommandName, values: Values): CommonArgs {
-  const nat = stringValue(values.nat) ?? 'any';
+/** The pairs of `rxnat map`: protocol, then port or port:external. */
+function mappingSpecs(positionals: readonly string[], externalPortOption: number | undefined): MappingSpec[] {
+  const command = 'map';
+  const example = 'rxnat map tcp 8080 udp 4001:14001';
+  if (positionals.length < 2) throw new UsageError('map needs a protocol and an internal port, as in: rxnat map tcp 8080', command);
+  const specs: MappingSpec[] = [];
+  for (let i = 0; i < positionals.length; i += 2) {
+    const protocolText = positionals[i]!;
+    const portText = positionals[i + 1];
+    if (!/^(tcp|udp)$/i.test(protocolText) && /^-?\d+(:-?\d*)?$/.test(protocolText)) {
+      throw new UsageError(`map: "${protocolText}" has no protocol before it: give each mapping as a protocol and a port, as in: ${example}`, command);
+    }
+    const protocol = protocolArg(command, protocolText);
+    if (portText === undefined) throw new UsageError(`map: ${protocolText} needs an internal port after it, as in: ${example}`, command);
+    const colon = portText.indexOf(':');
+    const internalPort = portArg(command, 'internal port', colon < 0 ? portText : portText.slice(0, colon));
+    const externalPort = colon < 0 ? undefined : portArg(command, 'external port', portText.slice(colon + 1));
+    specs.push({ protocol, internalPort, externalPort });
+  }
+  if (externalPortOption !== undefined) {
+    if (specs.length > 1) {
+      throw new UsageError(`map: --external-port applies to one mapping; with several, give each its external port after a colon, as in: ${example}`, command);
+    }
+    if (specs[0]!.externalPort !== undefined) {
+      throw new UsageError(`map: the external port is given twice (${positionals[1]} and --external-port ${externalPortOption}): give one`, command);
+    }
+    specs[0] = { ...specs[0]!, externalPort: externalPortOption };
+  }
+  for (let i = 0; i < specs.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const [a, b] = [specs[j]!, specs[i]!];
+      if (a.protocol !== b.protocol) continue;
+      if (a.internalPort === b.internalPort) {
+        throw new UsageError(`map: ${b.protocol} ${b.internalPort} is given twice (one mapping per protocol and internal port: NAT-PMP and PCP key mappings on it)`, command);
+      }
+      if ((a.externalPort ?? a.internalPort) === (b.externalPort ?? b.internalPort)) {
+        throw new UsageError(`map: external port ${b.protocol} ${b.externalPort ?? b.internalPort} is asked for twice (for ${a.internalPort} and ${b.internalPort}): give each mapping its own`, command);
+      }
+    }
+  }
+  return specs;
+}
+
+function commonArgs(command: CommandName, values: Map<string, Value>): CommonArgs {
+  const nat = stringValue(values.get('nat')) ?? 'any';
   if (nat.trim() === '') throw new UsageError(`${command}: --nat needs a spec such as any, upnp, pmp:192.168.1.1 or pcp`, command);
-  const pmpPort = optional(values['pmp-port'], (v) => portArg(command, '--pmp-port', v));
-  const targets = values['ssdp-target'];
+  const pmpPort = optional(values.get('pmp-port'), (v) => portArg(command, '--pmp-port', v));
+  const targets = values.get('ssdp-target');
   return {
     nat,
-    json: values.json === true,
-    timeoutMs: optional(values.timeout, (v) => integerArg(command, '--timeout', v, 1, 600_000)),
-    requestTimeoutMs: optional(values['request-timeout'], (v) => integerArg(command, '--request-timeout', v, 1, 600_000)),
-    gateway: optional(values.gateway, (v) => ipArg(command, '--gateway', v)),
+    json: values.get('json') === true,
+    timeoutMs: optional(values.get('timeout'), (v) => integerArg(command, '--timeout', v, 1, 600_000)),
+    requestTimeoutMs: optional(values.get('request-timeout'), (v) => integerArg(command, '--request-timeout', v, 1, 600_000)),
+    gateway: optional(values.get('gateway'), (v) => ipArg(command, '--gateway', v)),
     pmpPort,
-    pcpPort: optional(values['pcp-port'], (v) => portArg(command, '--pcp-port', v)) ?? pmpPort,
-    ssdpTargets: (Array.isArray(targets) ? targets : []).map((t) => hostPortArg(command, '--ssdp-target', String(t))),
-    localAddress: optional(values['local-address'], (v) => ipArg(command, '--local-address', v)),
+    pcpPort: optional(values.get('pcp-port'), (v) => portArg(command, '--pcp-port', v)) ?? pmpPort,
+    ssdpTargets: (Array.isArray(targets) ? targets : []).map((t) => hostPortArg(command, '--ssdp-target', t)),
+    localAddress: optional(values.get('local-address'), (v) => ipArg(command, '--local-address', v)),
   };
 }
 
-function stringValue(value: Values[string]): string | undefined {
+function stringValue(value: Value | undefined): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function optional<T>(value: Values[string], convert: (text: string) => T): T | undefined {
+function optional<T>(value: Value | undefined, convert: (text: string) => T): T | undefined {
   return typeof value === 'string' ? convert(value) : undefined;
 }
 
@@ -318,115 +451,3 @@ function hostPortArg(command: CommandName, name: string, text: string): { addres
   return { address, port };
 }
 
-const NAT_HELP = `Gateway options:
-  --nat SPEC              how to reach the gateway (default: any)
-                            any                  race PCP, NAT-PMP and UPnP discovery
-                            upnp                 UPnP via SSDP
-                            upnp:<URL>           UPnP at that device description, no SSDP
-                            pmp[:IP]             NAT-PMP at IP (default: the default gateway)
-                            pcp[:IP]             PCP at IP (default: the default gateway)
-                            extip:IP             no gateway: reachable on IP, ports forwarded by hand
-                          go-ethereum's aliases work too: auto, on, natpmp, nat-pmp, ip:IP
-  --timeout MS            discovery deadline (default: 3000 for any, the backend's own otherwise)
-  --json                  machine-readable output on stdout`;
-
-const TESTING_HELP = `Testing and lab options (point rxnat at a simulator or a lab router):
-  --gateway IP            NAT-PMP/PCP gateway for specs without an address (any, pmp, pcp)
-  --pmp-port N            NAT-PMP server port (default 5351)
-  --pcp-port N            PCP server port (default: --pmp-port, else 5351)
-  --ssdp-target IP:PORT   send UPnP M-SEARCH here instead of multicast (repeatable)
-  --local-address IP      bind every socket to this local address
-  --request-timeout MS    deadline of each request after discovery`;
-
-const EXIT_HELP = `Exit codes: 0 success, 1 runtime failure (no gateway, refused), 2 usage error.
-Debug log: DEBUG=rxnat:* rxnat ...`;
-
-const COMMAND_HELP: Record<CommandName, string> = {
-  discover: `Usage: rxnat discover [--nat SPEC] [--timeout MS] [--json]
-
-Finds the NAT gateway and prints the backend that answered first, the gateway's address,
-its external IP and how long discovery took. With --json: one object with backend, name,
-gateway, externalIp, doubleNat and elapsedMs.`,
-  ip: `Usage: rxnat ip [--nat SPEC] [--json]
-
-Prints the gateway's external IP address (with --json: {"externalIp", "backend", "gateway",
-"doubleNat"}). A private or CGNAT address means another NAT sits upstream (double NAT).`,
-  map: `Usage: rxnat map <tcp|udp> <internalPort> [--external-port N] [--lifetime SECONDS]
-                 [--description TEXT] [--duration SECONDS] [--nat SPEC] [--json]
-
-Maps a port, keeps the mapping alive (renewed at a third of its lease, re-added when the
-external IP changes or the gateway reboots) and prints every state change. On Ctrl-C or
-SIGTERM, or after --duration, the mapping is deleted and rxnat exits 0 once the gateway
-confirmed the delete. When it did not (refused, or no answer), rxnat prints one line per
-mapping that may stay, with when its lease ends and the rxnat unmap command that removes it,
-and exits 1. A second Ctrl-C exits at once (code 130) without waiting for the delete.
-
-  --external-port N       external port to ask for (default: the internal port; the gateway
-                          may grant another, which is printed)
-  --lifetime SECONDS      lease to ask for, up to 604800 (default 60; 0 asks UPnP for a
-                          permanent lease)
-  --description TEXT      label in the router's table (UPnP; default "rxnat")
-  --duration SECONDS      delete the mapping and exit after this long
-  --keep-trying           keep retrying when the first mapping fails (default: exit 1)
-
-Output: a live status line on a terminal, one line per change otherwise; with --json one
-object per line: time, event (mapping, mapped, renewed, external-ip-changed, port-changed,
-degraded, unmapped), status, protocol, internalPort, externalPort, externalIp,
-lifetimeSeconds, backend, doubleNat, renewals, error (name, code, message; when the delete
-was not confirmed also deletes: protocol, internalPort, externalPort, gateway, leaseEndsAtMs,
-leaseEndsAt, error).`,
-  unmap: `Usage: rxnat unmap <tcp|udp> <externalPort> [--internal-port N] [--nat SPEC]
-
-Deletes a mapping.
-  UPnP      DeletePortMapping by external port: works for any mapping of this host (a router
-            in secure mode refuses to delete another host's mapping).
-  NAT-PMP   a lifetime-0 request, which the protocol keys on the INTERNAL port of this host:
-            --internal-port (default: the external port) must match the mapping's.
-  PCP       needs the nonce of the process that created the mapping, which another process
-            cannot know: deleting another process's PCP mapping fails (NOT_AUTHORIZED). Stop
-            that process instead (rxnat map deletes on exit) or let the lease run out.
-
-  --internal-port N       the mapping's internal port, for NAT-PMP/PCP (default: externalPort)`,
-  list: `Usage: rxnat list [--nat SPEC] [--json]
-
-Shows the gateway's port-mapping table. Only UPnP can list a router's table; NAT-PMP and PCP
-have no such request, so with them this shows only the mappings this process holds, which
-for a fresh rxnat process is none. Use --nat upnp (or upnp:<URL>) to see the router's table.`,
-  demo: `Usage: rxnat demo
-
-Starts the gateway simulator on 127.0.0.1 (NAT-PMP, PCP and UPnP on ephemeral ports), then
-maps a port through PCP, NAT-PMP and UPnP in turn, with a 3-second lease so that renewals
-show, changes the simulator's external IP, stops, and prints the simulator's table before
-and after. Nothing is sent off loopback. Takes about 10 seconds.`,
-};
-
-/**
- * The `--help` text of a command, or of `rxnat` itself.
- *
- * @example
- * ```ts
- * process.stdout.write(helpText('map'));
- * ```
- */
-export function helpText(topic: CommandName | undefined): string {
-  if (topic === undefined) {
-    return `rxnat: open ports on NAT gateways (UPnP IGD, NAT-PMP, PCP)
-
-Usage:
-  rxnat discover [--nat SPEC] [--timeout MS] [--json]
-  rxnat ip       [--nat SPEC] [--json]
-  rxnat map <tcp|udp> <internalPort> [--external-port N] [--lifetime SECONDS]
-            [--description TEXT] [--duration SECONDS] [--nat SPEC] [--json]
-  rxnat unmap <tcp|udp> <externalPort> [--nat SPEC]
-  rxnat list     [--nat SPEC] [--json]
-  rxnat demo
-  rxnat <command> --help | rxnat --version
-
-${NAT_HELP}
-
-${EXIT_HELP}
-`;
-  }
-  const natHelp = topic === 'demo' ? '' : `\n\n${NAT_HELP}\n\n${TESTING_HELP}`;
-  return `${COMMAND_HELP[topic]}${natHelp}\n\n${EXIT_HELP}\n`;
-}

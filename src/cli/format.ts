@@ -117,8 +117,15 @@ export function errorJson(error: Error): Record<string, unknown> {
   return json;
 }
 
-/** A lease end as an ISO time to the second, rounded up (the router drops the mapping by then). */
-function leaseEnd(ms: number): string {
+/**
+ * A lease end as an ISO time to the second, rounded up (the router drops the mapping by then).
+ *
+ * @example
+ * ```ts
+ * leaseEnd(Date.UTC(2026, 11, 1, 20, 31, 4, 200)); // '2026-12-01T20:31:05Z'
+ * ```
+ */
+export function leaseEnd(ms: number): string {
   return new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace(/\.000Z$/, 'Z');
 }
 
@@ -149,8 +156,18 @@ export function unconfirmedDeleteLines(error: UnconfirmedDeleteError, options: N
   });
 }
 
-/** The `rxnat unmap` command line that deletes `d` on its gateway, or `null` where rxnat cannot (PCP, extip). */
-function unmapCommandFor(d: UnconfirmedDelete, options: NatOptions): string | null {
+/**
+ * The `rxnat unmap` command line that deletes mapping `d` on its gateway (named as in
+ * `pmp(192.168.1.1)`), with the flags that reach that gateway as `options` did, or `null` where
+ * rxnat cannot (PCP: only the process that made the mapping can; extip: nothing to delete).
+ *
+ * @example
+ * ```ts
+ * unmapCommandFor({ protocol: 'udp', internalPort: 4001, externalPort: 14001, gateway: 'pmp(192.168.1.1)' }, args);
+ * // 'rxnat unmap udp 14001 --internal-port 4001 --nat pmp:192.168.1.1'
+ * ```
+ */
+export function unmapCommandFor(d: Pick<UnconfirmedDelete, 'protocol' | 'internalPort' | 'externalPort' | 'gateway'>, options: NatOptions): string | null {
   const named = /^(upnp|pmp|pcp|extip)\((.*)\)$/.exec(d.gateway);
   const kind = named?.[1];
   const host = named?.[2] ?? '';

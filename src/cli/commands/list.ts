@@ -3,19 +3,25 @@
  *
  * @packageDocumentation
  */
-import { firstValueFrom } from 'rxjs';
-import type { PortMappingEntry } from '../../core/nat.js';
+import { firstValueFrom, take } from 'rxjs';
+import type { Nat, PortMappingEntry } from '../../core/nat.js';
+import { upnp } from '../../protocols/upnp/client.js';
 import type { CommonArgs } from '../args.js';
-import { formatTable } from '../format.js';
-import { cliLog, discoverOnce, writeJson, type CliIo } from './common.js';
+import { formatTable, progress } from '../format.js';
+import { cliLog, discoverOnce, natSourceOptions, writeJson, type CliIo } from './common.js';
 
-/** What NAT-PMP and PCP can list: nothing but this process's own mappings. */
-const PROCESS_ONLY_NOTE =
-  'NAT-PMP and PCP cannot list a gateway\'s table: this shows only the mappings this process holds (none for a fresh rxnat). Use --nat upnp to list the router\'s table.';
+const PROTOCOL_NAMES: Record<string, string> = { pcp: 'PCP', pmp: 'NAT-PMP' };
+
+/** The specs that race the backends: their winner is not the user's choice. */
+const RACE_SPECS = new Set(['any', 'auto', 'on']);
 
 /**
- * `rxnat list`: the gateway's mapping table (UPnP), or the mappings this process holds
- * (NAT-PMP/PCP: usually none, and said so). Resolves with the exit code.
+ * `rxnat list`: the router's mapping table, read through UPnP, and where it came from (on
+ * stderr; `source` in JSON). The winner of discovery is asked when it is UPnP. When PCP or
+ * NAT-PMP won a `--nat any` race (neither can list a table: they know only this process's
+ * mappings), the table is read through UPnP instead; when no UPnP gateway answers, or with
+ * `--nat pmp`/`pcp`, it shows the mappings this process holds (none for a fresh rxnat) and says
+ * so. Resolves with the exit code.
  *
  * @example
  * ```ts
@@ -23,19 +29,50 @@ const PROCESS_ONLY_NOTE =
  * ```
  */
 export async function listCommand(args: CommonArgs, io: CliIo): Promise<number> {
-  const { nat } = await discoverOnce('list', args, io);
-  const complete = nat.kind === 'upnp';
-  let mappings: readonly PortMappingEntry[] = [];
-  if (nat.listMappings) {
-    cliLog(io, `listing the mappings of ${nat.name}`);
-    mappings = await firstValueFrom(nat.listMappings(), { defaultValue: [] });
+  const { nat: winner } = await discoverOnce('list', args, io);
+  let from: Nat = winner;
+  let note: string | null = null;
+  if (winner.kind === 'extip') {
+    note = 'extip: there is no gateway to ask; ports are forwarded by hand.';
+  } else if (winner.kind !== 'upnp') {
+    const protocol = PROTOCOL_NAMES[winner.kind] ?? winner.kind;
+    if (RACE_SPECS.has(args.nat.trim().toLowerCase())) {
+      cliLog(io, `${winner.name} cannot list a table: asking UPnP`);
+      const done = progress(io.stderr, 'looking for a UPnP gateway to read the table from');
+      try {
+        from = await firstValueFrom(upnp(natSourceOptions(args, io.logger).upnp).pipe(take(1)));
+        note = `the router's table, read through UPnP at ${from.name}: ${winner.name} won discovery, but ${protocol} cannot list a gateway's table.`;
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        cliLog(io, 'no UPnP gateway to list', { error });
+        note = `${protocol} cannot list a gateway's table and no UPnP gateway answered (${reason}): this shows only the mappings this process holds (none for a fresh rxnat).`;
+      } finally {
+        done();
+      }
+    } else {
+      note = `${protocol} cannot list a gateway's table: this shows only the mappings this process holds (none for a fresh rxnat). Use --nat upnp (or --nat any) to list the router's table.`;
+    }
   }
-  const note = complete ? null : nat.kind === 'extip' ? 'extip: there is no gateway to ask; ports are forwarded by hand.' : PROCESS_ONLY_NOTE;
+  const source = from.kind === 'upnp' ? 'router' : 'process';
+  if (note === null) note = `the router's table, read through UPnP at ${from.name}.`;
+  let mappings: readonly PortMappingEntry[] = [];
+  if (from.listMappings) {
+    cliLog(io, `listing the mappings of ${from.name}`);
+    mappings = await firstValueFrom(from.listMappings(), { defaultValue: [] });
+  }
   if (args.json) {
-    writeJson(io, { backend: nat.kind, gateway: nat.gateway, complete, note, mappings });
+    writeJson(io, {
+      source,
+      backend: from.kind,
+      gateway: from.gateway,
+      discovered: { backend: winner.kind, name: winner.name, gateway: winner.gateway },
+      complete: source === 'router',
+      note,
+      mappings,
+    });
     return 0;
   }
-  if (note) io.stderr.write(`rxnat: ${note}\n`);
+  io.stderr.write(`rxnat: ${note}\n`);
   io.stdout.write(formatTable(mappings));
   return 0;
 }

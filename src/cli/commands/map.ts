@@ -1,15 +1,15 @@
 /**
- * `rxnat map`: maps a port, keeps it alive, prints every state change, deletes on exit.
+ * `rxnat map`: maps one or more ports, keeps them alive, prints every state change, deletes on
+ * exit. (`map --leave` is in leave.ts.)
  *
  * @packageDocumentation
  */
-import { ReplaySubject, type Subscription } from 'rxjs';
+import { ReplaySubject, share, type Subscription } from 'rxjs';
 import { mapPort, type MappingState } from '../../core/map-port.js';
-import type { MappingProtocol } from '../../core/nat.js';
 import { DEFAULT_LIFETIME_SECONDS } from '../../core/validate.js';
 import { UnconfirmedDeleteError } from '../../errors.js';
 import { CloseTimeoutError, defaultCloseTimeoutMs, PendingDelete } from '../../facade/pending-delete.js';
-import type { CommonArgs } from '../args.js';
+import type { CommonArgs, MappingSpec } from '../args.js';
 import {
   clock,
   deletedLine,
@@ -29,18 +29,18 @@ import { cliLog, natSource, writeJson, type CliIo } from './common.js';
  *
  * @example
  * ```ts
- * const args = parseCliArgs(['map', 'tcp', '8080', '--duration', '60']);
+ * const args = parseCliArgs(['map', 'tcp', '8080', 'udp', '4001:14001', '--duration', '60']);
  * if (args.command === 'map') await mapCommand(args, io, signals);
  * ```
  */
 export interface MapArgs extends CommonArgs {
-  readonly protocol: MappingProtocol;
-  readonly internalPort: number;
-  readonly externalPort: number | undefined;
+  /** At least one. */
+  readonly mappings: readonly MappingSpec[];
   readonly lifetimeSeconds: number | undefined;
   readonly description: string | undefined;
   readonly durationSeconds: number | undefined;
   readonly keepTrying: boolean;
+  readonly leave: boolean;
 }
 
 /**
@@ -58,52 +58,69 @@ export interface SignalSource {
   exitNow(code: number): void;
 }
 
-/**
- * How long after a stop request the CLI waits for mapPort's last state before giving up: a
- * backstop above mapPort's own teardown bound (an add in flight, then the delete, 10 s each),
- * so that mapPort's answer, which names exactly what is unconfirmed, normally comes first.
- */
-const STOP_BOUND_MS = defaultCloseTimeoutMs(undefined);
+/** One mapping of the command line and what its stream has shown so far. */
+interface Run {
+  readonly index: number;
+  /** `tcp 8080`, for messages. */
+  readonly label: string;
+  readonly pending: PendingDelete;
+  previous: MappingState | undefined;
+  mappedOnce: boolean;
+  /** Its stream ended (or the stop bound passed): `final` is its last state. */
+  done: boolean;
+  final: MappingState | undefined;
+  /** Why its first mapping could not be made (ends the command, unless --keep-trying). */
+  failure: Error | null;
+  subscription: Subscription | undefined;
+}
 
 /**
- * `rxnat map`: adds the mapping through `mapPort` (which renews it, follows external IP
- * changes and gateway reboots) and prints each state. On SIGINT/SIGTERM or after `--duration`
- * it asks mapPort to stop (delete, then a last `unmapped`), also while the add is in flight,
- * and resolves 0 once the gateway confirmed the delete. When the last state carries an
- * {@link UnconfirmedDeleteError} (the gateway refused a delete or did not answer it), or the
- * stop is still unsettled after 25 s, it prints one line per mapping that may stay on stderr,
- * with when its lease ends and how to remove it, and resolves 1 (with `--json` the last JSON
- * object's `error` lists them under `deletes`). A second signal exits 130 at once. Unless
- * `--keep-trying`, a first mapping that fails (no gateway, refused) stops and resolves 1.
+ * `rxnat map`: adds every mapping through `mapPort` (which renews it, follows external IP
+ * changes and gateway reboots), all at once over one shared discovery, and prints each state.
+ * On SIGINT/SIGTERM or after `--duration` it asks every stream to stop (delete, then a last
+ * `unmapped`), also while an add is in flight, and resolves 0 once the gateway confirmed every
+ * delete. For each mapping whose last state carries an {@link UnconfirmedDeleteError} (the
+ * gateway refused the delete or did not answer it), or whose stop is still unsettled after the
+ * bound (25 s for one mapping, 10 s more for each other), it prints one line on stderr, with
+ * when its lease ends and how to remove it, and resolves 1 (with `--json` that mapping's last
+ * JSON object's `error` lists it under `deletes`). A second signal exits 130 at once. Unless
+ * `--keep-trying`, a mapping whose first add fails (no gateway, refused) stops them all and
+ * resolves 1.
  *
  * @example
  * ```ts
- * process.exitCode = await mapCommand({ ...args, protocol: 'tcp', internalPort: 8080 }, io, signals);
+ * process.exitCode = await mapCommand({ ...args, mappings: [{ protocol: 'tcp', internalPort: 8080, externalPort: undefined }] }, io, signals);
  * ```
  */
 export function mapCommand(args: MapArgs, io: CliIo, signals: SignalSource): Promise<number> {
-  const nat$ = natSource('map', args, io);
-  const request = {
-    protocol: args.protocol,
-    internalPort: args.internalPort,
-    ...(args.externalPort !== undefined ? { externalPort: args.externalPort } : {}),
-    ...(args.lifetimeSeconds !== undefined ? { lifetimeSeconds: args.lifetimeSeconds } : {}),
-    ...(args.description !== undefined ? { description: args.description } : {}),
-  };
+  // One discovery for every mapping: the streams subscribe at once and share it. share() resets
+  // when it completes, so a stream that later rediscovers its gateway starts a discovery of its own.
+  const nat$ = natSource('map', args, io).pipe(share());
+  const count = args.mappings.length;
+  const stopBoundMs = defaultCloseTimeoutMs(undefined, count);
   // Replayed: a stop requested while no part of mapPort listens (between retries) is not lost.
   const stop$ = new ReplaySubject<void>(1);
-  const view = new MapView(args.json, io);
-  const pending = new PendingDelete({
-    externalPort: args.externalPort ?? args.internalPort,
-    lifetimeSeconds: args.lifetimeSeconds ?? DEFAULT_LIFETIME_SECONDS,
-  });
+  const view = new MapView(args.json, io, count);
+  const runs: Run[] = args.mappings.map((spec, index) => ({
+    index,
+    label: `${spec.protocol} ${spec.internalPort}`,
+    pending: new PendingDelete({
+      externalPort: spec.externalPort ?? spec.internalPort,
+      lifetimeSeconds: args.lifetimeSeconds ?? DEFAULT_LIFETIME_SECONDS,
+    }),
+    previous: undefined,
+    mappedOnce: false,
+    done: false,
+    final: undefined,
+    failure: null,
+    subscription: undefined,
+  }));
 
   return new Promise<number>((resolve, reject) => {
     let stopping = false;
+    /** Stopped by a signal or --duration (not by a failure). */
+    let asked = false;
     let finished = false;
-    let mappedOnce = false;
-    let failure: Error | null = null;
-    let previous: MappingState | undefined;
     let durationTimer: NodeJS.Timeout | undefined;
     let boundTimer: NodeJS.Timeout | undefined;
 
@@ -115,48 +132,65 @@ export function mapCommand(args: MapArgs, io: CliIo, signals: SignalSource): Pro
       clearTimeout(boundTimer);
       view.close();
     };
-    /** The stream ended (or the stop bound passed) with `last`: report, and resolve the exit code. */
-    const finish = (last: MappingState | undefined): void => {
+    /** Every stream ended (or the stop bound passed): report, and resolve the exit code. */
+    const finish = (): void => {
       cleanup();
       let code = 0;
-      if (failure) {
-        io.stderr.write(`rxnat: ${describeFailure(failure).message}\n`);
+      for (const run of runs) {
+        if (run.failure === null) continue;
+        io.stderr.write(`rxnat: ${count > 1 ? `${run.label}: ` : ''}${describeFailure(run.failure).message}\n`);
         code = 1;
       }
-      if (last?.status === 'unmapped' && last.error instanceof UnconfirmedDeleteError) {
+      for (const run of runs) {
+        const last = run.final;
+        if (last?.status !== 'unmapped' || !(last.error instanceof UnconfirmedDeleteError)) continue;
         for (const line of unconfirmedDeleteLines(last.error, args)) io.stderr.write(`rxnat: ${line}\n`);
         code = 1;
       }
       resolve(code);
     };
-    /** The stop bound passed before mapPort's last state: what may still be mapped is unconfirmed. */
+    const settle = (run: Run): void => {
+      run.done = true;
+      run.final = run.pending.state;
+      if (!finished && runs.every((r) => r.done)) finish();
+    };
+    /** The stop bound passed before some streams' last state: what they may still hold is unconfirmed. */
     const giveUp = (): void => {
       if (finished) return;
-      subscription.unsubscribe();
-      const entry = pending.unconfirmed(Date.now(), (gateway) => new CloseTimeoutError(gateway, STOP_BOUND_MS));
-      const last = pending.state;
-      if (entry === null || last === undefined) {
-        finish(last);
-        return;
+      for (const run of runs) {
+        if (run.done) continue;
+        run.done = true;
+        run.subscription?.unsubscribe();
+        const entry = run.pending.unconfirmed(Date.now(), (gateway) => new CloseTimeoutError(gateway, stopBoundMs));
+        const last = run.pending.state;
+        if (entry === null || last === undefined) {
+          run.final = last;
+          continue;
+        }
+        const final: MappingState = {
+          ...last,
+          status: 'unmapped',
+          externalPort: 0,
+          externalIp: null,
+          lifetimeSeconds: null,
+          doubleNat: false,
+          error: new UnconfirmedDeleteError([entry]),
+        };
+        view.state(run.index, final, 'unmapped', true);
+        run.final = final;
       }
-      const final: MappingState = {
-        ...last,
-        status: 'unmapped',
-        externalPort: 0,
-        externalIp: null,
-        lifetimeSeconds: null,
-        doubleNat: false,
-        error: new UnconfirmedDeleteError([entry]),
-      };
-      view.state(final, 'unmapped', true);
-      finish(final);
+      finish();
     };
     const stop = (reason: string, quietly = false): void => {
       if (stopping) return;
       stopping = true;
       cliLog(io, `stopping: ${reason}`);
-      view.stopping(quietly ? undefined : `${reason}: deleting the mapping${mappedOnce ? '' : ' (if the add went through)'}... (Ctrl-C again to quit at once)`);
-      boundTimer = setTimeout(giveUp, STOP_BOUND_MS);
+      const what =
+        count === 1
+          ? `the mapping${runs[0]!.mappedOnce ? '' : ' (if the add went through)'}`
+          : `the ${asked ? '' : 'other '}mappings${runs.every((r) => r.mappedOnce || r.failure !== null) ? '' : ' (those whose add went through)'}`;
+      view.stopping(quietly ? undefined : `${reason}: deleting ${what}... (Ctrl-C again to quit at once)`);
+      boundTimer = setTimeout(giveUp, stopBoundMs);
       stop$.next();
     };
     function onSignal(): void {
@@ -165,63 +199,87 @@ export function mapCommand(args: MapArgs, io: CliIo, signals: SignalSource): Pro
         signals.exitNow(130);
         return;
       }
+      asked = true;
       stop('interrupted');
     }
     // Signal handlers go in before anything is sent: a signal during the add still deletes.
     signals.on('SIGINT', onSignal);
     signals.on('SIGTERM', onSignal);
     if (args.durationSeconds !== undefined) {
-      durationTimer = setTimeout(() => stop(`--duration ${args.durationSeconds} s elapsed`), args.durationSeconds * 1000);
+      durationTimer = setTimeout(() => {
+        asked = true;
+        stop(`--duration ${args.durationSeconds} s elapsed`);
+      }, args.durationSeconds * 1000);
     }
 
-    cliLog(io, 'mapping', { ...request, nat: args.nat });
-    // Referenced by giveUp, which runs on a timer only: assigned by then.
-    const subscription: Subscription = mapPort(nat$, request, { stop: stop$, logger: io.logger }).subscribe({
-      next: (state) => {
-        if (finished) return;
-        const event = mappingEvent(state, previous);
-        previous = state;
-        pending.observe(state);
-        if (state.status === 'mapped') mappedOnce = true;
-        view.state(state, event, stopping);
-        if (state.status === 'unmapped' && !mappedOnce && !stopping && !args.keepTrying) {
-          failure = state.error ?? new Error('the mapping could not be made');
-          stop('the first mapping failed', true);
-        }
-      },
-      error: (error: unknown) => {
-        if (finished) return;
-        cleanup();
-        reject(error);
-      },
-      complete: () => {
-        if (!finished) finish(pending.state);
-      },
-    });
+    for (const run of runs) {
+      if (finished) break;
+      const spec = args.mappings[run.index]!;
+      const request = {
+        protocol: spec.protocol,
+        internalPort: spec.internalPort,
+        ...(spec.externalPort !== undefined ? { externalPort: spec.externalPort } : {}),
+        ...(args.lifetimeSeconds !== undefined ? { lifetimeSeconds: args.lifetimeSeconds } : {}),
+        ...(args.description !== undefined ? { description: args.description } : {}),
+      };
+      cliLog(io, 'mapping', { ...request, nat: args.nat });
+      run.subscription = mapPort(nat$, request, { stop: stop$, logger: io.logger }).subscribe({
+        next: (state) => {
+          if (finished || run.done) return;
+          const event = mappingEvent(state, run.previous);
+          run.previous = state;
+          run.pending.observe(state);
+          if (state.status === 'mapped') run.mappedOnce = true;
+          view.state(run.index, state, event, stopping);
+          const failed = state.status === 'unmapped' && !run.mappedOnce && state.error !== null && !(state.error instanceof UnconfirmedDeleteError);
+          if (failed && !asked && !args.keepTrying && run.failure === null) {
+            run.failure = state.error;
+            if (count === 1 || !runs.some((r) => r.mappedOnce)) stop(count === 1 ? 'the first mapping failed' : `${run.label} could not be mapped`, true);
+            else stop(`${run.label} could not be mapped`);
+          }
+        },
+        error: (error: unknown) => {
+          if (finished) return;
+          cleanup();
+          for (const other of runs) other.subscription?.unsubscribe();
+          reject(error);
+        },
+        complete: () => {
+          if (!finished && !run.done) settle(run);
+        },
+      });
+    }
   });
+}
+
+/** What the view remembers of one mapping. */
+interface Slot {
+  current: MappingState | undefined;
+  mappedAtMs: number;
+  grantedAtMs: number;
+  lastMapped: MappingState | undefined;
 }
 
 /**
  * How `rxnat map` shows states: JSON lines; plain timestamped lines when stdout is not a
  * terminal; on a terminal the same lines plus a live status line at the bottom (time mapped,
- * next renewal), redrawn every second.
+ * next renewal; with several mappings, how many are mapped), redrawn every second.
  */
 class MapView {
   private readonly live: boolean;
+  private readonly slots: Slot[];
   private footer: NodeJS.Timeout | undefined;
-  private current: MappingState | undefined;
-  private mappedAtMs = 0;
-  private grantedAtMs = 0;
-  private lastMapped: MappingState | undefined;
   private stopRequested = false;
   private endProgress: (() => void) | undefined;
-  /** A stop after a failure: its last (error-free) `unmapped` is not worth a line for people. */
+  /** A stop after a failure: the last (error-free) `unmapped` of a mapping never made is not worth a line for people. */
   private quiet = false;
 
   constructor(
     private readonly json: boolean,
     private readonly io: CliIo,
+    count: number,
   ) {
+    this.slots = Array.from({ length: count }, () => ({ current: undefined, mappedAtMs: 0, grantedAtMs: 0, lastMapped: undefined }));
     this.live = !json && io.stdout.isTTY === true;
     if (this.live) {
       this.footer = setInterval(() => this.drawFooter(), 1000);
@@ -232,24 +290,27 @@ class MapView {
     }
   }
 
-  state(state: MappingState, event: MappingEvent, stopping: boolean): void {
+  state(index: number, state: MappingState, event: MappingEvent, stopping: boolean): void {
+    const slot = this.slots[index]!;
+    const before = slot.current;
     const now = Date.now();
     if (state.status !== 'mapping') this.stopProgress();
     if (state.status === 'mapped') {
-      if (this.current?.status !== 'mapped' && this.current?.status !== 'degraded') this.mappedAtMs = now;
-      this.grantedAtMs = now;
-      this.lastMapped = state;
+      if (slot.current?.status !== 'mapped' && slot.current?.status !== 'degraded') slot.mappedAtMs = now;
+      slot.grantedAtMs = now;
+      slot.lastMapped = state;
     }
-    this.current = state;
+    slot.current = state;
     if (this.json) {
       writeJson(this.io, stateJson(state, event, new Date(now)));
       return;
     }
-    if (this.quiet && state.status === 'unmapped' && state.error === null) return;
     let line = stateLine(state, event);
-    if (stopping && state.status === 'unmapped' && this.lastMapped) {
-      if (state.error === null) line = deletedLine(this.lastMapped);
-      else if (state.error instanceof UnconfirmedDeleteError) line = unconfirmedDeleteLine(this.lastMapped);
+    if (stopping && state.status === 'unmapped') {
+      if (state.error === null && slot.lastMapped) line = deletedLine(slot.lastMapped);
+      // A mapping never made, stopped after it failed: its error-free last state adds nothing.
+      else if (state.error === null && (this.quiet || before?.status === 'unmapped')) return;
+      else if (state.error instanceof UnconfirmedDeleteError && slot.lastMapped) line = unconfirmedDeleteLine(slot.lastMapped);
     }
     this.clearFooter();
     this.io.stdout.write(`${clock(new Date(now))} ${line}\n`);
@@ -283,18 +344,27 @@ class MapView {
   }
 
   private drawFooter(): void {
-    const state = this.current;
-    if (!this.live || !state) return;
+    if (!this.live || this.slots.every((s) => s.current === undefined)) return;
     const now = Date.now();
+    const several = this.slots.length > 1;
     let text: string;
     if (this.stopRequested) {
-      text = '  deleting the mapping... | Ctrl-C again quits at once';
-    } else if (state.status === 'mapped') {
-      const up = formatDuration(now - this.mappedAtMs);
-      const renewIn = state.lifetimeSeconds ? Math.max(0, Math.round((this.grantedAtMs + (state.lifetimeSeconds * 1000) / 3 - now) / 1000)) : null;
-      text = `  ${state.externalIp ?? '?'}:${state.externalPort} up ${up}${renewIn !== null ? `, renews in ~${renewIn} s` : ''} | Ctrl-C deletes the mapping`;
+      text = `  deleting the mapping${several ? 's' : ''}... | Ctrl-C again quits at once`;
+    } else if (several) {
+      const mapped = this.slots.filter((s) => s.current?.status === 'mapped');
+      const up = mapped.length > 0 ? `, up ${formatDuration(now - Math.min(...mapped.map((s) => s.mappedAtMs)))}` : '';
+      const ports = mapped.map((s) => `${s.current!.protocol} ${s.current!.externalIp ?? '?'}:${s.current!.externalPort}`).join(', ');
+      text = `  ${mapped.length} of ${this.slots.length} mapped${ports ? `: ${ports}` : ''}${up} | Ctrl-C deletes the mappings`;
     } else {
-      text = `  ${state.status === 'mapping' ? 'mapping' : `${state.status}, retrying`}... | Ctrl-C to stop`;
+      const slot = this.slots[0]!;
+      const state = slot.current!;
+      if (state.status === 'mapped') {
+        const up = formatDuration(now - slot.mappedAtMs);
+        const renewIn = state.lifetimeSeconds ? Math.max(0, Math.round((slot.grantedAtMs + (state.lifetimeSeconds * 1000) / 3 - now) / 1000)) : null;
+        text = `  ${state.externalIp ?? '?'}:${state.externalPort} up ${up}${renewIn !== null ? `, renews in ~${renewIn} s` : ''} | Ctrl-C deletes the mapping`;
+      } else {
+        text = `  ${state.status === 'mapping' ? 'mapping' : `${state.status}, retrying`}... | Ctrl-C to stop`;
+      }
     }
     const width = this.io.stdout.columns || 80;
     this.io.stdout.write(`\r\x1b[K${text.slice(0, Math.max(10, width - 1))}`);
