@@ -24,6 +24,112 @@ export class RxnatError extends Error {
     this.code = code;
     this.name = new.target.name;
   }
+
+  /**
+   * What `JSON.stringify` writes for this error: `name`, `code`, `message`, then the error's own
+   * fields (`protocol`, `resultCode`, `resultName`, `gateway`, `retryAfterSeconds`, `deletes`,
+   * `failures`, …), then `cause`; nested errors (a `cause`, each `deletes[].error`,
+   * `failures[].error`) are serialised the same way, plain `Error`s included (see
+   * {@link serializeError}). Never throws: a cycle becomes `"[circular Name: message]"`, a bigint
+   * its decimal string. The stack is left out.
+   *
+   * @example
+   * ```ts
+   * const e = new GatewayError({ protocol: 'pmp', resultCode: 2, resultName: 'NOT_AUTHORIZED', gateway: '192.168.1.1' });
+   * JSON.stringify(e);
+   * // {"name":"GatewayError","code":"ERR_GATEWAY_REFUSED","message":"pmp gateway 192.168.1.1 refused: 2 NOT_AUTHORIZED",
+   * //  "protocol":"pmp","resultCode":2,"resultName":"NOT_AUTHORIZED","gateway":"192.168.1.1"}
+   * JSON.stringify(state); // a MappingState: its `error`, when an RxnatError, with all of the above
+   * ```
+   */
+  toJSON(): SerializedError {
+    return serializeError(this);
+  }
+}
+
+/**
+ * An error as JSON (see {@link serializeError}): `name`, `message`, `code` when the error has
+ * one, its own fields, and `cause` (itself serialised) when it has one.
+ *
+ * @example
+ * ```ts
+ * const json: SerializedError = serializeError(new Error('boom')); // { name: 'Error', message: 'boom' }
+ * ```
+ */
+export interface SerializedError {
+  readonly name: string;
+  /** The error's `code`: rxnat's `ERR_…`, or a Node.js system error's `ECONNREFUSED`. */
+  readonly code?: unknown;
+  readonly message: string;
+  readonly cause?: unknown;
+  /** The error's own fields (`protocol`, `gateway`, `deletes`, `errno`, …), serialised. */
+  readonly [field: string]: unknown;
+}
+
+/** Nesting deeper than this is written as `"[truncated]"` (a cause chain that long is a bug elsewhere). */
+const MAX_SERIALIZE_DEPTH = 32;
+
+/**
+ * Any error as a JSON-safe object: `name`, `code` (when it has one), `message`, its own
+ * enumerable fields (rxnat's `protocol`, `gateway`, `deletes`…; a Node.js system error's
+ * `errno`, `syscall`, `address`…), `cause` and an `AggregateError`'s `errors`, nested errors
+ * serialised alike. What {@link RxnatError.toJSON} returns; use it for the errors that are not
+ * rxnat's (a `MappingState`'s `error` may be a plain `Error`, which `JSON.stringify` writes as
+ * `{}`). Never throws: a cycle becomes `"[circular Name: message]"`, a bigint its decimal string,
+ * a function is left out, and so is the stack.
+ *
+ * @example
+ * ```ts
+ * import { serializeError, type MappingState } from 'rxnat';
+ * const line = (s: MappingState): string => JSON.stringify({ ...s, error: s.error && serializeError(s.error) });
+ * ```
+ */
+export function serializeError(error: Error): SerializedError {
+  return errorToJson(error, new Set(), 0);
+}
+
+function errorToJson(error: Error, ancestors: Set<object>, depth: number): SerializedError {
+  ancestors.add(error);
+  try {
+    const { code, errors } = error as { code?: unknown; errors?: unknown };
+    const json: Record<string, unknown> = { name: String(error.name) };
+    if (code !== undefined) json.code = jsonValue(code, ancestors, depth + 1);
+    json.message = String(error.message);
+    for (const [key, value] of Object.entries(error)) {
+      if (Object.hasOwn(json, key) || key === 'stack' || key === 'cause' || key === 'errors') continue;
+      const field = jsonValue(value, ancestors, depth + 1);
+      if (field !== undefined) json[key] = field;
+    }
+    if (error.cause !== undefined) json.cause = jsonValue(error.cause, ancestors, depth + 1);
+    if (Array.isArray(errors)) json.errors = jsonValue(errors, ancestors, depth + 1);
+    return json as SerializedError;
+  } finally {
+    ancestors.delete(error);
+  }
+}
+
+/** A JSON-safe copy of `value`: errors serialised, arrays and objects walked, cycles noted. */
+function jsonValue(value: unknown, ancestors: Set<object>, depth: number): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'function' || typeof value === 'symbol') return undefined;
+  if (typeof value !== 'object' || value === null) return value;
+  if (ancestors.has(value)) return value instanceof Error ? `[circular ${String(value.name)}: ${String(value.message)}]` : '[circular]';
+  if (depth > MAX_SERIALIZE_DEPTH) return '[truncated]';
+  if (value instanceof Error) return errorToJson(value, ancestors, depth);
+  // Dates, Buffers and the like say themselves how they serialise.
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((item) => jsonValue(item, ancestors, depth + 1) ?? null);
+    const copy: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) {
+      const field = jsonValue(item, ancestors, depth + 1);
+      if (field !== undefined) copy[key] = field;
+    }
+    return copy;
+  } finally {
+    ancestors.delete(value);
+  }
 }
 
 /**

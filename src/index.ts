@@ -31,6 +31,7 @@ export type { UdpStats } from './transport/udp.js';
 export { upnp, type UpnpNat, type UpnpOptions } from './protocols/upnp/client.js';
 export { CloseTimeoutError, natService, type NatMapping, type NatService, type NatServiceOptions, type NewMappingOptions } from './facade/nat-service.js';
 export { natMap, type NatMapOptions } from './facade/nat-map.js';
+export { mappingStates, type MappingStatesOptions } from './facade/mapping-states.js';
 export { defaultGateway, clearDefaultGatewayCache, type DefaultGateway } from './transport/default-gateway.js';
 export {
   DefaultGatewayError,
@@ -49,6 +50,8 @@ export {
   NoMappingError,
   ProtocolError,
   RxnatError,
+  serializeError,
+  type SerializedError,
   type BackendFailure,
   type GatewayProtocol,
 } from './errors.js';

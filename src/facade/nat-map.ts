@@ -11,7 +11,7 @@ import { natService, type NatServiceOptions } from './nat-service.js';
  * const options: NatMapOptions = { lifetimeSeconds: 120, onState: (s) => console.log(s.status) };
  * ```
  */
-export interface NatMapOptions extends NatServiceOptions {
+export interface NatMapOptions extends Omit<NatServiceOptions, 'signal'> {
   /** Lease to ask for; default 60 s. */
   readonly lifetimeSeconds?: number;
   /** Called with every state of the mapping, the last one (`unmapped`) included. */
@@ -21,7 +21,8 @@ export interface NatMapOptions extends NatServiceOptions {
 /**
  * go-ethereum's `nat.Map`: adds a mapping and keeps it alive until `signal` aborts, then deletes
  * it. Gateway errors while it runs are retried, never thrown. Resolves once the gateway
- * confirmed the delete (or there was nothing to delete). Rejects with:
+ * confirmed the delete (or there was nothing to delete; a signal already aborted: at once, with
+ * nothing sent to the gateway). Rejects with:
  * - {@link InvalidMappingRequestError} or {@link InvalidOptionError}, at once, for an invalid
  *   request or option;
  * - {@link UnconfirmedDeleteError}, after the abort, when the delete was not confirmed (refused,
@@ -48,9 +49,11 @@ export async function natMap(
 ): Promise<void> {
   const { lifetimeSeconds, onState, ...serviceOptions } = options;
   const service = natService(nat, serviceOptions);
+  // The mapping's own signal: an abort closes it (already aborted: at once, nothing sent).
   const mapping = service.newMapping(protocol, internalPort, {
     externalPort,
     description,
+    signal,
     ...(lifetimeSeconds !== undefined ? { lifetimeSeconds } : {}),
   });
   let failure: unknown;
@@ -65,18 +68,12 @@ export async function natMap(
       wake?.();
     },
   });
-  const onAbort = (): void => wake?.();
   try {
-    if (!signal.aborted && !failed) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-    }
-    await service.close();
+    if (!failed) await Promise.race([mapping.closed, new Promise<void>((resolve) => (wake = resolve))]);
   } finally {
-    signal.removeEventListener('abort', onAbort);
     watching.unsubscribe();
+    // Nothing left open after an abort; after a failure, the mapping that never started.
+    await service.close().catch(() => undefined);
   }
   if (failed) throw failure;
 }
