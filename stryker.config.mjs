@@ -36,9 +36,14 @@ export default {
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   // 2 cores: two test runners (and two checkers) at most.
   concurrency: 2,
-  // Generous: a loaded 2-core machine must not turn a slow test file into a "Timeout".
+  // A mutant's time limit is timeoutFactor × (its test files' own test time) + timeoutMS + the
+  // dry run's process overhead. The tap runner starts one node + tsx process per test file, and
+  // that start-up (about 1.5 s a file, 2/3 of a run) is counted only once, unscaled; with other
+  // work on the 2 cores a mutant that runs every file took 2-3 times its dry-run time, and with
+  // timeoutMS 15000 some mutants that survive were reported as "Timeout". 60 s leaves room
+  // for that; a mutant that really hangs costs about 2 minutes.
   timeoutFactor: 4,
-  timeoutMS: 15000,
+  timeoutMS: 60000,
   ignorePatterns: ['dist', 'build', 'docs/api', 'bench/results', 'tmp', 'tmp-probe'],
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
