@@ -164,7 +164,15 @@ function watchExternalIp(nat: () => Nat, queue: GatewayContext['queue'], options
   }).pipe(share({ connector: () => new ReplaySubject<AddressReading>(1), resetOnRefCountZero: true }));
 }
 
-function protocolOf(nat: Nat): 'upnp' | 'pmp' | 'pcp' {
+/**
+ * The protocol a NAT's errors are reported under (`extip` never fails; it reports as `pmp`).
+ *
+ * @example
+ * ```ts
+ * protocolOf(extIp('203.0.113.7')); // 'pmp'
+ * ```
+ */
+export function protocolOf(nat: Nat): 'upnp' | 'pmp' | 'pcp' {
   return nat.kind === 'extip' ? 'pmp' : nat.kind;
 }
 

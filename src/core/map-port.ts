@@ -3,6 +3,7 @@ import { InvalidMappingRequestError, InvalidOptionError } from '../errors.js';
 import { backoffDelayMs } from './backoff.js';
 import { sameState, unestablished, type MappingState } from './mapping-state.js';
 import type { MappingRequest, Nat } from './nat.js';
+import { protocolOf } from './gateway-context.js';
 import { joinEntry, type Membership } from './session-runner.js';
 import type { SessionConfig } from './session.js';
 import { resolveMappingRequest, resolveMapPortOptions, type MapPortOptions, type ResolvedMapPortOptions, type ResolvedMappingRequest } from './validate.js';
@@ -116,7 +117,7 @@ function holdMapping(
     const config: SessionConfig = {
       request,
       gateway: nat.name,
-      protocol: nat.kind === 'extip' ? 'pmp' : nat.kind,
+      protocol: protocolOf(nat),
       renewFraction: settings.renewFraction,
       retry: settings.retry,
       maxConsecutiveUnreachable: settings.maxConsecutiveUnreachable,

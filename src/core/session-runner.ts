@@ -8,7 +8,7 @@
  */
 import { defer, Subscription, take, timeout, type SchedulerLike } from 'rxjs';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError, UnconfirmedDeleteError, type UnconfirmedDelete } from '../errors.js';
-import { acquireGatewayContext, DELETE_PRIORITY, gatewayKey, type GatewayContext } from './gateway-context.js';
+import { acquireGatewayContext, DELETE_PRIORITY, gatewayKey, protocolOf, type GatewayContext } from './gateway-context.js';
 import type { Logger } from './logger.js';
 import { sameState, unestablished, type MappingState } from './mapping-state.js';
 import type { MappingGrant, Nat } from './nat.js';
@@ -325,10 +325,6 @@ export function mayHaveApplied(error: Error): boolean {
   if (error instanceof GatewayError) return false;
   if (error instanceof GatewayUnreachableError && error.gatewayGone) return false;
   return true;
-}
-
-function protocolOf(nat: Nat): 'upnp' | 'pmp' | 'pcp' {
-  return nat.kind === 'extip' ? 'pmp' : nat.kind;
 }
 
 function toError(error: unknown): Error {
