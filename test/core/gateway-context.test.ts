@@ -1,7 +1,8 @@
 /** The per-gateway queue (most urgent first) and who shares a gateway context. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defer, NEVER, Observable, Subject, type Subscriber } from 'rxjs';
+import { defer, NEVER, Observable, of, Subject, throwError, type Subscriber } from 'rxjs';
+import { ProtocolError } from '../../src/errors.js';
 import { acquireGatewayContext, ADD_PRIORITY, DELETE_PRIORITY, priorityQueue } from '../../src/core/gateway-context.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Nat } from '../../src/core/nat.js';
@@ -114,6 +115,58 @@ test('the address watcher: a failed lookup is retried sooner than the cache time
   assert.deepEqual(readings, [
     [1000, null, 'external-address'],
     [16_000, '203.0.113.7', undefined],
+  ]);
+  subscription.unsubscribe();
+  release();
+  assert.equal(clock.pending, 0);
+});
+
+test('the queue keeps a later priority behind earlier ones that wait', () => {
+  const queue = priorityQueue(1);
+  const started: string[] = [];
+  const open = new Map<string, Subscriber<string>>();
+  queue(manual('running', started, open), ADD_PRIORITY).subscribe();
+  queue(manual('renew@300', started, open), 300).subscribe();
+  queue(manual('renew@900', started, open), 900).subscribe();
+  queue(manual('add', started, open), ADD_PRIORITY).subscribe();
+  queue(manual('renew@600', started, open), 600).subscribe();
+  const order = ['running', 'renew@300', 'renew@600', 'renew@900', 'add'];
+  for (const name of order) {
+    assert.equal(started.at(-1), name);
+    open.get(name)!.complete();
+  }
+  assert.deepEqual(started, order);
+});
+
+test('the address watcher: every new reason the address is unusable is reported; other failures are retried 1 s, 2 s, … later and logged', () => {
+  const clock = new VirtualClock();
+  const lines: Array<[string, string, unknown]> = [];
+  const logger = { debug: (namespace: string, message: string, data?: Record<string, unknown>) => lines.push([namespace, message, data?.error]) };
+  const malformed = new ProtocolError('pmp', 'length', 'a short reply', '192.0.2.1');
+  const silent = new Error('timeout');
+  const answers: Array<() => Observable<string>> = [
+    () => throwError(() => new ProtocolError('pmp', 'external-address', 'not connected (1)', '192.0.2.1')), // 0 s
+    () => throwError(() => new ProtocolError('pmp', 'external-address', 'not connected (2)', '192.0.2.1')), // 15 s
+    () => throwError(() => malformed), // 30 s: not about the address: retried after 1 s
+    () => throwError(() => silent), // 31 s: again, after 2 s
+    () => of('0.0.0.0'), // 33 s
+    () => of('203.0.113.7'), // 48 s
+  ];
+  let calls = 0;
+  const watched: Nat = { ...nat('watch2(192.0.2.1)'), externalIp: () => answers[Math.min(calls++, answers.length - 1)]!() };
+  const { context, release } = acquireGatewayContext(watched, { externalIpCacheMs: 15_000, logger, scheduler: clock });
+  const readings: Array<[number, string | null, string | undefined]> = [];
+  const subscription = context.externalIp$.subscribe((r) => readings.push([clock.now(), r.ip, r.error?.message]));
+  clock.advance(50_000);
+  assert.deepEqual(readings, [
+    [0, null, 'pmp from 192.0.2.1: not connected (1)'],
+    [15_000, null, 'pmp from 192.0.2.1: not connected (2)'],
+    [33_000, null, 'pmp from watch2(192.0.2.1): external address "0.0.0.0" is not usable (not connected)'],
+    [48_000, '203.0.113.7', undefined],
+  ]);
+  assert.deepEqual(lines, [
+    ['rxnat:map', 'external address lookup on watch2(192.0.2.1) failed', malformed],
+    ['rxnat:map', 'external address lookup on watch2(192.0.2.1) failed', silent],
   ]);
   subscription.unsubscribe();
   release();
