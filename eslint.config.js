@@ -32,4 +32,20 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The transport carries bytes, addresses and time (through a scheduler): no protocol, no
+    // core, nothing above it. Its logger type is its own (transport/logger.ts).
+    files: ['src/transport/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['../protocols', '../protocols/*', '../core', '../core/*'], message: 'src/transport knows no protocol and no core: pass what it needs in as bytes, options or callbacks' },
+            { group: ['../cli', '../cli/*', '../facade', '../facade/*', '../testing', '../testing/*', '../index.js', '../discover.js', '../parse-nat.js'], message: 'src/transport is the bottom layer: nothing above it' },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -26,7 +26,7 @@ export { pmp, type PmpOptions } from './protocols/pmp/client.js';
 export { pcp, type PcpMappingToken, type PcpOptions } from './protocols/pcp/client.js';
 export type { DeviceDescription, UpnpDevice, UpnpService, WanConnectionService } from './protocols/upnp/description.js';
 export type { StatusInfo } from './protocols/upnp/soap.js';
-export type { SsdpTarget } from './transport/ssdp-socket.js';
+export type { SsdpTarget } from './protocols/upnp/ssdp-search.js';
 export type { UdpStats } from './transport/udp.js';
 export { upnp, type UpnpNat, type UpnpOptions } from './protocols/upnp/client.js';
 export { CloseTimeoutError, natService, type NatMapping, type NatService, type NatServiceOptions, type NewMappingOptions } from './facade/nat-service.js';

@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net';
 import type { DiscoverNatOptions } from '../discover.js';
-import type { SsdpTarget } from '../transport/ssdp-socket.js';
+import type { SsdpTarget } from '../protocols/upnp/ssdp-search.js';
 import { startPmpPcpServer, type PmpPcpServer, type PmpPcpServerOptions } from './pmp-pcp-server.js';
 import { MappingTable } from './table.js';
 import { startUpnpServer, type UpnpServer, type UpnpServerOptions } from './upnp-server.js';

@@ -1,10 +1,12 @@
 /**
- * The only HTTP client of rxnat: one request as a cold Observable over `node:http`.
+ * The only HTTP client of rxnat: one request as a cold Observable over `node:http`, its deadline
+ * on a scheduler. The I/O is an {@link HttpSend}, so tests run the same checks and deadline over
+ * an in-memory server in virtual time.
  *
  * @packageDocumentation
  */
 import { request as httpRequestRaw, type IncomingHttpHeaders } from 'node:http';
-import { Observable } from 'rxjs';
+import { asyncScheduler, Observable, throwError, timeout, type SchedulerLike } from 'rxjs';
 import { GatewayTimeoutError, GatewayUnreachableError, ProtocolError, type GatewayProtocol } from '../errors.js';
 
 /**
@@ -29,6 +31,8 @@ export interface HttpRequest {
   readonly localAddress?: string;
   /** Protocol named in the typed errors. Default `upnp`. */
   readonly protocol?: GatewayProtocol;
+  /** Scheduler of the deadline. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
 }
 
 /**
@@ -71,35 +75,69 @@ export const HTTP_DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
- * Sends one HTTP request when subscribed; emits the response once and completes. Unsubscribing
- * aborts the request and closes the connection. Errors are typed: refused/reset/unroutable →
- * {@link GatewayUnreachableError}; deadline → {@link GatewayTimeoutError}; non-`http:` URL,
- * oversized body or unparsable HTTP → {@link ProtocolError} (reasons `scheme`, `too-large`,
- * `http`). Connections are not kept alive.
+ * The I/O of one request, without deadline: `url` is the request's URL, already checked to be
+ * `http:`. Emits the response once and completes; unsubscribing aborts. {@link nodeHttpSend} is
+ * the real one; a test passes an in-memory one to {@link createHttp}.
  *
  * @example
  * ```ts
- * http({ method: 'POST', url: controlUrl, headers, body, timeoutMs: 3000, maxBodyBytes: 65536 })
- *   .subscribe({ next: (res) => console.log(res.status), error: (e) => console.error(e) });
+ * const send: HttpSend = (request, url) => of({ status: 200, headers: {}, body: Buffer.from('<root/>'), localAddress: '192.168.1.10', remoteAddress: url.hostname });
  * ```
  */
-export function http(request: HttpRequest): Observable<HttpResponse> {
-  return new Observable<HttpResponse>((subscriber) => {
+export type HttpSend = (request: HttpRequest, url: URL) => Observable<HttpResponse>;
+
+/**
+ * Builds {@link http} over another {@link HttpSend}: the URL check, the deadline (on
+ * `request.scheduler`) and the typed errors are the same.
+ *
+ * @example
+ * ```ts
+ * const fakeHttp = createHttp((request, url) => timer(50, scheduler).pipe(map(() => response)));
+ * ```
+ */
+export function createHttp(send: HttpSend): (request: HttpRequest) => Observable<HttpResponse> {
+  return (request) =>
+    new Observable<HttpResponse>((subscriber) => {
+      const protocol = request.protocol ?? 'upnp';
+      const timeoutMs = request.timeoutMs ?? HTTP_DEFAULT_TIMEOUT_MS;
+      let url: URL;
+      try {
+        url = new URL(request.url);
+      } catch {
+        subscriber.error(new ProtocolError(protocol, 'scheme', `invalid URL ${JSON.stringify(request.url)}`));
+        return;
+      }
+      const gateway = url.href;
+      if (url.protocol !== 'http:') {
+        subscriber.error(new ProtocolError(protocol, 'scheme', `refusing to fetch ${url.protocol} URL ${gateway}`, gateway));
+        return;
+      }
+      return send(request, url)
+        .pipe(
+          timeout({
+            first: timeoutMs,
+            scheduler: request.scheduler ?? asyncScheduler,
+            with: () => throwError(() => new GatewayTimeoutError(protocol, gateway, timeoutMs)),
+          }),
+        )
+        .subscribe(subscriber);
+    });
+}
+
+/**
+ * One request over `node:http`, without deadline ({@link createHttp} adds it): the
+ * {@link HttpSend} behind {@link http}.
+ *
+ * @example
+ * ```ts
+ * nodeHttpSend({ method: 'GET', url }, new URL(url)).subscribe((res) => console.log(res.status));
+ * ```
+ */
+export const nodeHttpSend: HttpSend = (request, url) =>
+  new Observable<HttpResponse>((subscriber) => {
     const protocol = request.protocol ?? 'upnp';
-    const timeoutMs = request.timeoutMs ?? HTTP_DEFAULT_TIMEOUT_MS;
     const maxBodyBytes = request.maxBodyBytes ?? HTTP_DEFAULT_MAX_BODY_BYTES;
-    let url: URL;
-    try {
-      url = new URL(request.url);
-    } catch {
-      subscriber.error(new ProtocolError(protocol, 'scheme', `invalid URL ${JSON.stringify(request.url)}`));
-      return;
-    }
     const gateway = url.href;
-    if (url.protocol !== 'http:') {
-      subscriber.error(new ProtocolError(protocol, 'scheme', `refusing to fetch ${url.protocol} URL ${gateway}`, gateway));
-      return;
-    }
     let done = false;
     let localAddress = '';
     let remoteAddress = '';
@@ -119,11 +157,9 @@ export function http(request: HttpRequest): Observable<HttpResponse> {
     const fail = (error: Error): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
       req.destroy();
       subscriber.error(error);
     };
-    const timer = setTimeout(() => fail(new GatewayTimeoutError(protocol, gateway, timeoutMs)), timeoutMs);
     req.on('socket', (socket) => {
       const remember = (): void => {
         localAddress = socket.localAddress ?? localAddress;
@@ -160,21 +196,33 @@ export function http(request: HttpRequest): Observable<HttpResponse> {
           return;
         }
         done = true;
-        clearTimeout(timer);
         subscriber.next({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), localAddress, remoteAddress });
         subscriber.complete();
       });
     });
     req.end(body);
     return () => {
-      clearTimeout(timer);
       if (!done) {
         done = true;
         req.destroy();
       }
     };
   });
-}
+
+/**
+ * Sends one HTTP request when subscribed; emits the response once and completes. Unsubscribing
+ * aborts the request and closes the connection. Errors are typed: refused/reset/unroutable →
+ * {@link GatewayUnreachableError}; deadline (on `request.scheduler`) → {@link GatewayTimeoutError};
+ * non-`http:` URL, oversized body or unparsable HTTP → {@link ProtocolError} (reasons `scheme`,
+ * `too-large`, `http`). Connections are not kept alive.
+ *
+ * @example
+ * ```ts
+ * http({ method: 'POST', url: controlUrl, headers, body, timeoutMs: 3000, maxBodyBytes: 65536 })
+ *   .subscribe({ next: (res) => console.log(res.status), error: (e) => console.error(e) });
+ * ```
+ */
+export const http: (request: HttpRequest) => Observable<HttpResponse> = createHttp(nodeHttpSend);
 
 /**
  * Maps a socket or parser error of `node:http` to a typed error. Exported for tests.

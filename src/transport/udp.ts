@@ -1,15 +1,18 @@
 /**
- * The only `node:dgram` code in rxnat: one request/response exchange over a fresh ephemeral
- * socket, as a cold Observable. Protocol code (NAT-PMP, PCP, SSDP) passes bytes in and gets
- * accepted replies out; every socket failure becomes a typed error.
+ * The only `node:dgram` code in rxnat, as cold Observables over a fresh ephemeral socket: one
+ * request/response exchange ({@link udpExchange}), or datagrams sent to several destinations and
+ * every answer collected for a window ({@link udpCollect}). Protocol code (NAT-PMP, PCP, SSDP)
+ * passes bytes in and gets accepted replies out; every socket failure becomes a typed error;
+ * every timer runs on a scheduler. The socket itself is reached through {@link DatagramSocket},
+ * so tests can run the same code over an in-memory network in virtual time.
  *
  * @packageDocumentation
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { asyncScheduler, Observable, Subscription, type SchedulerLike } from 'rxjs';
-import type { Logger } from '../core/logger.js';
 import { GatewayTimeoutError, GatewayUnreachableError, type GatewayProtocol } from '../errors.js';
+import type { TransportLogger } from './logger.js';
 
 /**
  * An address and port.
@@ -119,6 +122,83 @@ export function exponentialBackoff(options: ExponentialBackoffOptions): Retransm
 }
 
 /**
+ * The part of a UDP socket the exchanges use. {@link openNodeDatagramSocket} adapts a
+ * `node:dgram` socket; a test passes an in-memory one (with the exchanges' timers on a virtual
+ * scheduler) to {@link createUdpExchange} and {@link createUdpCollect}.
+ *
+ * Failures after creation (bind, connect, send, ICMP errors on a connected socket) arrive on the
+ * `onError` listener or a callback, as `node:dgram` reports them (with a `code` such as
+ * `ECONNREFUSED` or `EADDRINUSE`).
+ *
+ * @example
+ * ```ts
+ * const socket = openNodeDatagramSocket('udp4');
+ * socket.onMessage((data, remote) => console.log(remote.address, data.length));
+ * socket.bind(0, undefined, () => socket.send(Uint8Array.of(0, 0), { address: '192.168.1.1', port: 5351 }, () => {}));
+ * ```
+ */
+export interface DatagramSocket {
+  /** Binds `port` (0: ephemeral) on `address` (undefined: any), exclusively; calls `done` once bound. */
+  bind(port: number, address: string | undefined, done: () => void): void;
+  /** Connects to the peer: later sends without a destination go there, and only its datagrams are received. */
+  connect(port: number, address: string, done: (error?: Error) => void): void;
+  /** Sends to `to`, or to the connected peer when `to` is undefined. */
+  send(message: Uint8Array, to: UdpEndpoint | undefined, done: (error: Error | null) => void): void;
+  /** The bound local address and port. */
+  local(): UdpEndpoint;
+  /** Multicast TTL and, when given, the outgoing interface (never joins a group). */
+  setMulticast(ttl: number, interfaceAddress: string | undefined): void;
+  onMessage(listener: (data: Uint8Array, remote: UdpEndpoint) => void): void;
+  onError(listener: (error: Error) => void): void;
+  /** Closes the socket; closing twice does nothing. */
+  close(): void;
+}
+
+/**
+ * Opens a {@link DatagramSocket} of a family.
+ *
+ * @example
+ * ```ts
+ * const exchange = createUdpExchange(openNodeDatagramSocket); // the same as udpExchange
+ * ```
+ */
+export type OpenDatagramSocket = (type: 'udp4' | 'udp6') => DatagramSocket;
+
+/**
+ * A real socket from `node:dgram`, adapted to {@link DatagramSocket}.
+ *
+ * @example
+ * ```ts
+ * const socket = openNodeDatagramSocket('udp6');
+ * ```
+ */
+export const openNodeDatagramSocket: OpenDatagramSocket = (type) => {
+  const socket = createSocket({ type });
+  return {
+    bind: (port, address, done) => socket.bind({ port, address, exclusive: true }, done),
+    connect: (port, address, done) => socket.connect(port, address, done),
+    send: (message, to, done) => (to === undefined ? socket.send(message, done) : socket.send(message, to.port, to.address, done)),
+    local: () => {
+      const address = socket.address();
+      return { address: address.address, port: address.port };
+    },
+    setMulticast: (ttl, interfaceAddress) => {
+      socket.setMulticastTTL(ttl);
+      if (interfaceAddress !== undefined) socket.setMulticastInterface(interfaceAddress);
+    },
+    onMessage: (listener) => socket.on('message', (data: Buffer, rinfo: RemoteInfo) => listener(data, { address: rinfo.address, port: rinfo.port })),
+    onError: (listener) => socket.on('error', listener),
+    close: () => {
+      try {
+        socket.close();
+      } catch {
+        // already closed
+      }
+    },
+  };
+};
+
+/**
  * What {@link udpExchange} is asked to do.
  *
  * @example
@@ -153,24 +233,22 @@ export interface UdpExchangeOptions {
   readonly localPort?: number;
   /**
    * `connect()` the socket to the server (default). The kernel then drops datagrams from any
-   * other source and reports ICMP port-unreachable as ECONNREFUSED. Set false for multicast
-   * (SSDP), where replies come from other addresses; the source is then not checked here.
+   * other source and reports ICMP port-unreachable as ECONNREFUSED. Set false when replies may
+   * come from elsewhere; the source is then checked here (unless `until` is `'all'`).
    */
   readonly connect?: boolean;
   /**
    * `'first'` (default): emit the first accepted reply and complete; the deadline is a
    * {@link GatewayTimeoutError}. `'all'`: emit every accepted reply until the deadline, then
-   * complete (an SSDP search window).
+   * complete. (For answers from several destinations, see {@link udpCollect}.)
    */
   readonly until?: 'first' | 'all';
   /** Counters to update. */
   readonly stats?: UdpStats;
   /** Scheduler of the retransmission and deadline timers. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
-  /** Called once the socket is bound, before the first send (set multicast TTL and the like). */
-  readonly configure?: (socket: Socket) => void;
   /** Where every send, retransmission, reply, drop and failure is logged (namespace `rxnat:<protocol>`). Default: silent. */
-  readonly logger?: Logger;
+  readonly logger?: TransportLogger;
 }
 
 /**
@@ -189,7 +267,263 @@ export interface UdpReply {
   readonly local: UdpEndpoint;
 }
 
+/**
+ * What {@link udpCollect} is asked to do: datagrams for several destinations (a multicast group
+ * and unicast addresses alike), sent from one unconnected socket in rounds, and a window during
+ * which every answer, from any source, is collected.
+ *
+ * @example
+ * ```ts
+ * const options: UdpCollectOptions = { protocol: 'upnp', datagrams: [{ message, to: { address: '239.255.255.250', port: 1900 } }], windowMs: 2000, repeatIntervalMs: 500 };
+ * ```
+ */
+export interface UdpCollectOptions {
+  /** The protocol reported in typed errors and logs. */
+  readonly protocol: GatewayProtocol;
+  /** One round: each datagram is sent to its destination, in order. */
+  readonly datagrams: readonly { readonly message: Uint8Array; readonly to: UdpEndpoint }[];
+  /** How long to listen, in ms, from subscription; the stream completes then. */
+  readonly windowMs: number;
+  /** Delay between rounds inside the window, in ms. Default: one round only. */
+  readonly repeatIntervalMs?: number;
+  /** Which answers to emit; the others are dropped and counted. Default: all. A throwing predicate counts as a refusal. */
+  readonly accept?: (message: Uint8Array, remote: UdpEndpoint) => boolean;
+  /** Local address to bind (and the multicast interface). Default: any. */
+  readonly localAddress?: string;
+  /** Multicast TTL, set when a destination is an IPv4 multicast address. Default 2. */
+  readonly multicastTtl?: number;
+  /** Counters to update. */
+  readonly stats?: UdpStats;
+  /** Scheduler of the round and window timers. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+  /** Where sends, answers and failures are logged (namespace `rxnat:<protocol>`). Default: silent. */
+  readonly logger?: TransportLogger;
+}
+
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ECONNRESET']);
+
+/** What one run of the engine does: {@link udpExchange} and {@link udpCollect} both come down to this. */
+interface Run {
+  readonly protocol: GatewayProtocol;
+  /** The peer named in errors, and whose family picks the socket type. */
+  readonly host: string;
+  /** The peer a connected socket talks to, and whose source an unconnected `'first'` run checks. */
+  readonly peer: UdpEndpoint;
+  /** Each round's datagrams, built once the local endpoint is known; `to` undefined: the connected peer. */
+  readonly round: (local: UdpEndpoint) => readonly { readonly message: Uint8Array; readonly to: UdpEndpoint | undefined }[];
+  readonly accept: (message: Uint8Array, remote: UdpEndpoint) => boolean;
+  readonly timeoutMs: number;
+  readonly retransmit: RetransmitSchedule | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number;
+  readonly connect: boolean;
+  readonly until: 'first' | 'all';
+  /** A failed send fails the run (`'fail'`) or only loses that datagram (`'ignore'`). */
+  readonly sendErrors: 'fail' | 'ignore';
+  readonly multicastTtl: number | undefined;
+  readonly stats: UdpStats | undefined;
+  readonly scheduler: SchedulerLike;
+  readonly logger: TransportLogger | undefined;
+}
+
+function run(open: OpenDatagramSocket, options: Run): Observable<UdpReply> {
+  return new Observable<UdpReply>((subscriber) => {
+    const { scheduler, stats, until, connect } = options;
+    const timers = new Subscription();
+    let closed = false;
+    let local: UdpEndpoint | undefined;
+    let round: ReturnType<Run['round']> | undefined;
+    let sendCount = 0;
+    if (stats) stats.exchanges++;
+
+    const namespace = `rxnat:${options.protocol}`;
+    const target = `${options.peer.address}:${options.peer.port}`;
+    const log = (message: string, data?: Record<string, unknown>): void => options.logger?.debug(namespace, message, data);
+    const fail = (error: Error): void => {
+      if (closed) return;
+      log(`exchange with ${target} failed: ${error.message}`);
+      subscriber.error(error);
+    };
+    const socketError = (error: unknown): Error => {
+      const code = (error as { code?: unknown } | null)?.code;
+      const reason = typeof code === 'string' ? (UNREACHABLE_CODES.has(code) ? code : `${code} (${(error as Error).message})`) : String(error);
+      return new GatewayUnreachableError(options.protocol, options.host, reason, { cause: error });
+    };
+
+    let socket: DatagramSocket;
+    try {
+      socket = open(isIPv6(options.host) ? 'udp6' : 'udp4');
+    } catch (error) {
+      subscriber.error(socketError(error));
+      return;
+    }
+
+    const send = (): void => {
+      if (closed || round === undefined) return;
+      sendCount += 1;
+      for (const datagram of round) {
+        const where = datagram.to === undefined ? target : `${datagram.to.address}:${datagram.to.port}`;
+        const done = (error: Error | null): void => {
+          if (!error) return;
+          if (options.sendErrors === 'fail') fail(socketError(error));
+          else log(`send to ${where} failed: ${error.message}`);
+        };
+        try {
+          socket.send(datagram.message, datagram.to, done);
+          if (stats) stats.sent++;
+        } catch (error) {
+          done(error as Error);
+          if (options.sendErrors === 'fail') return;
+          continue;
+        }
+        log(`${sendCount === 1 ? 'send' : `retransmit #${sendCount - 1}`} to ${where}: ${hex(datagram.message)}`);
+      }
+      const delay = options.retransmit?.(sendCount);
+      if (delay !== undefined) timers.add(scheduler.schedule(send, delay));
+    };
+
+    const start = (): void => {
+      if (closed) return;
+      try {
+        local = socket.local();
+        if (options.multicastTtl !== undefined) {
+          try {
+            socket.setMulticast(options.multicastTtl, options.localAddress);
+          } catch {
+            // keep the defaults
+          }
+        }
+        round = options.round(local);
+      } catch (error) {
+        fail(error instanceof Error && 'code' in error ? socketError(error) : (error as Error));
+        return;
+      }
+      send();
+    };
+
+    // The deadline runs from subscription: binding and connecting count against it.
+    timers.add(
+      scheduler.schedule(() => {
+        if (until === 'all') subscriber.complete();
+        else fail(new GatewayTimeoutError(options.protocol, options.host, options.timeoutMs));
+      }, options.timeoutMs),
+    );
+    socket.onError((error) => fail(socketError(error)));
+    socket.onMessage((data, remote) => {
+      if (stats) stats.received++;
+      if (closed || local === undefined) {
+        if (stats) stats.dropped++;
+        return;
+      }
+      let ok = false;
+      try {
+        // A connected socket only ever sees the server; an unconnected one checks the source,
+        // except when collecting answers from anyone (multicast search).
+        const sourceOk = connect || until === 'all' || (sameAddress(remote.address, options.peer.address) && remote.port === options.peer.port);
+        ok = sourceOk && options.accept(data, remote);
+      } catch {
+        ok = false;
+      }
+      if (!ok) {
+        if (stats) stats.dropped++;
+        log(`dropped ${data.length} bytes from ${remote.address}:${remote.port}: not a reply to this request`, { bytes: hex(data) });
+        return;
+      }
+      if (stats) stats.accepted++;
+      log(`reply from ${remote.address}:${remote.port}: ${hex(data)}`);
+      subscriber.next({ message: data, remote, local });
+      if (until === 'first') subscriber.complete();
+    });
+
+    try {
+      socket.bind(options.localPort, options.localAddress, () => {
+        if (closed) return;
+        if (!connect) return start();
+        try {
+          socket.connect(options.peer.port, options.peer.address, (error?: Error) => (error ? fail(socketError(error)) : start()));
+        } catch (error) {
+          fail(socketError(error));
+        }
+      });
+    } catch (error) {
+      fail(socketError(error));
+    }
+
+    return () => {
+      closed = true;
+      timers.unsubscribe();
+      socket.close();
+    };
+  });
+}
+
+/**
+ * Builds {@link udpExchange} over another socket implementation (an in-memory network in tests).
+ *
+ * @example
+ * ```ts
+ * const exchange = createUdpExchange(fakeNetwork.open);
+ * exchange({ protocol: 'pmp', host: '192.168.1.1', port: 5351, message, accept, scheduler: testScheduler });
+ * ```
+ */
+export function createUdpExchange(open: OpenDatagramSocket): (options: UdpExchangeOptions) => Observable<UdpReply> {
+  return (options) => {
+    const connect = options.connect ?? true;
+    const build = options.message;
+    return run(open, {
+      protocol: options.protocol,
+      host: options.host,
+      peer: { address: options.host, port: options.port },
+      round: (local) => [{ message: typeof build === 'function' ? build(local) : build, to: connect ? undefined : { address: options.host, port: options.port } }],
+      accept: options.accept,
+      timeoutMs: options.timeoutMs ?? 2000,
+      retransmit: options.retransmit,
+      localAddress: options.localAddress,
+      localPort: options.localPort ?? 0,
+      connect,
+      until: options.until ?? 'first',
+      sendErrors: 'fail',
+      multicastTtl: undefined,
+      stats: options.stats,
+      scheduler: options.scheduler ?? asyncScheduler,
+      logger: options.logger,
+    });
+  };
+}
+
+/**
+ * Builds {@link udpCollect} over another socket implementation (an in-memory network in tests).
+ *
+ * @example
+ * ```ts
+ * const collect = createUdpCollect(fakeNetwork.open);
+ * ```
+ */
+export function createUdpCollect(open: OpenDatagramSocket): (options: UdpCollectOptions) => Observable<UdpReply> {
+  return (options) => {
+    const first = options.datagrams[0]?.to ?? { address: '0.0.0.0', port: 0 };
+    const interval = options.repeatIntervalMs;
+    return run(open, {
+      protocol: options.protocol,
+      host: first.address,
+      peer: first,
+      round: () => options.datagrams.map((d) => ({ message: d.message, to: d.to })),
+      accept: options.accept ?? (() => true),
+      timeoutMs: options.windowMs,
+      // Rounds at 0, interval, 2 × interval, … while inside the window.
+      retransmit: interval === undefined || interval <= 0 ? undefined : (rounds) => (rounds * interval < options.windowMs ? interval : undefined),
+      localAddress: options.localAddress,
+      localPort: 0,
+      connect: false,
+      until: 'all',
+      sendErrors: 'ignore',
+      multicastTtl: options.datagrams.some((d) => isIpv4Multicast(d.to.address)) ? (options.multicastTtl ?? 2) : undefined,
+      stats: options.stats,
+      scheduler: options.scheduler ?? asyncScheduler,
+      logger: options.logger,
+    });
+  };
+}
 
 /**
  * Sends a datagram from a fresh ephemeral socket and emits the replies `accept` lets through.
@@ -209,139 +543,32 @@ const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'
  * }).subscribe(({ message, local }) => console.log(message, 'via', local.address));
  * ```
  */
-export function udpExchange(options: UdpExchangeOptions): Observable<UdpReply> {
-  return new Observable<UdpReply>((subscriber) => {
-    const scheduler = options.scheduler ?? asyncScheduler;
-    const timeoutMs = options.timeoutMs ?? 2000;
-    const connect = options.connect ?? true;
-    const until = options.until ?? 'first';
-    const stats = options.stats;
-    const timers = new Subscription();
-    let closed = false;
-    let local: UdpEndpoint | undefined;
-    let message: Uint8Array | undefined;
-    let sendCount = 0;
-    if (stats) stats.exchanges++;
+export const udpExchange: (options: UdpExchangeOptions) => Observable<UdpReply> = createUdpExchange(openNodeDatagramSocket);
 
-    const namespace = `rxnat:${options.protocol}`;
-    const target = `${options.host}:${options.port}`;
-    const log = (message: string, data?: Record<string, unknown>): void => options.logger?.debug(namespace, message, data);
-    const fail = (error: Error): void => {
-      if (closed) return;
-      log(`exchange with ${target} failed: ${error.message}`);
-      subscriber.error(error);
-    };
-    const socketError = (error: unknown): Error => {
-      const code = (error as { code?: unknown } | null)?.code;
-      const reason = typeof code === 'string' ? (UNREACHABLE_CODES.has(code) ? code : `${code} (${(error as Error).message})`) : String(error);
-      return new GatewayUnreachableError(options.protocol, options.host, reason, { cause: error });
-    };
-
-    let socket: Socket;
-    try {
-      socket = createSocket({ type: isIPv6(options.host) ? 'udp6' : 'udp4' });
-    } catch (error) {
-      subscriber.error(socketError(error));
-      return;
-    }
-
-    const send = (): void => {
-      if (closed || message === undefined) return;
-      const done = (error: Error | null): void => {
-        if (error) fail(socketError(error));
-      };
-      try {
-        if (connect) socket.send(message, done);
-        else socket.send(message, options.port, options.host, done);
-        if (stats) stats.sent++;
-      } catch (error) {
-        fail(socketError(error));
-        return;
-      }
-      sendCount += 1;
-      log(`${sendCount === 1 ? 'send' : `retransmit #${sendCount - 1}`} to ${target}: ${hex(message)}`);
-      const delay = options.retransmit?.(sendCount);
-      if (delay !== undefined) timers.add(scheduler.schedule(send, delay));
-    };
-
-    const start = (): void => {
-      if (closed) return;
-      try {
-        const address = socket.address();
-        local = { address: address.address, port: address.port };
-        options.configure?.(socket);
-        message = typeof options.message === 'function' ? options.message(local) : options.message;
-      } catch (error) {
-        fail(error instanceof Error && 'code' in error ? socketError(error) : (error as Error));
-        return;
-      }
-      send();
-    };
-
-    // The deadline runs from subscription: binding and connecting count against it.
-    timers.add(
-      scheduler.schedule(() => {
-        if (until === 'all') subscriber.complete();
-        else fail(new GatewayTimeoutError(options.protocol, options.host, timeoutMs));
-      }, timeoutMs),
-    );
-    socket.on('error', (error) => fail(socketError(error)));
-    socket.on('message', (data: Buffer, rinfo: RemoteInfo) => {
-      if (stats) stats.received++;
-      if (closed || local === undefined) {
-        if (stats) stats.dropped++;
-        return;
-      }
-      const remote: UdpEndpoint = { address: rinfo.address, port: rinfo.port };
-      let ok = false;
-      try {
-        // A connected socket only ever sees the server; an unconnected one checks the source,
-        // except when collecting answers from anyone (multicast search).
-        const sourceOk = connect || until === 'all' || (sameAddress(rinfo.address, options.host) && rinfo.port === options.port);
-        ok = sourceOk && options.accept(data, remote);
-      } catch {
-        ok = false;
-      }
-      if (!ok) {
-        if (stats) stats.dropped++;
-        log(`dropped ${data.length} bytes from ${rinfo.address}:${rinfo.port}: not a reply to this request`, { bytes: hex(data) });
-        return;
-      }
-      if (stats) stats.accepted++;
-      log(`reply from ${rinfo.address}:${rinfo.port}: ${hex(data)}`);
-      subscriber.next({ message: data, remote, local });
-      if (until === 'first') subscriber.complete();
-    });
-
-    try {
-      socket.bind({ port: options.localPort ?? 0, address: options.localAddress, exclusive: true }, () => {
-        if (closed) return;
-        if (!connect) return start();
-        try {
-          socket.connect(options.port, options.host, (error?: Error) => (error ? fail(socketError(error)) : start()));
-        } catch (error) {
-          fail(socketError(error));
-        }
-      });
-    } catch (error) {
-      fail(socketError(error));
-    }
-
-    return () => {
-      closed = true;
-      timers.unsubscribe();
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
-    };
-  });
-}
+/**
+ * Sends datagrams to several destinations (a multicast group, unicast addresses) from one fresh
+ * unconnected ephemeral socket, in rounds every `repeatIntervalMs`, and emits every answer
+ * `accept` lets through, from any source, until `windowMs` has passed; then completes. The
+ * socket never joins a multicast group. A send that fails (no route to the group) loses only
+ * that datagram; the stream errors ({@link GatewayUnreachableError}) only when the socket
+ * itself fails, for example cannot be bound. Unsubscribing closes the socket at once.
+ *
+ * @example
+ * ```ts
+ * udpCollect({ protocol: 'upnp', datagrams: [{ message: search, to: { address: '239.255.255.250', port: 1900 } }], windowMs: 2000, repeatIntervalMs: 500 })
+ *   .subscribe(({ message, remote }) => console.log(remote.address, message.length));
+ * ```
+ */
+export const udpCollect: (options: UdpCollectOptions) => Observable<UdpReply> = createUdpCollect(openNodeDatagramSocket);
 
 function sameAddress(a: string, b: string): boolean {
   const strip = (ip: string): string => ip.replace(/^::ffff:/i, '').toLowerCase();
   return strip(a) === strip(b);
+}
+
+function isIpv4Multicast(address: string): boolean {
+  const first = Number(address.split('.')[0]);
+  return first >= 224 && first <= 239;
 }
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 64)).toString('hex') + (bytes.byteLength > 64 ? '…' : '');

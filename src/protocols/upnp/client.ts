@@ -27,7 +27,7 @@ import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMapping
 import { GatewayError, GatewayTimeoutError, ProtocolError } from '../../errors.js';
 import { defaultGateway } from '../../transport/default-gateway.js';
 import { http, type HttpResponse } from '../../transport/http.js';
-import { SSDP_MULTICAST_TARGET, ssdpSearch, type SsdpAnswer, type SsdpTarget } from '../../transport/ssdp-socket.js';
+import { SSDP_MULTICAST_TARGET, ssdpSearch, type SsdpAnswer, type SsdpTarget } from './ssdp-search.js';
 import { parseDescription, wanConnectionServices, type DeviceDescription, type WanConnectionService } from './description.js';
 import {
   decodeSoapResponse,

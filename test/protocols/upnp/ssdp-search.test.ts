@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { lastValueFrom, toArray } from 'rxjs';
-import { ssdpSearch } from '../../src/transport/ssdp-socket.js';
+import { ssdpSearch } from '../../../src/protocols/upnp/ssdp-search.js';
 
 async function responder(answer: (text: string) => string | undefined): Promise<{ socket: Socket; port: number; received: string[] }> {
   const socket = createSocket('udp4');

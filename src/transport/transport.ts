@@ -1,0 +1,58 @@
+/**
+ * Everything a backend needs from the outside world, as one object it receives: UDP exchanges,
+ * multicast collection, HTTP, the default route, and the scheduler its timers run on. The
+ * backends (`pmp()`, `pcp()`, `upnp()`) take it as `options.transport`, defaulting to
+ * {@link nodeTransport}; a test passes a fake one and runs the client in virtual time, the way
+ * redux-observable injects an epic's dependencies.
+ *
+ * @packageDocumentation
+ */
+import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import { defaultGateway, type DefaultGateway } from './default-gateway.js';
+import { http, type HttpRequest, type HttpResponse } from './http.js';
+import { udpCollect, udpExchange, type UdpCollectOptions, type UdpExchangeOptions, type UdpReply } from './udp.js';
+
+/**
+ * The I/O of a backend. Every member returns a cold Observable; the backends pass `scheduler`
+ * (unless their own `scheduler` option overrides it) to every exchange and request they make.
+ *
+ * @example
+ * ```ts
+ * const transport: Transport = createTransport({ scheduler: testScheduler, udpExchange: fakeExchange });
+ * pmp('192.168.1.1', { transport }).subscribe((nat) => console.log(nat.name));
+ * ```
+ */
+export interface Transport {
+  /** One request/response over UDP (NAT-PMP, PCP). See {@link udpExchange}. */
+  readonly udpExchange: (options: UdpExchangeOptions) => Observable<UdpReply>;
+  /** Datagrams to several destinations, every answer collected for a window (SSDP search). See {@link udpCollect}. */
+  readonly udpCollect: (options: UdpCollectOptions) => Observable<UdpReply>;
+  /** One HTTP request (UPnP description and SOAP). See {@link http}. */
+  readonly http: (request: HttpRequest) => Observable<HttpResponse>;
+  /** The router on the default route, for backends given no gateway address. See {@link defaultGateway}. */
+  readonly defaultGateway: () => Observable<DefaultGateway>;
+  /** The clock and timers of the backend and of its exchanges. */
+  readonly scheduler: SchedulerLike;
+}
+
+/**
+ * The real transport: `node:dgram`, `node:http`, the system's default route, `asyncScheduler`.
+ *
+ * @example
+ * ```ts
+ * pmp(undefined, { transport: nodeTransport }); // the same as pmp()
+ * ```
+ */
+export const nodeTransport: Transport = Object.freeze({ udpExchange, udpCollect, http, defaultGateway, scheduler: asyncScheduler });
+
+/**
+ * A {@link Transport}: {@link nodeTransport} with the given members replaced.
+ *
+ * @example
+ * ```ts
+ * const transport = createTransport({ defaultGateway: () => of({ gateway: '192.168.1.1', interface: 'eth0' }) });
+ * ```
+ */
+export function createTransport(overrides: Partial<Transport> = {}): Transport {
+  return Object.freeze({ ...nodeTransport, ...overrides });
+}
