@@ -5,8 +5,8 @@
  * @packageDocumentation
  */
 
-/** The mechanisms that can produce a gateway error. */
-export type GatewayProtocol = 'upnp' | 'pmp' | 'pcp';
+/** The mechanisms that can produce a gateway error (`stun`: a STUN server asked for the external address). */
+export type GatewayProtocol = 'upnp' | 'pmp' | 'pcp' | 'stun';
 
 /**
  * Base class of every error rxnat produces.

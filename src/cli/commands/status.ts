@@ -31,7 +31,7 @@ interface ProbeReport {
   readonly error: Error | null;
 }
 
-const PROTOCOL_NAMES: Record<GatewayProtocol, string> = { pcp: 'PCP', pmp: 'NAT-PMP', upnp: 'UPnP' };
+const PROTOCOL_NAMES: Record<GatewayProtocol, string> = { pcp: 'PCP', pmp: 'NAT-PMP', upnp: 'UPnP', stun: 'STUN' };
 
 /** Default deadline of each probe, in ms (as discovery's race). */
 const PROBE_DEADLINE_MS = 3000;
