@@ -7,11 +7,22 @@
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { catchError, defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
-import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../errors.js';
-import { exponentialBackoff, udpExchange, type UdpEndpoint } from '../../transport/udp.js';
+import { GatewayError, ProtocolError } from '../../errors.js';
+import { exponentialBackoff, type UdpEndpoint } from '../../transport/udp.js';
 import { mapAnswerError } from '../answer-check.js';
-import { createPmpNat, GatewayEpoch, MappingRegistry, pmp, resolveGateway, resolvePmpOptions, type PmpOptions, type ResolvedPmpOptions } from '../pmp/client.js';
-import { PMP_RESPONSE_BIT, PmpResultCode } from '../pmp/codec.js';
+// The NAT-PMP backend's public entry points: the fallback, and NAT-PMP's external address request.
+import { createPmpNat, pmp } from '../pmp/client.js';
+import {
+  answersOpcode,
+  equalBytes,
+  GatewayEpoch,
+  MappingRegistry,
+  natPmpNotSpoken,
+  resolveGateway,
+  resolvePortControlOptions,
+  type PortControlOptions,
+  type ResolvedPortControlOptions,
+} from '../pmp-pcp-shared.js';
 import { NonceMemory } from './nonce-memory.js';
 import {
   decodePcpResponse,
@@ -39,7 +50,7 @@ import {
  * pcp('127.0.0.1', { port: 15351, localAddress: '127.0.0.1', fallbackToPmp: false }).subscribe((nat) => console.log(nat.kind));
  * ```
  */
-export interface PcpOptions extends PmpOptions {
+export interface PcpOptions extends PortControlOptions {
   /**
    * When the gateway answers UNSUPP_VERSION (a NAT-PMP-only gateway's 8-byte reply, or a PCP
    * server of another version), probe NAT-PMP on the same port and emit a `'pmp'` Nat.
@@ -69,17 +80,17 @@ export interface PcpMappingToken {
   readonly nonce: string;
 }
 
-interface ResolvedPcpOptions extends ResolvedPmpOptions {
+interface ResolvedPcpOptions extends ResolvedPortControlOptions {
   readonly maxRetransmitMs: number;
   readonly randomBytes: (size: number) => Uint8Array;
   /** What the NAT-PMP parts (fallback, external address) get. */
-  readonly pmpOptions: PmpOptions;
+  readonly pmpOptions: PortControlOptions;
 }
 
 function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
   const { fallbackToPmp: _fallback, maxRetransmitMs: _max, randomBytes: _random, ...pmpOptions } = options;
   return {
-    ...resolvePmpOptions(pmpOptions),
+    ...resolvePortControlOptions(pmpOptions),
     maxRetransmitMs: options.maxRetransmitMs ?? 2000,
     randomBytes: options.randomBytes ?? ((size) => new Uint8Array(cryptoRandomBytes(size))),
     pmpOptions,
@@ -122,7 +133,7 @@ function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
  * ```
  */
 export function pcp(gateway?: string, options: PcpOptions = {}): Observable<Nat> {
-  return resolveGateway(gateway).pipe(
+  return defer(() => resolveGateway(gateway, resolveOptions(options).transport.defaultGateway)).pipe(
     switchMap((ip) => {
       const nat = new PcpNat(ip, resolveOptions(options));
       return nat.probe().pipe(
@@ -168,7 +179,7 @@ function matchPcpReply(opcode: number, expect: MapExpectation | undefined, bytes
   if (response instanceof ProtocolError) return undefined;
   switch (response.op) {
     case 'pmp-unsupported-version':
-      return response.opcode === PMP_RESPONSE_BIT || response.opcode === (PMP_RESPONSE_BIT | opcode) ? response : undefined;
+      return answersOpcode(response.opcode, opcode) ? response : undefined;
     case 'header':
       return response.opcode === opcode && EARLY_ERRORS.has(response.resultCode) ? response : undefined;
     case 'announce':
@@ -340,11 +351,7 @@ class PcpNat implements Nat {
       if (this.pmpExternalIpError !== undefined) return viaMap(this.pmpExternalIpError);
       return this.pmpSide.externalIp().pipe(
         catchError((error: unknown) => {
-          const notSpoken =
-            error instanceof GatewayUnreachableError ||
-            error instanceof GatewayTimeoutError ||
-            (error instanceof GatewayError && (error.resultCode === PmpResultCode.UNSUPPORTED_VERSION || error.resultCode === PmpResultCode.NOT_AUTHORIZED || error.resultCode === PmpResultCode.UNSUPPORTED_OPCODE));
-          if (!notSpoken) return throwError(() => error);
+          if (!natPmpNotSpoken(error)) return throwError(() => error);
           this.pmpExternalIpError = error;
           return viaMap(error);
         }),
@@ -392,7 +399,7 @@ class PcpNat implements Nat {
     build: (local: UdpEndpoint) => PcpRequest,
     timeoutMs: number,
   ): Observable<{ response: PcpResponse; local: UdpEndpoint }> {
-    return udpExchange({
+    return this.options.transport.udpExchange({
       protocol: 'pcp',
       host: this.gateway,
       port: this.options.port,
@@ -420,6 +427,3 @@ function tokenNonce(token: unknown): Uint8Array | undefined {
   return typeof nonce === 'string' ? hexToNonce(nonce) : undefined;
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}

@@ -3,24 +3,28 @@
  *
  * @packageDocumentation
  */
-import { debugLogger, type Logger } from '../../core/logger.js';
-import { asyncScheduler, defer, ignoreElements, map, of, Subject, switchMap, type Observable, type SchedulerLike } from 'rxjs';
-import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
+import { defer, ignoreElements, map, of, Subject, switchMap, type Observable } from 'rxjs';
+import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
-import { defaultGateway } from '../../transport/default-gateway.js';
-import { exponentialBackoff, udpExchange, type UdpStats } from '../../transport/udp.js';
+import { exponentialBackoff } from '../../transport/udp.js';
 import { externalAddressError, mapAnswerError } from '../answer-check.js';
-import { decodePcpResponse, PcpResultCode } from '../pcp/codec.js';
+import {
+  GatewayEpoch,
+  MappingRegistry,
+  pcpOnlyAnswer,
+  resolveGateway as resolveGatewayWith,
+  resolvePortControlOptions,
+  type PortControlOptions,
+  type ResolvedPortControlOptions,
+} from '../pmp-pcp-shared.js';
 import {
   decodePmpResponse,
   encodePmpRequest,
   PMP_RESPONSE_BIT,
-  PMP_SERVER_PORT,
   pmpEpochLost,
   pmpResponseOpcode,
   PmpResultCode,
   pmpResultName,
-  type EpochObservation,
   type PmpExternalAddressResponse,
   type PmpMapRequest,
   type PmpMapResponse,
@@ -29,68 +33,15 @@ import {
 } from './codec.js';
 
 /**
- * Options of {@link pmp}. Every field is optional.
+ * Options of {@link pmp}. Every field is optional; `transport` supplies the I/O (default: the
+ * real sockets and routing table), as in `pmp(gateway, { transport })`.
  *
  * @example
  * ```ts
  * pmp('127.0.0.1', { port: 15351, localAddress: '127.0.0.1', probeTimeoutMs: 300 }).subscribe((nat) => console.log(nat.name));
  * ```
  */
-export interface PmpOptions {
-  /** The server's UDP port. Default 5351. */
-  readonly port?: number;
-  /** Deadline of the discovery probe, in ms. Default 1000 (go-ethereum's NAT-PMP cap). */
-  readonly probeTimeoutMs?: number;
-  /** Deadline of each later request (map, renew, delete, external address), in ms. Default 4000. */
-  readonly timeoutMs?: number;
-  /** First retransmission delay, in ms; each next one doubles (RFC 6886 §3.1). Default 250. */
-  readonly initialRetransmitMs?: number;
-  /** Most requests the core should send this gateway at once ({@link Nat.maxConcurrentRequests}). Default 1. */
-  readonly maxConcurrentRequests?: number;
-  /** Local address to bind each request's ephemeral socket to. Default: any. */
-  readonly localAddress?: string;
-  /**
-   * Lease asked for when a request says 0 ("permanent"): NAT-PMP has no permanent lease and a
-   * lifetime of 0 deletes. Default 7200 (RFC 6886 §3.3's recommendation).
-   */
-  readonly permanentLifetimeSeconds?: number;
-  /** Clock (`now()`) for epoch checks and lease accounting, and timers of the exchanges. Default `asyncScheduler`. */
-  readonly scheduler?: SchedulerLike;
-  /** Counters updated by every exchange this Nat makes (debugging). */
-  readonly stats?: UdpStats;
-  /** Where every request, retransmission, reply and drop is logged (`rxnat:pmp`, `rxnat:pcp`). Default {@link debugLogger} (`DEBUG=rxnat:*`). */
-  readonly logger?: Logger;
-}
-
-/** The options with their defaults filled in (the PCP client builds on them). */
-export interface ResolvedPmpOptions {
-  readonly port: number;
-  readonly probeTimeoutMs: number;
-  readonly timeoutMs: number;
-  readonly initialRetransmitMs: number;
-  readonly maxConcurrentRequests: number;
-  readonly localAddress: string | undefined;
-  readonly permanentLifetimeSeconds: number;
-  readonly scheduler: SchedulerLike;
-  readonly stats: UdpStats | undefined;
-  readonly logger: Logger;
-}
-
-/** Fills in the NAT-PMP defaults; the PCP client shares them. */
-export function resolvePmpOptions(options: PmpOptions): ResolvedPmpOptions {
-  return {
-    port: options.port ?? PMP_SERVER_PORT,
-    probeTimeoutMs: options.probeTimeoutMs ?? 1000,
-    timeoutMs: options.timeoutMs ?? 4000,
-    initialRetransmitMs: options.initialRetransmitMs ?? 250,
-    maxConcurrentRequests: options.maxConcurrentRequests ?? 1,
-    localAddress: options.localAddress,
-    permanentLifetimeSeconds: options.permanentLifetimeSeconds ?? 7200,
-    scheduler: options.scheduler ?? asyncScheduler,
-    stats: options.stats,
-    logger: options.logger ?? debugLogger,
-  };
-}
+export type PmpOptions = PortControlOptions;
 
 /**
  * Finds a NAT-PMP gateway: on subscribe, resolves the address (the one given, else the default
@@ -120,12 +71,15 @@ export function resolvePmpOptions(options: PmpOptions): ResolvedPmpOptions {
  * ```
  */
 export function pmp(gateway?: string, options: PmpOptions = {}): Observable<Nat> {
-  return resolveGateway(gateway).pipe(
-    switchMap((ip) => {
-      const nat = new PmpNat(ip, resolvePmpOptions(options));
-      return nat.probe().pipe(map(() => nat as Nat));
-    }),
-  );
+  return defer(() => {
+    const resolved = resolvePortControlOptions(options);
+    return resolveGatewayWith(gateway, resolved.transport.defaultGateway).pipe(
+      switchMap((ip) => {
+        const nat = new PmpNat(ip, resolved);
+        return nat.probe().pipe(map(() => nat as Nat));
+      }),
+    );
+  });
 }
 
 /**
@@ -139,11 +93,12 @@ export function pmp(gateway?: string, options: PmpOptions = {}): Observable<Nat>
  * ```
  */
 export function createPmpNat(gateway: string, options: PmpOptions = {}): Nat {
-  return new PmpNat(gateway, resolvePmpOptions(options));
+  return new PmpNat(gateway, resolvePortControlOptions(options));
 }
 
 /**
- * The gateway address to use: the one given, else the default gateway's.
+ * The gateway address to use: the one given, else the default gateway's (kept here for the CLI;
+ * the backends resolve through their transport).
  *
  * @example
  * ```ts
@@ -151,106 +106,8 @@ export function createPmpNat(gateway: string, options: PmpOptions = {}): Nat {
  * ```
  */
 export function resolveGateway(gateway: string | undefined): Observable<string> {
-  return gateway !== undefined ? of(gateway) : defaultGateway().pipe(map((g) => g.gateway));
+  return resolveGatewayWith(gateway);
 }
-
-/**
- * Tracks one gateway's epoch (RFC 6886 §3.6 / RFC 6887 §8.5): remembers the last epoch and the
- * local time it was seen, and calls `onLost` when a new reading shows the gateway lost state.
- *
- * @example
- * ```ts
- * const epoch = new GatewayEpoch(pmpEpochLost, () => asyncScheduler.now(), () => resets.next());
- * epoch.observe(response.epochSeconds);
- * ```
- */
-export class GatewayEpoch {
-  private last: EpochObservation | undefined;
-  constructor(
-    private readonly lost: (previous: EpochObservation, current: EpochObservation) => boolean,
-    private readonly now: () => number,
-    private readonly onLost: () => void,
-  ) {}
-
-  /** Records a reply's epoch; true (and `onLost` called) when the gateway lost state. */
-  observe(epochSeconds: number): boolean {
-    const current: EpochObservation = { epochSeconds, localMs: this.now() };
-    const previous = this.last;
-    this.last = current;
-    if (previous === undefined || !this.lost(previous, current)) return false;
-    this.onLost();
-    return true;
-  }
-}
-
-/** One mapping a NAT-PMP/PCP Nat holds, as {@link MappingRegistry} keeps it. */
-interface HeldMapping {
-  readonly grant: MappingGrant;
-  readonly description: string;
-  readonly internalClient: string;
-  readonly grantedAtMs: number;
-  /** The lifetime the caller asked for (what an internal renewal asks again). */
-  readonly requestedLifetimeSeconds: number;
-}
-
-/**
- * The mappings a NAT-PMP or PCP Nat currently holds (those protocols cannot list a gateway's
- * table), keyed by protocol and internal port.
- *
- * @example
- * ```ts
- * const registry = new MappingRegistry(() => asyncScheduler.now());
- * registry.list(); // []
- * ```
- */
-export class MappingRegistry {
-  private readonly held = new Map<string, HeldMapping>();
-  constructor(private readonly now: () => number) {}
-
-  /** Records a grant. */
-  set(grant: MappingGrant, description: string, internalClient: string, requestedLifetimeSeconds: number): void {
-    this.held.set(registryKey(grant.protocol, grant.internalPort), {
-      grant,
-      description,
-      internalClient,
-      grantedAtMs: this.now(),
-      requestedLifetimeSeconds,
-    });
-  }
-
-  /** Forgets a mapping. */
-  delete(protocol: MappingProtocol, internalPort: number): void {
-    this.held.delete(registryKey(protocol, internalPort));
-  }
-
-  /** The most recently granted live mapping, if any. */
-  latest(): HeldMapping | undefined {
-    return this.live().sort((a, b) => b.grantedAtMs - a.grantedAtMs)[0];
-  }
-
-  /** The live mappings as table entries, remaining lifetime counted down. */
-  list(): PortMappingEntry[] {
-    const now = this.now();
-    return this.live().map((h) => ({
-      protocol: h.grant.protocol,
-      externalPort: h.grant.externalPort,
-      internalClient: h.internalClient,
-      internalPort: h.grant.internalPort,
-      description: h.description,
-      lifetimeSeconds: h.grant.lifetimeSeconds === 0 ? 0 : Math.max(1, Math.ceil((expiry(h) - now) / 1000)),
-      enabled: true,
-    }));
-  }
-
-  private live(): HeldMapping[] {
-    const now = this.now();
-    for (const [key, h] of this.held) if (expiry(h) <= now) this.held.delete(key);
-    return [...this.held.values()];
-  }
-}
-
-const expiry = (h: HeldMapping): number => (h.grant.lifetimeSeconds === 0 ? Infinity : h.grantedAtMs + h.grant.lifetimeSeconds * 1000);
-const registryKey = (protocol: MappingProtocol, internalPort: number): string => `${protocol}/${internalPort}`;
 
 /** A reply the NAT-PMP client accepted: a NAT-PMP response, or a PCP-only server's refusal. */
 type PmpReply = { readonly kind: 'pmp'; readonly response: PmpResponse } | { readonly kind: 'pcp-only'; readonly epochSeconds: number };
@@ -263,12 +120,8 @@ type PmpReply = { readonly kind: 'pmp'; readonly response: PmpResponse } | { rea
 function matchPmpReply(request: PmpRequest, bytes: Uint8Array): PmpReply | undefined {
   const expectedOpcode = pmpResponseOpcode(request);
   if (bytes[0] === 2) {
-    const pcp = decodePcpResponse(bytes, { reserved: 'ignore' });
-    if (pcp instanceof ProtocolError || bytes.length !== 24) return undefined;
-    if ((pcp.op === 'header' || pcp.op === 'announce') && pcp.resultCode === PcpResultCode.UNSUPP_VERSION && (PMP_RESPONSE_BIT | pcp.opcode) === expectedOpcode) {
-      return { kind: 'pcp-only', epochSeconds: pcp.epochSeconds };
-    }
-    return undefined;
+    const epochSeconds = pcpOnlyAnswer(bytes, expectedOpcode);
+    return epochSeconds === undefined ? undefined : { kind: 'pcp-only', epochSeconds };
   }
   const response = decodePmpResponse(bytes);
   if (response instanceof ProtocolError) return undefined;
@@ -301,7 +154,7 @@ class PmpNat implements Nat {
 
   constructor(
     gateway: string,
-    private readonly options: ResolvedPmpOptions,
+    private readonly options: ResolvedPortControlOptions,
   ) {
     this.gateway = gateway;
     this.endpoint = `${gateway}:${options.port}`;
@@ -391,7 +244,7 @@ class PmpNat implements Nat {
 
   /** One request/response; non-success results become {@link GatewayError}s. */
   private exchange(request: PmpRequest, timeoutMs: number): Observable<{ response: PmpResponse; localAddress: string }> {
-    return udpExchange({
+    return this.options.transport.udpExchange({
       protocol: 'pmp',
       host: this.gateway,
       port: this.options.port,
