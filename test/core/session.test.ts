@@ -576,3 +576,55 @@ describe('step: the details a mutation pass asked about', () => {
     assert.deepEqual([...PHASES].sort(), ['adding', 'closed', 'closing', 'degraded', 'idle', 'mapped', 'queued', 'renewing', 'unmapped']);
   });
 });
+
+describe('step: what the second mutation pass found untested', () => {
+  test('an address change before the first grant re-adds nothing after it: the grant is already on the new address', () => {
+    const adding = run([{ type: 'address', at: 0, ip: '203.0.113.7', error: null }], fixtures().adding.session).session;
+    const changed = step(adding, { type: 'address', at: 1, ip: '198.51.100.9', error: null }, config).session;
+    assert.equal(changed.readdPending, false);
+    const { all, session } = run([{ type: 'granted', at: 2, grant: grant() }], changed);
+    assert.deepEqual(all, [], 'no second add');
+    assert.equal(view(session, config).externalIp, '198.51.100.9');
+  });
+
+  test('a reset while the first add is on the wire re-adds after its answer: the router may have forgotten it at once', () => {
+    const reset = step(fixtures().adding.session, { type: 'reset', at: 1 }, config).session;
+    assert.equal(reset.readdPending, true);
+    const { all } = run([{ type: 'granted', at: 2, grant: grant() }], reset);
+    assert.deepEqual(all.map((e) => e.type), ['add']);
+  });
+
+  test('teardown waiting on a renewal while the lease timer is set: the add bound still cancels it and deletes', () => {
+    const closing = run([{ type: 'sent', at: 20_001 }, { type: 'teardown', at: 20_002 }], fixtures().renewing.session).session;
+    assert.deepEqual(closing.timers, { leaseEnd: 60_000, addBound: 20_001 + config.teardownTimeoutMs });
+    const { all, session } = run([{ type: 'timer', at: 30_001, name: 'addBound' }], closing);
+    assert.deepEqual(all.map((e) => (e.type === 'delete' ? `delete ${e.target.externalPort}` : e.type)), ['cancelAdd', 'delete 8080']);
+    assert.equal(session.timers.leaseEnd, 60_000, 'the lease clock still runs');
+    assert.equal(view(session, config).status, 'mapped', 'the lease has not ended');
+  });
+
+  test('an unconfirmed delete of a port that may have been made ends when its own ask would, not with the grant', () => {
+    const two = run([{ type: 'sent', at: 20_001 }, { type: 'granted', at: 20_002, grant: grant(40_000) }, { type: 'teardown', at: 20_003 }], fixtures().renewing.session).session;
+    assert.equal(two.leaseEndsAt, 20_001 + 60_000);
+    const failedBoth = run(
+      [
+        { type: 'deleteFailed', at: 20_004, port: 40_000, error: silent },
+        { type: 'deleteFailed', at: 20_010, port: 8080, error: silent },
+      ],
+      two,
+    );
+    const closed = failedBoth.all.find((e) => e.type === 'closed');
+    assert.ok(closed?.type === 'closed');
+    assert.deepEqual(
+      closed.unconfirmed.map((d) => [d.externalPort, d.leaseEndsAtMs]),
+      [
+        [40_000, 20_001 + 60_000],
+        [8080, 20_010 + 60_000],
+      ],
+    );
+  });
+
+  test('a missing grant says so', () => {
+    assert.match(grantProblem(null as never, config)?.message ?? '', /success reply is not a mapping: no grant$/);
+  });
+});
