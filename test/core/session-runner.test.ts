@@ -186,6 +186,26 @@ test('a refusal that asks to wait (retryAfterSeconds) is retried no sooner than 
   subscription.unsubscribe();
 });
 
+test('a retry-after that is not a positive number of seconds is ignored: the backoff applies', () => {
+  for (const retryAfterSeconds of [Number.NaN, -5, 0]) {
+    const clock = new VirtualClock();
+    const addedAt: number[] = [];
+    const refusal = new GatewayError({ protocol: 'pcp', resultCode: 8, resultName: 'NO_RESOURCES', gateway: '192.0.2.1', retryAfterSeconds });
+    const nat = fakeNat({
+      add: (r, call) => {
+        addedAt.push(clock.now());
+        return call === 1 ? throwError(() => refusal) : of(granted(r));
+      },
+      remove: done,
+      ip: () => of(IP),
+    });
+    const subscription = mapPort(nat, { protocol: 'tcp', internalPort: 8080 }, options(clock)).subscribe();
+    clock.advance(5000);
+    assert.deepEqual(addedAt, [0, 1000], `retryAfterSeconds ${retryAfterSeconds}`);
+    subscription.unsubscribe();
+  }
+});
+
 test('a delete that is not answered within teardownTimeoutMs is reported as a GatewayTimeoutError; another error as itself', () => {
   const refusal = new GatewayError({ protocol: 'pmp', resultCode: 2, resultName: 'NOT_AUTHORIZED', gateway: '192.0.2.1' });
   for (const [remove, check] of [
