@@ -350,6 +350,7 @@ function soakMarkdown(soak: ShortSoakResults | null | undefined, source: string 
     row('samples (ramp + window)', (r) => `${r.rampSamples.length} + ${r.samples.length}`),
     row('lies: max per sample', (r) => String(r.lies.max)),
     row('lies: samples with any / streams caught', (r) => `${r.lies.samplesWithLies} / ${r.lies.streams}${r.lies.firstAtSeconds !== null ? ` (first at ${r.lies.firstAtSeconds} s)` : ''}`),
+    row('lies in samples where the event loop ran on time (delay ≤ grace)', (r) => (r.lies.samplesWithLiesOnTime === undefined ? '-' : String(r.lies.samplesWithLiesOnTime))),
     row('mapped/degraded within the grace of the router\'s expiry (not lies): max per sample / samples', (r) => {
       const extra = soakRunFaults(r);
       return extra.withinGrace && extra.lieGraceMs !== undefined ? `${extra.withinGrace.max} / ${extra.withinGrace.samples} (grace ${extra.lieGraceMs} ms)` : '-';

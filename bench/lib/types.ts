@@ -298,6 +298,8 @@ export interface SoakRunResult extends SoakConfig, ChildExit {
     readonly streams: number;
     /** `t` of the first sample with a lie. */
     readonly firstAtSeconds: number | null;
+    /** Samples with a lie although the event loop ran no later than the grace since the previous sample (optional: older results lack it). */
+    readonly samplesWithLiesOnTime?: number;
   };
   /** `mapped` streams per window sample. */
   readonly mappedPerSample: { readonly min: number; readonly median: number; readonly max: number } | null;

@@ -116,7 +116,7 @@ export async function runSoakSection(options: StateOptions): Promise<ShortSoakRe
     const figures = soakWindowFigures(run);
     options.log(
       `soak-short ${config.protocol}: all mapped ${run.timeToAllMappedMs === null ? 'never' : `in ${s(run.timeToAllMappedMs)}`}; ` +
-        `lies max ${run.lies.max} per sample, in ${run.lies.samplesWithLies}/${run.lies.samples} samples, ${run.lies.streams} streams ` +
+        `lies max ${run.lies.max} per sample, in ${run.lies.samplesWithLies}/${run.lies.samples} samples (${run.lies.samplesWithLiesOnTime ?? '-'} with the loop on time), ${run.lies.streams} streams ` +
         `(within ${run.lieGraceMs} ms of the router's expiry, not counted: max ${run.withinGrace.max}, in ${run.withinGrace.samples} samples); ` +
         `router's table per sample min ${figures?.table.min ?? '-'} median ${figures?.table.median ?? '-'}; ` +
         `unmapped per sample min ${figures?.unmapped.min ?? '-'} max ${figures?.unmapped.max ?? '-'}; ` +

@@ -52,6 +52,22 @@ export interface FaultySoakSample extends SoakSample {
   readonly withinGrace: number;
   /** The PCP server was silent at the sample's instant. */
   readonly silent: boolean;
+  /** The event loop's largest delay since the previous sample, in ms (node:perf_hooks, 10 ms resolution). */
+  readonly loopDelayMaxMs: number;
+  /** Up to five of the sample's liars: their latest state and how long ago it arrived. */
+  readonly liars: readonly SoakLiar[];
+}
+
+/** One stream caught lying in a sample. */
+export interface SoakLiar {
+  readonly internalPort: number;
+  readonly status: string;
+  readonly externalPort: number;
+  readonly renewals: number;
+  /** How long before the sample the stream's latest state arrived. */
+  readonly stateAgeMs: number;
+  /** With RXNAT_SOAK_TRACE=1: the stream's last log lines and the router's adds for it, ms since the subscribe. */
+  readonly trace?: readonly string[];
 }
 
 /** What a faulty soak run adds to {@link SoakRunResult}. */

@@ -17,8 +17,11 @@
  * During the window the gateway cannot keep up (`soak-faults.ts`): UPnP answers every
  * AddPortMapping late, PCP falls silent for longer than a lease, so leases do lapse on the
  * router and the states must say so. A stream still reading `mapped` less than `lieGraceMs`
- * after its entry expired is not a lie (counted apart): the table is read twice per sample, once
- * on a clock `lieGraceMs` behind (what it held then, still unexpired), once on the true clock.
+ * after its entry expired is not a lie (counted apart). The table itself cannot say what lapsed
+ * when (it drops expired entries on every request), so the bench keeps a ledger of every entry
+ * the router made, with its expiry, until the router deletes it. Each sample also records the
+ * event loop's largest delay since the previous one: a timer can fire no earlier than the loop
+ * lets it, and a lie in a sample whose loop ran late is told apart from one whose loop was on time.
  *
  * @packageDocumentation
  */
@@ -48,16 +51,16 @@ export async function runShortLeaseSoak(config: FaultySoakConfig): Promise<SoakR
   const { faults } = config;
   if (faults.upnpAddDelayMs !== undefined && side !== 'upnp') throw new Error('upnpAddDelayMs is a UPnP fault');
   if (faults.pcpSilence !== undefined && side !== 'pcp') throw new Error('pcpSilence is a PCP fault');
-  // The table's clock, `clockLagMs` behind while a sample reads what the router held `lieGraceMs` ago.
-  let clockLagMs = 0;
   const sim = await startGatewaySimulator({
     address: ADDRESS,
-    table: new MappingTable({ capacity: n + 64, now: () => Date.now() - clockLagMs }),
+    table: new MappingTable({ capacity: n + 64 }),
     // Short PCP leases, as miniupnpd's min_lifetime=1; a small request log (the log is test tooling).
     pmpPcp: { pcpMinLifetimeSeconds: 1, logSize: 16 },
   });
   const subscriptions: Subscription[] = [];
+  const ledger = new Map<string, SimulatedMapping>();
   const lag = monitorEventLoopDelay({ resolution: 10 });
+  const sampleLag = monitorEventLoopDelay({ resolution: 10 });
   const faultTimers = new Set<NodeJS.Timeout>();
   const endFaults = (): void => {
     for (const timer of faultTimers) clearTimeout(timer);
@@ -77,6 +80,30 @@ export async function runShortLeaseSoak(config: FaultySoakConfig): Promise<SoakR
 
     const stop$ = new Subject<void>();
     const latest: (MappingState | undefined)[] = new Array<MappingState | undefined>(n);
+    // When each stream's latest state arrived (for the liars' details).
+    const latestAt = new Float64Array(n);
+    // RXNAT_SOAK_TRACE=1: the last lines of each stream's log and of the router's adds for its
+    // port, given with a liar (diagnosis only: it costs a closure per log line).
+    const trace = process.env.RXNAT_SOAK_TRACE === '1' ? Array.from({ length: n }, () => [] as string[]) : null;
+    const note = (i: number, line: string): void => {
+      if (!trace || i < 0 || i >= n) return;
+      const lines = trace[i]!;
+      lines.push(`${(now() - t0).toFixed(1)} ${line}`);
+      if (lines.length > 24) lines.shift();
+    };
+    // Every entry the router made, with its expiry, until it is deleted (not when it lapses).
+    const add = sim.table.add.bind(sim.table);
+    sim.table.add = (request) => {
+      const result = add(request);
+      if (result.ok) ledger.set(`${result.mapping.protocol}/${result.mapping.externalPort}`, result.mapping);
+      note(request.internalPort - BASE_PORT, `router add ${request.externalPort} → ${result.ok ? `expires in ${Math.round(result.mapping.expiresAtMs - Date.now())} ms` : result.reason}`);
+      return result;
+    };
+    const remove = sim.table.delete.bind(sim.table);
+    sim.table.delete = (protocol, externalPort) => {
+      ledger.delete(`${protocol}/${externalPort}`);
+      return remove(protocol, externalPort);
+    };
     const seenMapped = new Uint8Array(n);
     const lied = new Uint8Array(n);
     let mappedOnce = 0;
@@ -84,12 +111,15 @@ export async function runShortLeaseSoak(config: FaultySoakConfig): Promise<SoakR
     let completed = 0;
     let stopped = false;
     const t0 = now();
+    sampleLag.enable();
     for (let i = 0; i < n; i++) {
       const request = { protocol: 'udp', internalPort: BASE_PORT + i, description: `rxnat bench soak ${i}`, lifetimeSeconds: config.lifetimeSeconds } as const;
       subscriptions.push(
-        mapPort(nat, request, { stop: stop$ }).subscribe({
+        mapPort(nat, request, { stop: stop$, ...(trace ? { logger: { debug: (_ns: string, message: string) => note(i, message) } } : {}) }).subscribe({
           next: (state) => {
             latest[i] = state;
+            latestAt[i] = now();
+            note(i, `state ${state.status}${state.error ? ` (${state.error.message})` : ''}`);
             if (state.status === 'mapped' && seenMapped[i] === 0) {
               seenMapped[i] = 1;
               if (++mappedOnce === n) allMappedAt = now();
@@ -106,12 +136,19 @@ export async function runShortLeaseSoak(config: FaultySoakConfig): Promise<SoakR
 
     /** One synchronous look at the router's table and every stream's latest state. */
     const sample = (): FaultySoakSample => {
-      // First what the router held `lieGraceMs` ago and still holds or let lapse since (the
-      // lagging clock sweeps only what expired before then), then what it holds now.
-      clockLagMs = config.lieGraceMs;
-      const lenient = compareWithTable(sim.table.list(), side, latest, lied);
-      clockLagMs = 0;
-      const strict = compareWithTable(sim.table.list(), side, latest);
+      // What the router holds now, then that plus what it let lapse less than `lieGraceMs` ago
+      // (from the ledger: the table drops an expired entry on any request, so it cannot say).
+      const held = sim.table.list();
+      const strict = compareWithTable(held, side, latest);
+      const graceFrom = Date.now() - config.lieGraceMs;
+      const lapsed = [...ledger.values()].filter((m) => m.expiresAtMs > graceFrom && m.expiresAtMs <= Date.now());
+      const liars: number[] = [];
+      const lenient = compareWithTable([...held, ...lapsed], side, latest, lied, liars);
+      // How late the event loop ran since the last sample: a lie the shell's timers could not
+      // have prevented (they fire no earlier than the loop lets them) shows a delay above the grace.
+      const loopDelayMaxMs = Math.round(sampleLag.max / 1e5) / 10;
+      sampleLag.reset();
+      const at = now();
       // The UPnP simulator records every SOAP request without bound (test tooling, not rxnat).
       (sim.upnp.requests as unknown[]).length = 0;
       return {
@@ -120,6 +157,15 @@ export async function runShortLeaseSoak(config: FaultySoakConfig): Promise<SoakR
         table: strict.table,
         withinGrace: strict.lies - lenient.lies,
         silent: sim.pmpPcp.faults.silent,
+        loopDelayMaxMs,
+        liars: liars.slice(0, 5).map((i) => ({
+          internalPort: BASE_PORT + i,
+          status: latest[i]!.status,
+          externalPort: latest[i]!.externalPort,
+          renewals: latest[i]!.renewals,
+          stateAgeMs: Math.round(at - latestAt[i]!),
+          ...(trace ? { trace: trace[i]!.slice() } : {}),
+        })),
       };
     };
 
@@ -179,6 +225,7 @@ export async function runShortLeaseSoak(config: FaultySoakConfig): Promise<SoakR
     const windowMs = now() - windowStarted;
     const used = process.cpuUsage(cpu);
     lag.disable();
+    sampleLag.disable();
     // The gateway answers at once again for the teardown; a silence cut short ends here.
     endFaults();
     const open = silentPhases[silentPhases.length - 1];
@@ -219,6 +266,7 @@ export async function runShortLeaseSoak(config: FaultySoakConfig): Promise<SoakR
         samples: all.length,
         streams: lied.reduce((sum, v) => sum + v, 0),
         firstAtSeconds: withLies[0]?.t ?? null,
+        samplesWithLiesOnTime: withLies.filter((s) => s.loopDelayMaxMs <= config.lieGraceMs).length,
       },
       mappedPerSample: mappedCounts.length > 0 ? { min: Math.min(...mappedCounts), median: median(mappedCounts), max: Math.max(...mappedCounts) } : null,
       grantedLifetimes,
@@ -237,6 +285,7 @@ export async function runShortLeaseSoak(config: FaultySoakConfig): Promise<SoakR
     };
   } catch (error) {
     lag.disable();
+    sampleLag.disable();
     endFaults();
     await closeAll(subscriptions, sim);
     throw error;
@@ -254,6 +303,7 @@ export function compareWithTable(
   side: SoakConfig['protocol'],
   latest: readonly (MappingState | undefined)[],
   lied?: Uint8Array,
+  liars?: number[],
 ): Omit<SoakSample, 't'> {
   const held = new Map<string, number>();
   let table = 0;
@@ -273,6 +323,7 @@ export function compareWithTable(
     lies++;
     if (state.status === 'degraded') liesDegraded++;
     if (lied) lied[i] = 1;
+    liars?.push(i);
   });
   return { ...counts, lies, liesDegraded, table };
 }
