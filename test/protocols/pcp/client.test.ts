@@ -22,8 +22,6 @@ import { createUdpStats } from '../../../src/transport/udp.js';
 import { closedUdpPort, waitFor } from '../../support/net.js';
 
 const HOST = '127.0.0.1';
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const udpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
 const request = (over: Partial<NatMappingRequest> = {}): NatMappingRequest => ({
   protocol: 'tcp',
   internalPort: 8080,
@@ -141,15 +139,6 @@ describe('pcp() against the simulator over loopback', () => {
     });
   });
 
-  it('silence is a GatewayTimeoutError at the deadline', async () => {
-    server.faults.silent = true;
-    const started = Date.now();
-    await assert.rejects(firstValueFrom(pcp(HOST, { ...options, probeTimeoutMs: 200, initialRetransmitMs: 20 })), (error: unknown) => error instanceof GatewayTimeoutError && error.protocol === 'pcp');
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 195 && elapsed < 3000, `took ${elapsed} ms (deadline 200 ms)`);
-    assert.ok(server.counters.byKind['pcp.announce'] >= 3, 'retransmitted');
-  });
-
   it('retransmits through packet loss: drop the first 3 replies, the server sees 4 requests', async () => {
     const quick = await firstValueFrom(pcp(HOST, { ...options, initialRetransmitMs: 30 }));
     server.resetCounters();
@@ -205,7 +194,6 @@ describe('pcp() against the simulator over loopback', () => {
     await server.send(encodePcpResponse({ ...good, protocol: 6 }), client);
     await server.send(encodePcpResponse({ ...good, internalPort: 5001 }), client);
     await server.send(encodePcpResponse({ op: 'header', opcode: 1, resultCode: PcpResultCode.NOT_AUTHORIZED, lifetimeSeconds: 1, epochSeconds: 3600 }), client); // no nonce to match
-    await sleep(20);
     await server.send(encodePcpResponse(good), client);
     const granted = await grant$;
     intruder.close();
@@ -397,19 +385,5 @@ describe('pcp() against the simulator over loopback', () => {
         return true;
       });
     });
-  });
-
-  it('unsubscribing closes the socket and stops retransmitting', async () => {
-    server.faults.silent = true;
-    await sleep(10);
-    const baseline = udpHandles();
-    const subscription = nat.addMapping(request()).subscribe({ error: () => assert.fail('no error after unsubscribe') });
-    await sleep(30);
-    assert.equal(udpHandles(), baseline + 1);
-    subscription.unsubscribe();
-    const seen = server.counters.total;
-    await sleep(60);
-    assert.equal(udpHandles(), baseline, 'socket closed');
-    assert.equal(server.counters.total, seen, 'nothing sent after unsubscribe');
   });
 });
