@@ -123,23 +123,29 @@ function holdMapping(
       maxConsecutiveUnreachable: settings.maxConsecutiveUnreachable,
       teardownTimeoutMs: settings.teardownTimeoutMs,
     };
-    const mine: { current: Membership | null } = { current: null };
-    mine.current = joinEntry(nat, config, settings, {
+    const mine: { current: Membership | null; lost: boolean } = { current: null, lost: false };
+    const joined = joinEntry(nat, config, settings, {
       next: (state) => emit(state),
       lost: (error) => {
+        mine.lost = true;
         if (membership === mine.current) membership = null;
         again(error);
       },
       closed: (state) => end(state),
     });
-    membership = mine.current;
+    mine.current = joined;
+    // The entry tells its first state (and may be lost) before joinEntry returns: a subscriber
+    // that left or stopped on that state must not leave the entry behind, nor a lost one be kept.
+    // (While a synchronous source emits, the subscriber may be closed before its teardown is set.)
+    if (ended || subscriber.closed) joined.leave(false);
+    else if (!mine.lost) membership = joined;
   };
 
   const follow = (): void => {
     if (ended || stopping) return;
     source = nat$.subscribe({
       next: (nat) => {
-        if (!ended && !stopping) join(nat);
+        if (!ended && !stopping && !subscriber.closed) join(nat);
       },
       error: (error: unknown) => {
         if (error instanceof InvalidMappingRequestError || error instanceof InvalidOptionError) {

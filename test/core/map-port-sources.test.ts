@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defer, NEVER, type Observable, of, Subject, throwError } from 'rxjs';
+import { defer, NEVER, type Observable, of, Subject, take, throwError } from 'rxjs';
 import { mapPort, type MappingState } from '../../src/core/map-port.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
 import type { Nat, NatMappingRequest } from '../../src/core/nat.js';
@@ -126,4 +126,59 @@ test('a failed discovery and a stop are logged under rxnat:map', () => {
     { namespace: 'rxnat:map', message: 'no gateway for tcp/8080; retrying in 1000 ms', data: { error: failure } },
     { namespace: 'rxnat:map', message: 'stopping tcp/8080' },
   ]);
+});
+
+test('a subscriber that leaves on the first state of a NAT from a source leaves no mapping behind', () => {
+  for (const leave of ['unsubscribe', 'stop'] as const) {
+    const clock = new VirtualClock();
+    const nat = fakeNat({ add: (r) => of(granted(r)), remove: done, ip: () => of(IP) });
+    const nats = new Subject<Nat>();
+    const stop = new Subject<void>();
+    let completed = false;
+    const states = mapPort(nats, request, options(clock, { stop }));
+    // take(2): the searching state, then the first state of the NAT, told while the entry is joined.
+    (leave === 'unsubscribe' ? states.pipe(take(2)) : states).subscribe({
+      next: (s) => {
+        if (leave === 'stop' && s.backend !== null) stop.next();
+      },
+      complete: () => (completed = true),
+    });
+    nats.next(nat);
+    clock.advance(60_000);
+    assert.equal(completed, true, leave);
+    assert.equal(nat.adds.length, nat.deletes.length, `${leave}: every add was deleted`);
+    assert.ok(nat.adds.length <= 1, `${leave}: no renewals of a mapping nobody holds (${nat.adds.length} adds)`);
+    assert.equal(clock.pending, 0, `${leave}: no timers left`);
+  }
+});
+
+test('a gateway lost while the stream joins it (a synchronous refusal) is not kept: a stop then ends the stream', () => {
+  const clock = new VirtualClock();
+  const refused = new GatewayUnreachableError('pmp', '192.0.2.1', 'connection refused', { cause: { code: 'ECONNREFUSED' } });
+  const nat = fakeNat({ add: () => throwError(() => refused), remove: done, ip: () => of(IP) });
+  const stop = new Subject<void>();
+  let completed = false;
+  mapPort(defer(() => of<Nat>(nat)), request, options(clock, { stop, maxConsecutiveUnreachable: 1 })).subscribe({ complete: () => (completed = true) });
+  clock.advance(500); // lost at once; rediscovery is due at 1 s
+  stop.next();
+  assert.equal(completed, true);
+  clock.advance(10_000);
+  assert.equal(clock.pending, 0);
+});
+
+test('a synchronous source that gives two NATs: a subscriber that leaves on the first one never reaches the second', () => {
+  for (const leave of ['unsubscribe', 'stop'] as const) {
+    const clock = new VirtualClock();
+    const first = fakeNat({ add: (r) => of(granted(r)), remove: done, ip: () => of(IP) });
+    const second = fakeNat({ name: 'second(192.0.2.9)', add: (r) => of(granted(r)), remove: done, ip: () => of(IP) });
+    const stop = new Subject<void>();
+    const states = mapPort(of<Nat>(first, second), request, options(clock, { stop }));
+    (leave === 'unsubscribe' ? states.pipe(take(2)) : states).subscribe((s) => {
+      if (leave === 'stop' && s.backend !== null) stop.next();
+    });
+    clock.advance(10_000);
+    assert.equal(second.adds.length, 0, `${leave}: the second NAT was used`);
+    assert.equal(first.adds.length, first.deletes.length, leave);
+    assert.equal(clock.pending, 0, leave);
+  }
 });
