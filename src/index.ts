@@ -10,6 +10,7 @@ export { extIp } from './core/ext-ip.js';
 export { classifyAddress, classifyIpv4, isIpAddress, isUsableExternalAddress, type AddressKind } from './core/address.js';
 export { backoffDelayMs, type RetryOptions } from './core/backoff.js';
 export { debugLogger, enableDebug, silentLogger, type Logger } from './core/logger.js';
+export { createGatewayRegistry, type GatewayRegistry } from './core/gateway-context.js';
 export { DEFAULT_LIFETIME_SECONDS } from './core/validate.js';
 export type {
   BackendKind,

@@ -38,11 +38,16 @@ export interface GatewayContext {
   readonly entries: Map<string, unknown>;
 }
 
-/** Options of {@link acquireGatewayContext}; the first user's apply while the context lives. */
+/**
+ * Options of {@link acquireGatewayContext}. Within one registry, the first user's apply to a
+ * context while it lives; a user who wants its own passes its own `registry`.
+ */
 export interface GatewayContextOptions {
   readonly externalIpCacheMs: number;
   readonly logger: Logger;
   readonly scheduler: SchedulerLike;
+  /** Where the context is shared; default the process-wide registry. */
+  readonly registry?: GatewayRegistry | undefined;
 }
 
 interface Held {
@@ -52,18 +57,70 @@ interface Held {
   users: number;
 }
 
+declare const registryBrand: unique symbol;
+
 /**
- * Contexts per scheduler, then per gateway: streams on a virtual (test) scheduler never share a
- * queue or a lookup with streams on the real one.
+ * Who shares gateway contexts (request queue, address watcher, router entries). Streams given the
+ * same registry share one context per gateway and scheduler, and with it the options of the
+ * first of them (logger, `externalIpCacheMs`); streams given different registries share nothing,
+ * not even the request limit of a gateway they both use. Without one, `mapPort` uses a
+ * process-wide registry. Make one with {@link createGatewayRegistry}.
+ *
+ * @example
+ * ```ts
+ * const mine = createGatewayRegistry();
+ * mapPort(nat, { protocol: 'tcp', internalPort: 8080 }, { gatewayRegistry: mine, logger });
+ * ```
  */
-const registries = new WeakMap<SchedulerLike, Map<string, Held>>();
+export interface GatewayRegistry {
+  readonly [registryBrand]: 'GatewayRegistry';
+}
+
+/**
+ * Each registry's contexts, per scheduler, then per gateway: streams on a virtual (test) scheduler
+ * never share a queue or a lookup with streams on the real one.
+ */
+const contextsOf = new WeakMap<GatewayRegistry, WeakMap<SchedulerLike, Map<string, Held>>>();
+
+/**
+ * Makes a {@link GatewayRegistry} of its own: the streams given it share gateway contexts with
+ * each other only. It holds nothing once they have ended.
+ *
+ * @example
+ * ```ts
+ * const registry = createGatewayRegistry();
+ * const a = mapPort(nat, { protocol: 'udp', internalPort: 4001 }, { gatewayRegistry: registry, logger: quiet });
+ * const b = mapPort(nat, { protocol: 'udp', internalPort: 4001 }); // the process-wide registry: another entry
+ * ```
+ */
+export function createGatewayRegistry(): GatewayRegistry {
+  const registry = Object.freeze({}) as GatewayRegistry;
+  contextsOf.set(registry, new WeakMap());
+  return registry;
+}
+
+/**
+ * True for a registry made by {@link createGatewayRegistry}.
+ *
+ * @example
+ * ```ts
+ * isGatewayRegistry(createGatewayRegistry()); // true
+ * isGatewayRegistry({}); // false
+ * ```
+ */
+export function isGatewayRegistry(value: unknown): value is GatewayRegistry {
+  return typeof value === 'object' && value !== null && contextsOf.has(value as GatewayRegistry);
+}
+
+/** The registry of every stream not given one. */
+const processWide = createGatewayRegistry();
 
 /** Which gateway a NAT object stands for: two objects for one gateway share its context. */
 export const gatewayKey = (nat: Nat): string => `${nat.kind} ${nat.name} ${nat.endpoint ?? nat.gateway ?? ''}`;
 
 /**
  * Takes a share of a gateway's {@link GatewayContext}: made for the first user, kept while any
- * user holds it, and shared by every stream on the same gateway and scheduler, even through
+ * user holds it, and shared by every stream on the same gateway, scheduler and registry, even through
  * different NAT objects (each subscription to `discoverNat()` makes its own), so the request
  * limit holds per gateway. `release()` gives the share back (once; later calls do nothing).
  *
@@ -75,10 +132,12 @@ export const gatewayKey = (nat: Nat): string => `${nat.kind} ${nat.name} ${nat.e
  * ```
  */
 export function acquireGatewayContext(nat: Nat, options: GatewayContextOptions): { readonly context: GatewayContext; release(): void } {
-  let contexts = registries.get(options.scheduler);
+  // mapPort lets only registries through (validate.ts): every one has its map.
+  const perScheduler = contextsOf.get(options.registry ?? processWide)!;
+  let contexts = perScheduler.get(options.scheduler);
   if (!contexts) {
     contexts = new Map();
-    registries.set(options.scheduler, contexts);
+    perScheduler.set(options.scheduler, contexts);
   }
   const registry = contexts;
   const key = gatewayKey(nat);

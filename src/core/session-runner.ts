@@ -8,7 +8,15 @@
  */
 import { defer, Subscription, take, timeout, type SchedulerLike } from 'rxjs';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError, UnconfirmedDeleteError, type UnconfirmedDelete } from '../errors.js';
-import { acquireGatewayContext, DELETE_PRIORITY, gatewayKey, protocolOf, type GatewayContext } from './gateway-context.js';
+import {
+  acquireGatewayContext,
+  DELETE_PRIORITY,
+  gatewayKey,
+  protocolOf,
+  type GatewayContext,
+  type GatewayContextOptions,
+  type GatewayRegistry,
+} from './gateway-context.js';
 import type { Logger } from './logger.js';
 import { sameState, unestablished, type MappingState } from './mapping-state.js';
 import type { MappingGrant, Nat } from './nat.js';
@@ -39,6 +47,8 @@ export interface RunnerSettings {
   readonly logger: Logger;
   readonly random: () => number;
   readonly externalIpCacheMs: number;
+  /** Where the entry's gateway context is shared; `undefined`: the process-wide registry. */
+  readonly gatewayRegistry?: GatewayRegistry | undefined;
 }
 
 /**
@@ -53,11 +63,7 @@ export interface RunnerSettings {
  * ```
  */
 export function joinEntry(nat: Nat, config: SessionConfig, settings: RunnerSettings, holder: Holder): Membership {
-  const { context, release } = acquireGatewayContext(nat, {
-    externalIpCacheMs: settings.externalIpCacheMs,
-    logger: settings.logger,
-    scheduler: settings.scheduler,
-  });
+  const { context, release } = acquireGatewayContext(nat, contextOptions(settings));
   const key = `${gatewayKey(nat)} ${config.request.protocol}/${config.request.internalPort}`;
   let entry = context.entries.get(key) as Entry | undefined;
   if (!entry) {
@@ -103,7 +109,7 @@ class Entry {
     private readonly forget: () => void,
   ) {
     // The entry's own share of the gateway context: held until its last delete is answered.
-    this.release = acquireGatewayContext(nat, { externalIpCacheMs: settings.externalIpCacheMs, logger: settings.logger, scheduler: settings.scheduler }).release;
+    this.release = acquireGatewayContext(nat, contextOptions(settings)).release;
     this.state = unestablished(config.request.protocol, config.request.internalPort, 'mapping', nat.name, null);
   }
 
@@ -325,6 +331,10 @@ export function mayHaveApplied(error: Error): boolean {
   if (error instanceof GatewayError) return false;
   if (error instanceof GatewayUnreachableError && error.gatewayGone) return false;
   return true;
+}
+
+function contextOptions(settings: RunnerSettings): GatewayContextOptions {
+  return { externalIpCacheMs: settings.externalIpCacheMs, logger: settings.logger, scheduler: settings.scheduler, registry: settings.gatewayRegistry };
 }
 
 function toError(error: unknown): Error {

@@ -1,6 +1,7 @@
 import { asyncScheduler, isObservable, type Observable, type SchedulerLike } from 'rxjs';
 import { InvalidMappingRequestError, InvalidOptionError } from '../errors.js';
 import type { RetryOptions } from './backoff.js';
+import { isGatewayRegistry, type GatewayRegistry } from './gateway-context.js';
 import { debugLogger, type Logger } from './logger.js';
 import type { MappingProtocol, MappingRequest } from './nat.js';
 
@@ -80,6 +81,7 @@ export interface ResolvedMapPortOptions {
   readonly logger: Logger;
   readonly random: () => number;
   readonly scheduler: SchedulerLike;
+  readonly gatewayRegistry: GatewayRegistry | undefined;
 }
 
 /**
@@ -117,6 +119,12 @@ export interface MapPortOptions {
   readonly random?: () => number;
   /** Scheduler for every timer; default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Who this stream shares gateways with (request queue, address lookups, router entries, and the
+   * first stream's logger and `externalIpCacheMs`): a registry from `createGatewayRegistry()`.
+   * Default: the process-wide registry.
+   */
+  readonly gatewayRegistry?: GatewayRegistry;
 }
 
 /**
@@ -166,6 +174,9 @@ export function resolveMapPortOptions(options: MapPortOptions | undefined | null
   if (scheduler === null || typeof scheduler !== 'object' || typeof scheduler.now !== 'function' || typeof scheduler.schedule !== 'function') {
     throw new InvalidOptionError('scheduler', 'scheduler must be an rxjs SchedulerLike (with now() and schedule())');
   }
+  if (options.gatewayRegistry !== undefined && !isGatewayRegistry(options.gatewayRegistry)) {
+    throw new InvalidOptionError('gatewayRegistry', 'gatewayRegistry must be made by createGatewayRegistry()');
+  }
   const checkedRandom = (): number => {
     const value = random();
     return typeof value === 'number' && value >= 0 && value < 1 ? value : 0.5;
@@ -180,5 +191,6 @@ export function resolveMapPortOptions(options: MapPortOptions | undefined | null
     logger,
     random: checkedRandom,
     scheduler,
+    gatewayRegistry: options.gatewayRegistry,
   };
 }

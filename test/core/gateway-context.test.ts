@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defer, NEVER, Observable, of, Subject, throwError, type Subscriber } from 'rxjs';
 import { ProtocolError } from '../../src/errors.js';
-import { acquireGatewayContext, ADD_PRIORITY, DELETE_PRIORITY, priorityQueue } from '../../src/core/gateway-context.js';
+import { acquireGatewayContext, ADD_PRIORITY, createGatewayRegistry, DELETE_PRIORITY, isGatewayRegistry, priorityQueue } from '../../src/core/gateway-context.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Nat } from '../../src/core/nat.js';
 import { VirtualClock } from '../support/virtual-clock.js';
@@ -171,4 +171,34 @@ test('the address watcher: every new reason the address is unusable is reported;
   subscription.unsubscribe();
   release();
   assert.equal(clock.pending, 0);
+});
+
+test('two registries share no context, and neither sees the options of the other', () => {
+  const clock = new VirtualClock();
+  const other = new VirtualClock();
+  const lines: Record<string, string[]> = { a: [], b: [], c: [] };
+  const logger = (name: string) => ({ debug: (_namespace: string, message: string) => lines[name]!.push(message) });
+  const failing: Nat = { ...nat('reg(192.0.2.1)'), externalIp: () => throwError(() => new Error('timeout')) };
+  const one = createGatewayRegistry();
+  const two = createGatewayRegistry();
+  const a = acquireGatewayContext(failing, { externalIpCacheMs: 15_000, logger: logger('a'), scheduler: clock, registry: one });
+  const b = acquireGatewayContext(failing, { externalIpCacheMs: 15_000, logger: logger('b'), scheduler: clock, registry: two });
+  const c = acquireGatewayContext(failing, { externalIpCacheMs: 15_000, logger: logger('c'), scheduler: other, registry: two });
+  const again = acquireGatewayContext(failing, { externalIpCacheMs: 15_000, logger: silentLogger, scheduler: clock, registry: one });
+  const byDefault = acquireGatewayContext(failing, { externalIpCacheMs: 15_000, logger: silentLogger, scheduler: clock });
+  assert.equal(again.context, a.context, 'one registry, one scheduler, one gateway: one context');
+  assert.notEqual(a.context, b.context);
+  assert.notEqual(b.context, c.context, 'another scheduler in the same registry is another context');
+  assert.notEqual(byDefault.context, a.context, 'the process-wide registry is another registry');
+  const watching = [a, b, c].map((held) => held.context.externalIp$.subscribe());
+  assert.deepEqual(lines, {
+    a: ['external address lookup on reg(192.0.2.1) failed'],
+    b: ['external address lookup on reg(192.0.2.1) failed'],
+    c: ['external address lookup on reg(192.0.2.1) failed'],
+  });
+  for (const s of watching) s.unsubscribe();
+  for (const held of [a, b, c, again, byDefault]) held.release();
+  assert.equal(isGatewayRegistry(one), true);
+  assert.equal(isGatewayRegistry({}), false);
+  assert.equal(isGatewayRegistry(null), false);
 });
