@@ -80,7 +80,7 @@ export interface Session {
   readonly leaseEndsAt: number | null;
   /** The last usable external address. */
   readonly externalIp: string | null;
-  /** Why the gateway's external address is not usable (not connected), if it is not. */
+  /** Why the gateway's external address is not usable (not connected), if its latest reading (the watcher's, or a grant's own address) says so. */
   readonly addressError: Error | null;
   /** The last failure; `null` after a grant. */
   readonly error: Error | null;
@@ -269,6 +269,8 @@ function onGranted(s: Session, grant: MappingGrant, at: number, c: SessionConfig
     grant,
     leaseEndsAt,
     externalIp,
+    // An address the grant names (PCP) is the newest reading: it answers an earlier "not usable".
+    addressError: grant.externalIp !== undefined ? null : s.addressError,
     error: leaseEndsAt > at ? null : new LeaseExpiredError(c.gateway, grant.externalPort),
     failures: 0,
     unreachable: 0,

@@ -624,6 +624,31 @@ describe('step: what the second mutation pass found untested', () => {
     );
   });
 
+  test('a grant that names its own usable address answers an earlier "not usable": the latest reading wins', () => {
+    // PCP names the external address in each MAP answer; the watcher may have said 0.0.0.0 (or
+    // failed) before it. The grant is the newer fact, as a watcher reading after it would be.
+    const notConnected = run([{ type: 'address', at: 0, ip: '0.0.0.0', error: null }], fixtures().adding.session).session;
+    assert.equal(view(notConnected, config).status, 'mapping');
+    const granted = step(notConnected, { type: 'granted', at: 1, grant: grant(8080, 60, { externalIp: '203.0.113.7' }) }, config).session;
+    assert.equal(granted.addressError, null);
+    assert.deepEqual([view(granted, config).status, view(granted, config).externalIp, view(granted, config).error], ['mapped', '203.0.113.7', null]);
+    const lostAgain = step(granted, { type: 'address', at: 2, ip: '0.0.0.0', error: null }, config).session;
+    assert.equal(view(lostAgain, config).status, 'unmapped', 'and a later "not usable" wins over the grant');
+    const withoutIp = step(notConnected, { type: 'granted', at: 1, grant: grant() }, config).session;
+    assert.equal(view(withoutIp, config).status, 'unmapped', 'a grant without an address does not answer it');
+    assert.match(view(withoutIp, config).error?.message ?? '', /not usable/);
+  });
+
+  test('teardown that waited on an add closes once the deletes after it are answered', () => {
+    const closing = run([{ type: 'teardown', at: 5 }], fixtures().adding.session).session;
+    const answered = run([{ type: 'granted', at: 7, grant: grant() }, { type: 'deleted', at: 8, port: 8080 }], closing);
+    assert.equal(answered.session.phase, 'closed');
+    assert.deepEqual(answered.effects, [{ type: 'closed', unconfirmed: [] }]);
+    const bounded = run([{ type: 'timer', at: 10_000, name: 'addBound' }, { type: 'deleted', at: 10_001, port: 8080 }], closing);
+    assert.equal(bounded.session.phase, 'closed');
+    assert.deepEqual(bounded.effects, [{ type: 'closed', unconfirmed: [] }]);
+  });
+
   test('a missing grant says so', () => {
     assert.match(grantProblem(null as never, config)?.message ?? '', /success reply is not a mapping: no grant$/);
   });
