@@ -25,9 +25,9 @@ import {
 import { debugLogger, type Logger } from '../../core/logger.js';
 import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, GatewayTimeoutError, ProtocolError } from '../../errors.js';
-import { defaultGateway } from '../../transport/default-gateway.js';
-import { http, type HttpResponse } from '../../transport/http.js';
-import { SSDP_MULTICAST_TARGET, ssdpSearch, type SsdpAnswer, type SsdpTarget } from './ssdp-search.js';
+import type { HttpRequest, HttpResponse } from '../../transport/http.js';
+import { nodeTransport, type Transport } from '../../transport/transport.js';
+import { SSDP_MULTICAST_TARGET, ssdpSearch, type SsdpAnswer, type SsdpSearchOptions, type SsdpTarget } from './ssdp-search.js';
 import { parseDescription, wanConnectionServices, type DeviceDescription, type WanConnectionService } from './description.js';
 import {
   decodeSoapResponse,
@@ -87,6 +87,12 @@ export interface UpnpOptions {
   readonly random?: () => number;
   /** Where discovery, every SOAP action and its answer are logged (`rxnat:upnp`). Default {@link debugLogger} (`DEBUG=rxnat:*`). */
   readonly logger?: Logger;
+  /**
+   * The I/O: SSDP's UDP collection, HTTP, the default-route lookup (the unicast SSDP target), and
+   * the scheduler of the SSDP window and request deadlines. Default the real one. Tests pass a
+   * fake one, as in `upnp({ transport })`.
+   */
+  readonly transport?: Transport;
 }
 
 /**
@@ -133,6 +139,7 @@ interface Config {
   readonly maxListedMappings: number;
   readonly random: () => number;
   readonly logger: Logger;
+  readonly transport: Transport;
 }
 
 const IGD_ST = /(InternetGatewayDevice|WANIPConnection|WANPPPConnection):\d+$/i;
@@ -178,12 +185,13 @@ export function upnp(options: UpnpOptions = {}): Observable<UpnpNat> {
       maxListedMappings: Math.max(0, Math.floor(options.maxListedMappings ?? 1024)),
       random: options.random ?? Math.random,
       logger: options.logger ?? debugLogger,
+      transport: options.transport ?? nodeTransport,
     };
     if (config.descriptionUrl !== undefined) return probe(config, config.descriptionUrl, []);
     const targets$ =
       config.ssdpTargets !== undefined
         ? of(config.ssdpTargets)
-        : defaultGateway().pipe(
+        : config.transport.defaultGateway().pipe(
             map(({ gateway }) => [SSDP_MULTICAST_TARGET, { address: gateway, port: SSDP_PORT }]),
             catchError(() => of([SSDP_MULTICAST_TARGET])),
           );
@@ -261,14 +269,15 @@ function discover(config: Config, targets: readonly SsdpTarget[]): Observable<Up
         }),
       );
     };
-    const search = ssdpSearch({
+    const searchOptions: SsdpSearchOptions = {
       targets,
       searchTargets: IGD_SEARCH_TARGETS,
       windowMs: config.timeoutMs,
       mxSeconds: config.mxSeconds,
       ...(config.ssdpRepeatIntervalMs !== undefined ? { repeatIntervalMs: config.ssdpRepeatIntervalMs } : {}),
       ...(config.localAddress !== undefined ? { localAddress: config.localAddress } : {}),
-    }).subscribe({
+    };
+    const search = ssdpSearch(searchOptions, config.transport).subscribe({
       next: onAnswer,
       error: (error: Error) => {
         searching = false;
@@ -292,15 +301,7 @@ function discover(config: Config, targets: readonly SsdpTarget[]): Observable<Up
 function probe(config: Config, descriptionUrl: string, rewriteOrigins: readonly string[]): Observable<UpnpNat> {
   const gate = new RequestGate(config.maxConcurrentRequests);
   return gate
-    .run(
-      http({
-        method: 'GET',
-        url: descriptionUrl,
-        timeoutMs: config.requestTimeoutMs,
-        maxBodyBytes: config.maxBodyBytes,
-        ...(config.localAddress !== undefined ? { localAddress: config.localAddress } : {}),
-      }),
-    )
+    .run(httpRequest(config, { method: 'GET', url: descriptionUrl }))
     .pipe(
       mergeMap((response) => {
         const description = readDescription(response, descriptionUrl, rewriteOrigins, config.maxBodyBytes);
@@ -312,6 +313,17 @@ function probe(config: Config, descriptionUrl: string, rewriteOrigins: readonly 
         return chooseConnected(services.map(make));
       }),
     );
+}
+
+/** One HTTP request through the transport, with the configured deadline, body bound, local address and scheduler. */
+function httpRequest(config: Config, request: Pick<HttpRequest, 'method' | 'url' | 'headers' | 'body'>): Observable<HttpResponse> {
+  return config.transport.http({
+    ...request,
+    timeoutMs: config.requestTimeoutMs,
+    maxBodyBytes: config.maxBodyBytes,
+    ...(config.localAddress !== undefined ? { localAddress: config.localAddress } : {}),
+    scheduler: config.transport.scheduler,
+  });
 }
 
 function readDescription(
@@ -595,17 +607,7 @@ class UpnpGateway implements UpnpNat {
     const controlUrl = this.service.controlUrl;
     const log = (message: string): void => this.config.logger.debug('rxnat:upnp', `${request.action} ${controlUrl}: ${message}`);
     return this.gate
-      .run(
-        http({
-          method: 'POST',
-          url: controlUrl,
-          headers: request.headers,
-          body: request.body,
-          timeoutMs: this.config.requestTimeoutMs,
-          maxBodyBytes: this.config.maxBodyBytes,
-          ...(this.config.localAddress !== undefined ? { localAddress: this.config.localAddress } : {}),
-        }),
-      )
+      .run(httpRequest(this.config, { method: 'POST', url: controlUrl, headers: request.headers, body: request.body }))
       .pipe(
         map((response) => {
           const decoded = decodeSoapResponse(response.body.toString('utf8'), request.action, {
