@@ -72,10 +72,9 @@ function holdMapping(
   let source: Subscription | null = null;
   let retry: Subscription | null = null;
   let stopping = false;
-  let ended = false;
 
   const emit = (state: MappingState): void => {
-    if (ended || (last !== null && sameState(last, state))) return;
+    if (subscriber.closed || (last !== null && sameState(last, state))) return;
     last = state;
     backend = state.backend;
     if (state.status === 'mapped') failures = 0;
@@ -84,7 +83,6 @@ function holdMapping(
 
   const end = (state: MappingState): void => {
     emit(state);
-    ended = true;
     cleanup();
     subscriber.complete();
   };
@@ -136,20 +134,19 @@ function holdMapping(
     mine.current = joined;
     // The entry tells its first state (and may be lost) before joinEntry returns: a subscriber
     // that left or stopped on that state must not leave the entry behind, nor a lost one be kept.
-    // (While a synchronous source emits, the subscriber may be closed before its teardown is set.)
-    if (ended || subscriber.closed) joined.leave(false);
+    // (The teardown below is not set yet while a synchronous source emits during subscribe.)
+    if (subscriber.closed) joined.leave(false);
     else if (!mine.lost) membership = joined;
   };
 
   const follow = (): void => {
-    if (ended || stopping) return;
+    if (stopping) return;
     source = nat$.subscribe({
       next: (nat) => {
-        if (!ended && !stopping && !subscriber.closed) join(nat);
+        if (!stopping && !subscriber.closed) join(nat);
       },
       error: (error: unknown) => {
         if (error instanceof InvalidMappingRequestError || error instanceof InvalidOptionError) {
-          ended = true;
           cleanup();
           subscriber.error(error);
           return;
@@ -160,7 +157,7 @@ function holdMapping(
   };
 
   const stop = (): void => {
-    if (ended || stopping) return;
+    if (subscriber.closed || stopping) return;
     stopping = true;
     logger.debug('rxnat:map', `stopping ${request.protocol}/${request.internalPort}`);
     cleanup();
@@ -180,7 +177,6 @@ function holdMapping(
     cleanup();
     const held = membership;
     membership = null;
-    ended = true;
     held?.leave(false);
   };
 }
