@@ -22,6 +22,7 @@ import {
   throwError,
   toArray,
 } from 'rxjs';
+import { priorityQueue } from '../../core/gateway-context.js';
 import { debugLogger, type Logger } from '../../core/logger.js';
 import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, GatewayTimeoutError, ProtocolError } from '../../errors.js';
@@ -299,9 +300,8 @@ function discover(config: Config, targets: readonly SsdpTarget[]): Observable<Up
 
 /** Fetches and checks one gateway's description; emits its {@link UpnpNat}. */
 function probe(config: Config, descriptionUrl: string, rewriteOrigins: readonly string[]): Observable<UpnpNat> {
-  const gate = new RequestGate(config.maxConcurrentRequests);
-  return gate
-    .run(httpRequest(config, { method: 'GET', url: descriptionUrl }))
+  const limit = requestLimit(config.maxConcurrentRequests);
+  return limit(httpRequest(config, { method: 'GET', url: descriptionUrl }))
     .pipe(
       mergeMap((response) => {
         const description = readDescription(response, descriptionUrl, rewriteOrigins, config.maxBodyBytes);
@@ -309,7 +309,7 @@ function probe(config: Config, descriptionUrl: string, rewriteOrigins: readonly 
         const services = wanConnectionServices(description);
         if (services instanceof ProtocolError) return throwError(() => services);
         const internalClient = config.localAddress ?? response.localAddress;
-        const make = (service: WanConnectionService): UpnpGateway => new UpnpGateway(config, gate, description, service, internalClient);
+        const make = (service: WanConnectionService): UpnpGateway => new UpnpGateway(config, limit, description, service, internalClient);
         return chooseConnected(services.map(make));
       }),
     );
@@ -375,49 +375,23 @@ function chooseConnected(candidates: readonly UpnpGateway[]): Observable<UpnpNat
   return step(0, undefined, undefined);
 }
 
-/** Limits the requests in flight to one gateway (routers choke on concurrency). */
-class RequestGate {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
+/**
+ * The bound on HTTP requests in flight to one gateway (routers choke on concurrency): at most
+ * `maxConcurrentRequests`, the others wait in arrival order. One per discovered device, shared by
+ * its services and every call made through its {@link UpnpNat}.
+ *
+ * It lives here, not only in the core's per-gateway queue, because not every caller goes through
+ * the core: discovery fetches the description and asks GetStatusInfo before any Nat exists, the
+ * CLI (`list`, `unmap`, `status`, `discover`) and library users call a Nat's methods directly.
+ * For calls from the core it never makes one wait: the core lets at most as many calls run as
+ * this bound, and each call sends its requests one after another. It is the core's own
+ * {@link priorityQueue}, every request at one priority, so there is one limiter implementation.
+ */
+type RequestLimit = <T>(request: Observable<T>) => Observable<T>;
 
-  constructor(private readonly max: number) {}
-
-  run<T>(source: Observable<T>): Observable<T> {
-    return new Observable<T>((subscriber) => {
-      let started = false;
-      let released = false;
-      let inner: Subscription | undefined;
-      const release = (): void => {
-        if (released) return;
-        released = true;
-        this.active -= 1;
-        this.queue.shift()?.();
-      };
-      const start = (): void => {
-        started = true;
-        this.active += 1;
-        inner = source.subscribe({
-          next: (value) => subscriber.next(value),
-          error: (error: unknown) => {
-            release();
-            subscriber.error(error);
-          },
-          complete: () => {
-            release();
-            subscriber.complete();
-          },
-        });
-      };
-      if (this.active < this.max) start();
-      else this.queue.push(start);
-      return () => {
-        const queued = this.queue.indexOf(start);
-        if (queued !== -1) this.queue.splice(queued, 1);
-        inner?.unsubscribe();
-        if (started) release();
-      };
-    });
-  }
+function requestLimit(maxConcurrentRequests: number): RequestLimit {
+  const queue = priorityQueue(maxConcurrentRequests);
+  return (request) => queue(request, 0);
 }
 
 interface AddState {
@@ -438,7 +412,7 @@ class UpnpGateway implements UpnpNat {
 
   constructor(
     private readonly config: Config,
-    private readonly gate: RequestGate,
+    private readonly limit: RequestLimit,
     readonly description: DeviceDescription,
     readonly service: WanConnectionService,
     readonly internalClient: string,
@@ -606,8 +580,7 @@ class UpnpGateway implements UpnpNat {
   private call(request: SoapRequest): Observable<ReadonlyMap<string, string>> {
     const controlUrl = this.service.controlUrl;
     const log = (message: string): void => this.config.logger.debug('rxnat:upnp', `${request.action} ${controlUrl}: ${message}`);
-    return this.gate
-      .run(httpRequest(this.config, { method: 'POST', url: controlUrl, headers: request.headers, body: request.body }))
+    return this.limit(httpRequest(this.config, { method: 'POST', url: controlUrl, headers: request.headers, body: request.body }))
       .pipe(
         map((response) => {
           const decoded = decodeSoapResponse(response.body.toString('utf8'), request.action, {
