@@ -28,7 +28,10 @@ export { pcp, type PcpMappingToken, type PcpOptions } from './protocols/pcp/clie
 export type { DeviceDescription, UpnpDevice, UpnpService, WanConnectionService } from './protocols/upnp/description.js';
 export type { StatusInfo } from './protocols/upnp/soap.js';
 export type { SsdpTarget } from './protocols/upnp/ssdp-search.js';
-export type { UdpStats } from './transport/udp.js';
+export type { UdpCollectOptions, UdpEndpoint, UdpExchangeOptions, UdpReply, UdpStats, RetransmitSchedule } from './transport/udp.js';
+export type { HttpRequest, HttpResponse } from './transport/http.js';
+export type { TransportLogger } from './transport/logger.js';
+export { createTransport, nodeTransport, type Transport } from './transport/transport.js';
 export { upnp, type UpnpNat, type UpnpOptions } from './protocols/upnp/client.js';
 export { CloseTimeoutError, natService, type NatMapping, type NatService, type NatServiceOptions, type NewMappingOptions } from './facade/nat-service.js';
 export { natMap, type NatMapOptions } from './facade/nat-map.js';
