@@ -1,7 +1,6 @@
-import { endianness } from 'node:os';
 import { defer, from, type Observable } from 'rxjs';
 import { DefaultGatewayError } from '../errors.js';
-import { defaultRoute, parseRouteTable, readRouteTable, type ByteOrder } from './route-table.js';
+import { defaultRoute, machineByteOrder, parseRouteTable, readRouteTable, type ByteOrder } from './route-table.js';
 
 /** The router on this machine's default IPv4 route. */
 export interface DefaultGateway {
@@ -50,7 +49,7 @@ export interface DefaultGatewaySources {
   readonly platform: NodeJS.Platform;
   /** The text of `/proc/net/route`; rejects when it cannot be read. */
   readonly readRouteTable: () => Promise<string>;
-  /** The byte order of that text (`os.endianness()`). */
+  /** The byte order of that text (the machine's). */
   readonly byteOrder: ByteOrder;
   /** The `default-gateway` package's `gateway4async` (loaded only when called). */
   readonly fallback: () => Promise<{ readonly gateway: string; readonly int?: string | null }>;
@@ -59,7 +58,7 @@ export interface DefaultGatewaySources {
 const SYSTEM: DefaultGatewaySources = {
   platform: process.platform,
   readRouteTable: () => readRouteTable(),
-  byteOrder: endianness(),
+  byteOrder: machineByteOrder(),
   fallback: async () => {
     // Loaded on first use: it spawns `ip`/`netstat` and brings execa with most of rxnat's
     // installed packages, so only platforms without /proc/net/route pay for it.

@@ -18,8 +18,6 @@
  *
  * @packageDocumentation
  */
-import { readFile } from 'node:fs/promises';
-
 /** Where the kernel prints the IPv4 routing table of the reading process's network namespace. */
 export const PROC_NET_ROUTE = '/proc/net/route';
 
@@ -118,7 +116,9 @@ export function defaultRoute(routes: readonly KernelRoute[]): DefaultRouteResult
 
 /**
  * Reads `/proc/net/route` (of this process's network namespace). Rejects as `readFile` does
- * (`ENOENT` off Linux or without /proc, `EACCES`).
+ * (`ENOENT` off Linux or without /proc, `EACCES`). `node:fs` is taken with
+ * `process.getBuiltinModule` when called: an ES import of it would be evaluated by everyone who
+ * loads rxnat, where most never read the table.
  *
  * @example
  * ```ts
@@ -126,7 +126,20 @@ export function defaultRoute(routes: readonly KernelRoute[]): DefaultRouteResult
  * ```
  */
 export function readRouteTable(path: string = PROC_NET_ROUTE): Promise<string> {
-  return readFile(path, 'utf8');
+  return process.getBuiltinModule('node:fs').promises.readFile(path, 'utf8');
+}
+
+/**
+ * This machine's byte order, the one the kernel writes `/proc/net/route` in (what
+ * `os.endianness()` says, without loading `node:os`).
+ *
+ * @example
+ * ```ts
+ * parseRouteTable(text, machineByteOrder());
+ * ```
+ */
+export function machineByteOrder(): ByteOrder {
+  return new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 'LE' : 'BE';
 }
 
 /** `0101A8C0` → `192.168.1.1` on a little-endian machine, `1.1.168.192` on a big-endian one. */

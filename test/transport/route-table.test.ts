@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { defaultRoute, parseRouteTable, readRouteTable } from '../../src/transport/route-table.js';
+import { defaultRoute, machineByteOrder, parseRouteTable, readRouteTable } from '../../src/transport/route-table.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/proc-net-route/${name}`, import.meta.url), 'utf8');
 const parsed = (text: string): NonNullable<ReturnType<typeof parseRouteTable>> => {
@@ -111,5 +111,12 @@ describe('readRouteTable', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('machineByteOrder', () => {
+  it('is what os.endianness() says', async () => {
+    const { endianness } = await import('node:os');
+    assert.equal(machineByteOrder(), endianness());
   });
 });
