@@ -1,25 +1,37 @@
 /**
  * What `rxnat` loads before it answers: `--help` and usage errors must not load rxjs, the
- * protocol stacks or any command (main.ts imports a command only to run it). Checked by the
- * modules a child process loads (no timing: the machine may be busy).
+ * protocol stacks or any command (main.ts imports a command only to run it); a command loads
+ * the backend its `--nat` names and no other; on Linux the default gateway comes from
+ * /proc/net/route, so neither `default-gateway` nor execa is loaded. Checked by the modules a
+ * child process loads, for the sources (under tsx) and for the bundled CLI the package ships
+ * (no timing: the machine may be busy).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RECORDER = join(ROOT, 'test', 'cli', 'support', 'load-recorder.mjs');
+const FIRST_REQUEST = join(ROOT, 'test', 'cli', 'support', 'first-request.mjs');
+/** How to start a CLI: Node's options, then the script. */
+interface Cli {
+  readonly nodeArgs: readonly string[];
+  readonly script: string;
+}
+const SOURCES: Cli = { nodeArgs: ['--import', 'tsx'], script: join(ROOT, 'src', 'cli', 'main.ts') };
+/** `node <options> --import RECORDER <script> <args>`. */
+const recorded = (cli: Cli, args: readonly string[]): string[] => [...cli.nodeArgs, '--import', RECORDER, cli.script, ...args];
 
 /** Runs `rxnat <args>` (no network: help, usage errors, --nat none) and lists the modules it loaded. */
-async function loadedBy(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string; modules: string[] }> {
+async function loadedBy(args: readonly string[], cli: Cli = SOURCES): Promise<{ code: number; stdout: string; stderr: string; modules: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'rxnat-load-'));
   const log = join(dir, 'modules.txt');
   try {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--import', RECORDER, join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
+    const child = spawn(process.execPath, recorded(cli, args), {
       cwd: ROOT,
       env: { ...process.env, DEBUG: '', RXNAT_LOAD_LOG: log },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -41,6 +53,61 @@ async function loadedBy(args: readonly string[]): Promise<{ code: number; stdout
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A private network namespace (`unshare -n`) whose default route goes via 192.168.1.1, an address on its loopback. */
+const NETNS_SETUP = [
+  'ip link set lo up',
+  'ip link add v0 type veth peer name v1',
+  'ip link set v0 up',
+  'ip link set v1 up',
+  'ip addr add 192.168.1.10/24 dev v0',
+  'ip route add default via 192.168.1.1 dev v0',
+  'ip addr add 192.168.1.1/32 dev lo',
+].join(' && ');
+const NETNS_GATEWAY = '192.168.1.1';
+const netnsAvailable = (): boolean =>
+  process.platform === 'linux' && spawnSync('unshare', ['-n', 'sh', '-c', `${NETNS_SETUP} && true`], { stdio: 'ignore', timeout: 10_000 }).status === 0;
+
+/**
+ * Runs `node <cli> <args>` under the load recorder until its first datagram reaches
+ * `host:port` (a socket of first-request.mjs), then kills it; inside a private network
+ * namespace when `netns` (only loopback and that namespace's own addresses are ever used).
+ */
+function firstRequestOf(cli: Cli, args: readonly string[], host: string, port: number, netns = false): { datagram: Buffer | null; error: string | null; modules: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'rxnat-load-'));
+  const log = join(dir, 'modules.txt');
+  try {
+    const command = [process.execPath, ...recorded(cli, args)];
+    const driver = [process.execPath, FIRST_REQUEST, JSON.stringify(command), host, String(port)];
+    const quoted = driver.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const run = netns ? spawnSync('unshare', ['-n', 'sh', '-c', `${NETNS_SETUP} && exec ${quoted}`], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DEBUG: '', RXNAT_LOAD_LOG: log }, timeout: 60_000 })
+      : spawnSync(driver[0]!, driver.slice(1), { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DEBUG: '', RXNAT_LOAD_LOG: log }, timeout: 60_000 });
+    let reply: { datagram?: string; error?: string };
+    try {
+      reply = JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as typeof reply;
+    } catch {
+      reply = { error: `driver exited ${run.status}: ${run.stderr.slice(-500)}` };
+    }
+    let modules: string[] = [];
+    try {
+      modules = readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
+    } catch {
+      // nothing loaded through the hooks
+    }
+    return { datagram: reply.datagram !== undefined ? Buffer.from(reply.datagram, 'hex') : null, error: reply.error ?? null, modules };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A NAT-PMP request (RFC 6886): version 0, opcode 0 (external address), 1 (UDP) or 2 (TCP). */
+const isPmpRequest = (datagram: Buffer | null): boolean => datagram !== null && datagram[0] === 0 && [0, 1, 2].includes(datagram[1]!);
+const gatewayHelpers = (modules: readonly string[]): string[] => modules.filter((m) => /\/node_modules\/(default-gateway|execa)\/|^node:child_process$/.test(m));
+/** A free UDP port on loopback for this run (the kernel's choice, then released). */
+function freeUdpPort(): number {
+  const probe = spawnSync(process.execPath, ['-e', "const s=require('dgram').createSocket('udp4');s.bind(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"], { encoding: 'utf8' });
+  return Number(probe.stdout.trim());
 }
 
 const heavy = (modules: readonly string[]): string[] =>
@@ -74,5 +141,64 @@ describe('rxnat start-up', { concurrency: 2 }, () => {
     assert.ok(loaded.some((m) => m.includes('/src/cli/commands/list.ts')), loaded.join(', '));
     assert.ok(loaded.some((m) => m.includes('/node_modules/rxjs/')), loaded.join(', '));
     assert.ok(loaded.some((m) => m.includes('/src/protocols/')), loaded.join(', '));
+  });
+});
+
+describe('rxnat map: the backend it names, and the default gateway without a child process', { concurrency: 1 }, () => {
+  it('--nat pmp:IP (sources) loads NAT-PMP only: no UPnP, no PCP, no default-gateway, no execa', () => {
+    const port = freeUdpPort();
+    const r = firstRequestOf(SOURCES, ['map', 'tcp', '8080', '--nat', 'pmp:127.0.0.1', '--pmp-port', String(port)], '127.0.0.1', port);
+    assert.equal(r.error, null);
+    assert.ok(isPmpRequest(r.datagram), `a NAT-PMP request: ${r.datagram?.toString('hex')}`);
+    assert.ok(r.modules.some((m) => m.includes('/src/protocols/pmp/client.ts')), 'the NAT-PMP client was loaded');
+    // (pcp/codec.ts is shared: NAT-PMP decodes a PCP answer to tell a PCP-only gateway)
+    assert.deepEqual(r.modules.filter((m) => /\/src\/protocols\/upnp\/|\/src\/protocols\/pcp\/client\.ts$|\/src\/discover\.ts$|^node:crypto$/.test(m)), [], 'no other backend');
+    assert.deepEqual(gatewayHelpers(r.modules), []);
+  });
+});
+
+describe('the bundled CLI (scripts/build-cli.mjs, as the package ships it)', { concurrency: 1 }, () => {
+  let pkg = '';
+  let cli: Cli = SOURCES;
+  before(() => {
+    pkg = mkdtempSync(join(tmpdir(), 'rxnat-bundle-'));
+    copyFileSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
+    symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules'), 'dir');
+    const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-cli.mjs'), '--outdir', join(pkg, 'dist', 'cli')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(build.status, 0, build.stderr);
+    cli = { nodeArgs: [], script: join(pkg, 'dist', 'cli', 'main.js') };
+  });
+  after(() => rmSync(pkg, { recursive: true, force: true }));
+
+  it('--help and a usage error load neither rxjs nor a socket module', async () => {
+    for (const [args, code] of [[['--help'], 0], [['map', 'tcp', '-5'], 2]] as const) {
+      const r = await loadedBy(args, cli);
+      assert.equal(r.code, code, r.stderr);
+      const files = r.modules.filter((m) => m.startsWith('file:'));
+      assert.ok(files.some((m) => m.endsWith('/dist/cli/main.js')), files.join(', '));
+      const withRxjs = files.filter((m) => /\bSubscriber = class\b/.test(readFileSync(fileURLToPath(m), 'utf8')));
+      assert.deepEqual(withRxjs, [], `rxnat ${args.join(' ')}: no chunk holding rxjs`);
+      assert.deepEqual(r.modules.filter((m) => /^node:(dgram|http|net|crypto)$/.test(m)), []);
+    }
+  });
+
+  it('map --nat pmp:IP sends NAT-PMP, with neither default-gateway nor execa loaded', () => {
+    const port = freeUdpPort();
+    const r = firstRequestOf(cli, ['map', 'tcp', '8080', '--nat', 'pmp:127.0.0.1', '--pmp-port', String(port)], '127.0.0.1', port);
+    assert.equal(r.error, null);
+    assert.ok(isPmpRequest(r.datagram), `a NAT-PMP request: ${r.datagram?.toString('hex')}`);
+    assert.deepEqual(gatewayHelpers(r.modules), []);
+    assert.deepEqual(r.modules.filter((m) => m === 'node:crypto'), [], 'PCP (node:crypto) not loaded for NAT-PMP');
+  });
+
+  it('map --nat pmp with no address asks the default gateway from /proc/net/route (private network namespace)', (t) => {
+    if (!netnsAvailable()) {
+      t.skip('needs Linux, root, `unshare -n` and `ip`');
+      return;
+    }
+    const r = firstRequestOf(cli, ['map', 'tcp', '8080', '--nat', 'pmp', '--pmp-port', '15351'], NETNS_GATEWAY, 15351, true);
+    assert.equal(r.error, null);
+    assert.ok(isPmpRequest(r.datagram), `a NAT-PMP request reached the default gateway: ${r.datagram?.toString('hex')}`);
+    assert.deepEqual(gatewayHelpers(r.modules), [], 'the routing table was read, nothing spawned');
   });
 });

@@ -4,12 +4,13 @@
  *
  * @packageDocumentation
  */
-import { firstValueFrom, take, type Observable } from 'rxjs';
+import { firstValueFrom, of, take, type Observable } from 'rxjs';
+import { extIp } from '../../core/ext-ip.js';
 import type { Logger } from '../../core/logger.js';
 import type { Nat } from '../../core/nat.js';
 import type { DiscoverNatOptions } from '../../discover.js';
 import { NatSpecError } from '../../errors.js';
-import { parseNat } from '../../parse-nat.js';
+import { parseNatSpec, type NatSpec } from '../../nat-spec.js';
 import type { PcpOptions } from '../../protocols/pcp/client.js';
 import type { PmpOptions } from '../../protocols/pmp/client.js';
 import type { UpnpOptions } from '../../protocols/upnp/client.js';
@@ -45,7 +46,7 @@ export function cliLog(io: CliIo, message: string, data?: Record<string, unknown
 
 /**
  * The backend options that `--timeout`, `--request-timeout`, the ports, SSDP targets and local
- * address stand for, as {@link parseNat} takes them.
+ * address stand for, as `parseNat` takes them.
  *
  * @example
  * ```ts
@@ -78,27 +79,47 @@ export function natSourceOptions(options: NatOptions, logger: Logger): DiscoverN
 }
 
 /**
- * The NAT source for `--nat` and the testing options. `none`/`off` and unknown specs are usage
- * errors.
+ * The NAT source for `--nat` and the testing options, as `parseNat` would make it, once the
+ * module of the backend the spec names is loaded, and only that one (`--nat pmp:GW` never
+ * loads the UPnP stack and node:http, nor PCP and node:crypto). Commands await it before
+ * starting any clock. `none`/`off` and unknown specs are usage errors.
  *
  * @example
  * ```ts
- * const nat$ = natSource('discover', args, io);
+ * const nat$ = await loadNatSource('discover', args, io);
  * ```
  */
-export function natSource(command: CommandName, options: NatOptions, io: CliIo): Observable<Nat> {
-  let nat$: Observable<Nat> | null;
+export async function loadNatSource(command: CommandName, options: NatOptions, io: CliIo): Promise<Observable<Nat>> {
+  let spec: NatSpec;
   try {
-    nat$ = parseNat(options.nat, natSourceOptions(options, io.logger));
+    spec = parseNatSpec(options.nat);
   } catch (error) {
     if (error instanceof NatSpecError) throw new UsageError(error.message, command);
     throw error;
   }
-  if (nat$ === null) {
+  if (spec.mechanism === 'none') {
     throw new UsageError(`--nat ${options.nat} turns NAT traversal off; give a mechanism such as any, upnp, pmp or pcp`, command);
   }
   cliLog(io, `NAT source for ${command}`, { spec: options.nat });
-  return nat$;
+  return backendOf(spec, natSourceOptions(options, io.logger));
+}
+
+/** Imports the module of the backend `spec` names and builds its NAT source. */
+async function backendOf(spec: Exclude<NatSpec, { mechanism: 'none' }>, options: DiscoverNatOptions): Promise<Observable<Nat>> {
+  switch (spec.mechanism) {
+    case 'any':
+      return (await import('../../discover.js')).discoverNat(options);
+    case 'extip':
+      return of(extIp(spec.ip));
+    case 'upnp': {
+      const { upnp } = await import('../../protocols/upnp/client.js');
+      return upnp(spec.descriptionUrl === undefined ? options.upnp : { ...options.upnp, descriptionUrl: spec.descriptionUrl });
+    }
+    case 'pmp':
+      return (await import('../../protocols/pmp/client.js')).pmp(spec.gateway ?? options.gateway, options.pmp);
+    case 'pcp':
+      return (await import('../../protocols/pcp/client.js')).pcp(spec.gateway ?? options.gateway, options.pcp);
+  }
 }
 
 /**
@@ -111,7 +132,7 @@ export function natSource(command: CommandName, options: NatOptions, io: CliIo):
  * ```
  */
 export async function discoverOnce(command: CommandName, options: NatOptions, io: CliIo): Promise<{ nat: Nat; elapsedMs: number }> {
-  const nat$ = natSource(command, options, io);
+  const nat$ = await loadNatSource(command, options, io);
   const started = performance.now();
   const done = progress(io.stderr, `looking for a gateway (${options.nat})`);
   try {

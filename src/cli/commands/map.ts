@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { ReplaySubject, share, type Subscription } from 'rxjs';
+import { ReplaySubject, share, type Observable, type Subscription } from 'rxjs';
+import type { Nat } from '../../core/nat.js';
 import { mapPort, type MappingState } from '../../core/map-port.js';
 import { DEFAULT_LIFETIME_SECONDS } from '../../core/validate.js';
 import { UnconfirmedDeleteError } from '../../errors.js';
@@ -22,7 +23,7 @@ import {
   unconfirmedDeleteLines,
   type MappingEvent,
 } from '../format.js';
-import { cliLog, natSource, writeJson, type CliIo } from './common.js';
+import { cliLog, loadNatSource, writeJson, type CliIo } from './common.js';
 
 /**
  * The arguments of `rxnat map`.
@@ -92,10 +93,16 @@ interface Run {
  * process.exitCode = await mapCommand({ ...args, mappings: [{ protocol: 'tcp', internalPort: 8080, externalPort: undefined }] }, io, signals);
  * ```
  */
-export function mapCommand(args: MapArgs, io: CliIo, signals: SignalSource): Promise<number> {
+export async function mapCommand(args: MapArgs, io: CliIo, signals: SignalSource): Promise<number> {
+  // The backend's module is loaded before any clock starts (--duration counts from here).
   // One discovery for every mapping: the streams subscribe at once and share it. share() resets
   // when it completes, so a stream that later rediscovers its gateway starts a discovery of its own.
-  const nat$ = natSource('map', args, io).pipe(share());
+  const nat$ = (await loadNatSource('map', args, io)).pipe(share());
+  return mapAll(nat$, args, io, signals);
+}
+
+/** {@link mapCommand} once its NAT source is loaded. */
+function mapAll(nat$: Observable<Nat>, args: MapArgs, io: CliIo, signals: SignalSource): Promise<number> {
   const count = args.mappings.length;
   const stopBoundMs = defaultCloseTimeoutMs(undefined, count);
   // Replayed: a stop requested while no part of mapPort listens (between retries) is not lost.
