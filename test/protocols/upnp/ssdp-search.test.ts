@@ -4,6 +4,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { lastValueFrom, toArray } from 'rxjs';
 import { ssdpSearch } from '../../../src/protocols/upnp/ssdp-search.js';
+import { FakeNetwork } from '../../support/fake-network.js';
+import { VirtualClock } from '../../support/virtual-clock.js';
 
 async function responder(answer: (text: string) => string | undefined): Promise<{ socket: Socket; port: number; received: string[] }> {
   const socket = createSocket('udp4');
@@ -34,13 +36,11 @@ describe('ssdpSearch', () => {
       return ANSWER;
     });
     const sts = ['urn:schemas-upnp-org:device:InternetGatewayDevice:2', 'urn:schemas-upnp-org:device:InternetGatewayDevice:1'];
-    const started = Date.now();
+    // When it completes (at the end of the window) is shown exactly in virtual time below.
     const answers = await lastValueFrom(
       ssdpSearch({ targets: [{ address: '127.0.0.1', port }], searchTargets: sts, windowMs: 300, repeatIntervalMs: 100 }).pipe(toArray()),
     );
-    const elapsed = Date.now() - started;
     socket.close();
-    assert.ok(elapsed >= 280 && elapsed < 800, `completes at the end of the window (${elapsed} ms)`);
     assert.equal(answers.length, 1);
     assert.equal(answers[0]?.message.location, 'http://127.0.0.1:1/d.xml');
     assert.equal(answers[0]?.from.address, '127.0.0.1');
@@ -59,15 +59,58 @@ describe('ssdpSearch', () => {
     socket.close();
     assert.equal(answers.length, 0);
   });
+});
 
-  it('closes its socket on unsubscribe', async () => {
-    const { socket, port, received } = await responder(() => undefined);
-    const subscription = ssdpSearch({ targets: [{ address: '127.0.0.1', port }], searchTargets: ['ssdp:all'], windowMs: 5000, repeatIntervalMs: 100 }).subscribe();
-    while (received.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+describe('ssdpSearch in virtual time', () => {
+  const GATEWAY = { address: '192.168.77.1', port: 1900 };
+  const GROUP = { address: '239.255.255.250', port: 1900 };
+  const setup = (): { clock: VirtualClock; net: FakeNetwork } => {
+    const clock = new VirtualClock();
+    const net = new FakeNetwork(clock);
+    net.udp(GATEWAY, ({ reply }) => reply(new TextEncoder().encode(ANSWER), 5));
+    return { clock, net };
+  };
+
+  it('sends every ST to every target each round, every repeatIntervalMs, and completes exactly at the end of the window', () => {
+    const { clock, net } = setup();
+    const answers: string[] = [];
+    let completedAt = -1;
+    ssdpSearch({ targets: [GROUP, GATEWAY], searchTargets: ['ssdp:all', 'upnp:rootdevice'], windowMs: 300, repeatIntervalMs: 100 }, net.transport()).subscribe({
+      next: ({ message, from }) => answers.push(`${clock.now()} ${from.address} ${message.location}`),
+      complete: () => (completedAt = clock.now()),
+    });
+    clock.advance(299);
+    assert.equal(completedAt, -1);
+    clock.advance(1);
+    assert.equal(completedAt, 300);
+    assert.deepEqual(
+      net.sent.map((d) => `${d.at} ${d.to.address} ${/\r\nST: (\S+)/.exec(new TextDecoder().decode(d.data))?.[1]}`),
+      [0, 100, 200].flatMap((at) => [`${at} 239.255.255.250 ssdp:all`, `${at} 239.255.255.250 upnp:rootdevice`, `${at} 192.168.77.1 ssdp:all`, `${at} 192.168.77.1 upnp:rootdevice`]),
+    );
+    assert.equal(answers.length, 6, 'each search the gateway answered');
+    assert.equal(answers[0], '5 192.168.77.1 http://127.0.0.1:1/d.xml');
+    assert.equal(net.openSockets, 0);
+  });
+
+  it('the default round interval is windowMs / 4, at least 100 ms', () => {
+    const rounds = (windowMs: number): number[] => {
+      const { clock, net } = setup();
+      ssdpSearch({ targets: [GATEWAY], searchTargets: ['ssdp:all'], windowMs }, net.transport()).subscribe();
+      clock.advance(windowMs);
+      return net.sent.map((d) => d.at);
+    };
+    assert.deepEqual(rounds(2000), [0, 500, 1000, 1500]);
+    assert.deepEqual(rounds(300), [0, 100, 200]);
+  });
+
+  it('closes its socket on unsubscribe: no more rounds', () => {
+    const { clock, net } = setup();
+    const subscription = ssdpSearch({ targets: [GATEWAY], searchTargets: ['ssdp:all'], windowMs: 5000, repeatIntervalMs: 100 }, net.transport()).subscribe();
+    clock.advance(150);
+    assert.equal(net.sent.length, 2);
     subscription.unsubscribe();
-    const count = received.length;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    socket.close();
-    assert.equal(received.length, count, 'no more rounds after unsubscribe');
+    assert.equal(net.openSockets, 0);
+    clock.advance(10_000);
+    assert.equal(net.sent.length, 2, 'no more rounds after unsubscribe');
   });
 });
