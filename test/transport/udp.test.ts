@@ -4,7 +4,9 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { GatewayTimeoutError, GatewayUnreachableError } from '../../src/errors.js';
 import { createUdpStats, exponentialBackoff, udpExchange, type UdpEndpoint } from '../../src/transport/udp.js';
+import { FakeNetwork } from '../support/fake-network.js';
 import { closedUdpPort } from '../support/net.js';
+import { VirtualClock } from '../support/virtual-clock.js';
 
 const HOST = '127.0.0.1';
 
@@ -114,48 +116,6 @@ describe('udpExchange over loopback', () => {
     assert.equal(stats.dropped, 1);
   });
 
-  it('retransmits on its schedule until a reply comes', async () => {
-    reset();
-    server.onMessage = (data, from) => {
-      if (server.received.length > 2) server.reply(data, from); // the first two are "lost"
-    };
-    const stats = createUdpStats();
-    const started = Date.now();
-    await firstValueFrom(
-      udpExchange({
-        protocol: 'pmp',
-        host: HOST,
-        port: server.port,
-        message: Uint8Array.of(5),
-        accept: () => true,
-        timeoutMs: 1000,
-        retransmit: exponentialBackoff({ initialMs: 20 }),
-        stats,
-      }),
-    );
-    assert.equal(server.received.length, 3);
-    assert.equal(stats.sent, 3);
-    // Sent at 0, 20 and 60 ms.
-    assert.ok(Date.now() - started >= 55, `took ${Date.now() - started} ms`);
-  });
-
-  it('ends at the deadline with GatewayTimeoutError and stops sending', async () => {
-    reset();
-    const started = Date.now();
-    await assert.rejects(
-      firstValueFrom(
-        udpExchange({ protocol: 'pmp', host: HOST, port: server.port, message: Uint8Array.of(1), accept: () => true, timeoutMs: 150, retransmit: exponentialBackoff({ initialMs: 10 }) }),
-      ),
-      (error: unknown) => error instanceof GatewayTimeoutError && error.timeoutMs === 150 && error.protocol === 'pmp' && error.gateway === HOST,
-    );
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 145 && elapsed < 400, `took ${elapsed} ms`);
-    const sent = server.received.length;
-    assert.ok(sent >= 4 && sent <= 6, `sent ${sent}`); // 0, 10, 30, 70, 150
-    await settle(100);
-    assert.ok(server.received.length <= sent + 1, 'no sends after the deadline');
-  });
-
   it('ECONNREFUSED ends the exchange at once as GatewayUnreachableError', async () => {
     const port = await closedUdpPort(HOST);
     const started = Date.now();
@@ -254,6 +214,71 @@ describe('udpExchange over loopback', () => {
     subscription.unsubscribe();
     await settle(50);
     assert.equal(server.received.length, 0);
+  });
+});
+
+describe('udpExchange and udpCollect in virtual time', () => {
+  const SERVER = { address: '192.168.77.1', port: 5351 };
+  const setup = (): { clock: VirtualClock; net: FakeNetwork; exchange: ReturnType<FakeNetwork['transport']>['udpExchange'] } => {
+    const clock = new VirtualClock();
+    const net = new FakeNetwork(clock);
+    return { clock, net, exchange: net.transport().udpExchange };
+  };
+
+  it('retransmits on its schedule until a reply comes', () => {
+    const { clock, net, exchange } = setup();
+    let arrivals = 0;
+    net.udp(SERVER, ({ data, reply }) => {
+      if (++arrivals > 2) reply(data); // the first two are "lost"
+    });
+    const stats = createUdpStats();
+    let repliedAt = -1;
+    exchange({ protocol: 'pmp', host: SERVER.address, port: SERVER.port, message: Uint8Array.of(5), accept: () => true, timeoutMs: 1000, retransmit: exponentialBackoff({ initialMs: 20 }), stats, scheduler: clock }).subscribe(
+      () => (repliedAt = clock.now()),
+    );
+    clock.advance(1000);
+    assert.deepEqual(net.sent.map((d) => d.at), [0, 20, 60], 'sent at 0, 20 and 60 ms');
+    assert.equal(stats.sent, 3);
+    assert.equal(repliedAt, 60);
+    assert.equal(clock.pending, 0, 'no timer left once answered');
+  });
+
+  it('ends at the deadline with GatewayTimeoutError and stops sending', () => {
+    const { clock, net, exchange } = setup();
+    const errors: unknown[] = [];
+    exchange({ protocol: 'pmp', host: SERVER.address, port: SERVER.port, message: Uint8Array.of(1), accept: () => true, timeoutMs: 150, retransmit: exponentialBackoff({ initialMs: 10 }), scheduler: clock }).subscribe({
+      error: (e: unknown) => errors.push(e),
+    });
+    clock.advance(149);
+    assert.equal(errors.length, 0);
+    clock.advance(1);
+    const [error] = errors;
+    assert.ok(error instanceof GatewayTimeoutError && error.timeoutMs === 150 && error.protocol === 'pmp' && error.gateway === SERVER.address, String(error));
+    assert.deepEqual(net.sent.map((d) => d.at), [0, 10, 30, 70]);
+    clock.advance(10_000);
+    assert.equal(net.sent.length, 4, 'no sends after the deadline');
+    assert.equal(net.openSockets, 0);
+  });
+
+  it('udpCollect: one socket, every destination per round, every answer from anyone until the window ends', () => {
+    const { clock, net } = setup();
+    const collect = net.transport().udpCollect;
+    const a = { address: '192.168.77.1', port: 1900 };
+    const b = { address: '192.168.77.2', port: 1900 };
+    net.udp(a, ({ reply }) => reply(Uint8Array.of(0xa), 3));
+    net.udp(b, ({ reply }) => reply(Uint8Array.of(0xb), 7, { address: '192.168.77.9', port: 4242 }));
+    const got: string[] = [];
+    let completedAt = -1;
+    collect({ protocol: 'upnp', datagrams: [{ message: Uint8Array.of(1), to: a }, { message: Uint8Array.of(2), to: b }], windowMs: 250, repeatIntervalMs: 100, scheduler: clock }).subscribe({
+      next: ({ message, remote }) => got.push(`${clock.now()} ${remote.address}:${remote.port} ${message[0]}`),
+      complete: () => (completedAt = clock.now()),
+    });
+    clock.advance(1000);
+    assert.equal(completedAt, 250);
+    assert.deepEqual(net.sent.map((d) => `${d.at} ${d.to.address}`), ['0 192.168.77.1', '0 192.168.77.2', '100 192.168.77.1', '100 192.168.77.2', '200 192.168.77.1', '200 192.168.77.2']);
+    assert.equal(new Set(net.sent.map((d) => d.from.port)).size, 1, 'one socket');
+    assert.deepEqual(got, ['3 192.168.77.1:1900 10', '7 192.168.77.9:4242 11', '103 192.168.77.1:1900 10', '107 192.168.77.9:4242 11', '203 192.168.77.1:1900 10', '207 192.168.77.9:4242 11']);
+    assert.equal(net.openSockets, 0);
   });
 });
 
