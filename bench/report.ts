@@ -13,7 +13,7 @@ import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONTESTANTS } from './latency/contestants.js';
 import { ROOT } from './lib/machine.js';
-import { evaluateTargets, type TargetCheck } from './lib/targets.js';
+import { evaluateTargets, pairedMedianDifference, type TargetCheck } from './lib/targets.js';
 import { describeSoakFaults, soakRunFaults, soakWindowFigures } from './states/soak-faults.js';
 import type { BenchResults, FootprintResults, LatencyContestantResult, ScaleScenarioResult, SectionKey, ShortSoakResults, TeardownResults } from './lib/types.js';
 
@@ -49,6 +49,7 @@ export function composeLatest(dir: string = DEFAULT_RESULTS_DIR): ComposedResult
     return chosen ? { file: chosen.file, value: chosen.results[key]! } : undefined;
   };
   const latency = pick('latency');
+  const startup = pick('startup');
   const scale = pick('scale');
   const footprint = pick('footprint');
   const teardown = pick('teardown');
@@ -57,6 +58,7 @@ export function composeLatest(dir: string = DEFAULT_RESULTS_DIR): ComposedResult
     results: {
       ...newest.results,
       latency: latency?.value ?? null,
+      startup: startup?.value ?? null,
       scale: scale?.value ?? null,
       footprint: footprint?.value ?? null,
       teardown: teardown?.value ?? null,
@@ -64,6 +66,7 @@ export function composeLatest(dir: string = DEFAULT_RESULTS_DIR): ComposedResult
     },
     sources: {
       latency: latency?.file ?? null,
+      startup: startup?.file ?? null,
       scale: scale?.file ?? null,
       footprint: footprint?.file ?? null,
       teardown: teardown?.file ?? null,
@@ -188,9 +191,20 @@ function targetsMarkdown(checks: readonly TargetCheck[]): string[] {
     '|---|---|---:|---:|---:|---:|---|---|',
   ];
   for (const check of checks) {
-    const isRatio = check.section === 'latency';
-    const value = check.value === null ? '-' : isRatio ? fmtRatio(check.value) : check.limit >= 100 ? check.value.toFixed(0) : Number.isInteger(check.value) ? String(check.value) : check.value.toFixed(3);
-    const limit = isRatio ? `${check.limit}x` : String(check.limit);
+    const isRatio = check.section === 'latency' || check.unit === 'x';
+    const value =
+      check.value === null
+        ? '-'
+        : isRatio
+          ? fmtRatio(check.value)
+          : check.unit === 'ms'
+            ? fmtMs(check.value)
+            : check.limit >= 100
+              ? check.value.toFixed(0)
+              : Number.isInteger(check.value)
+                ? String(check.value)
+                : check.value.toFixed(3);
+    const limit = isRatio ? `${check.limit}x` : check.unit === 'ms' ? fmtMs(check.limit) : String(check.limit);
     const ci = check.ci90 ? `${fmtRatio(check.ci90[0])} - ${fmtRatio(check.ci90[1])}` : '';
     const paired = check.paired !== undefined ? fmtRatio(check.paired) : '';
     lines.push(`| ${cell(check.target)} | ${cell(check.measured)} | ${value} | ${ci} | ${paired} | ${limit} | ${verdict(check)} | ${cell(check.note)} |`);
@@ -198,6 +212,59 @@ function targetsMarkdown(checks: readonly TargetCheck[]): string[] {
   const met = checks.filter((c) => c.met === true).length;
   const missed = checks.filter((c) => c.met === false).length;
   lines.push('', `${met} met, ${missed} missed, ${checks.length - met - missed} undecided.`, '');
+  return lines;
+}
+
+function startupMarkdown(results: BenchResults, source: string | null): string[] {
+  const startup = results.startup;
+  if (!startup) return [];
+  const lines = ['## Start-up', ''];
+  if (startup.skipped !== null) lines.push(`Spawn to first request: skipped: ${startup.skipped}.`, '');
+  else {
+    const node = startup.spawn.find((c) => c.id === 'node.exit');
+    lines.push(
+      `From \`${source}\`. Spawn until the first datagram reached the gateway (or until exit, where marked), in a private network namespace ` +
+        '(`unshare -n`) whose default route goes via 192.168.1.1, an address of its own loopback where the driver listens on udp 5351 and 1900; ' +
+        `nobody answers, each run is killed at its first datagram. ${startup.runsPerContestant} runs per contestant after one warm-up run, interleaved. ` +
+        `rxnat: ${startup.cli.note}.`,
+      '',
+      '| contestant | median | p10 | p90 | runs | over `node -e 0` (paired median) | first request |',
+      '|---|---:|---:|---:|---:|---:|---|',
+    );
+    for (const c of startup.spawn) {
+      const over = node && c !== node ? pairedMedianDifference(c, node) : undefined;
+      const first = Object.entries(c.firstRequest).map(([kind, n]) => `${kind} ${n}`).join(', ');
+      lines.push(
+        `| ${cell(c.label)} | ${c.summary ? fmtMs(c.summary.median) : 'failed'} | ${c.summary ? fmtMs(c.summary.p10) : '-'} | ${c.summary ? fmtMs(c.summary.p90) : '-'} | ` +
+          `${c.samplesMs.length}/${c.samplesMs.length + c.failures.filter((f) => f.run > 0).length} | ${over !== undefined ? fmtMs(over) : '-'} | ${cell(first || (c.failures[0]?.error ?? ''))} |`,
+      );
+    }
+    lines.push('');
+  }
+  const lab = startup.process;
+  if (lab && lab.skipped === null) {
+    const find = (id: string): LatencyContestantResult | undefined => lab.contestants.find((c) => c.id === id);
+    const ref = (id: string): number | null => find(id)?.summary?.median ?? null;
+    const refs: Array<[string, string]> = [
+      ['proc.node', '`node -e 0`'],
+      ['proc.natpmpc', '`natpmpc -a`'],
+      ['proc.upnpc.i', '`upnpc -i -a`'],
+    ];
+    lines.push(
+      `Whole processes against miniupnpd in the gateway lab: spawn until the first \`mapped\` line (\`rxnat map\`) or until exit (the others); ${lab.runsPerContestant} runs each after a warm-up, interleaved.`,
+      '',
+      `| process | median | p10 | p90 | runs | ${refs.map(([, label]) => `/ ${label}`).join(' | ')} |`,
+      `|---|---:|---:|---:|---:|${refs.map(() => '---:').join('|')}|`,
+    );
+    for (const c of lab.contestants) {
+      const m = c.summary?.median ?? null;
+      lines.push(
+        `| ${cell(c.label)} | ${m !== null ? fmtMs(m) : 'failed'} | ${c.summary ? fmtMs(c.summary.p10) : '-'} | ${c.summary ? fmtMs(c.summary.p90) : '-'} | ${c.samplesMs.length}/${c.samplesMs.length + c.failures.filter((f) => f.run > 0).length} | ` +
+          `${refs.map(([id]) => (m !== null && ref(id) !== null ? fmtRatio(m / ref(id)!) : '-')).join(' | ')} |`,
+      );
+    }
+    lines.push('');
+  } else if (lab) lines.push(`Whole processes: skipped: ${lab.skipped}.`, '');
   return lines;
 }
 
@@ -396,6 +463,7 @@ export function renderMarkdown(composed: ComposedResults): string {
     '',
     ...targetsMarkdown(checks),
     ...latencyMarkdown(results, sources.latency),
+    ...startupMarkdown(results, sources.startup),
     ...scaleMarkdown(results, sources.scale),
     ...footprintMarkdown(results.footprint, sources.footprint),
     ...teardownMarkdown(results.teardown, sources.teardown),
@@ -523,7 +591,7 @@ export function summaryText(composed: ComposedResults): string {
     .map(
       (c) =>
         `${c.met === null ? '  ?' : c.met ? ' ok' : 'MISS'}  ${c.target}: ${c.measured}` +
-        `${c.value !== null ? ` -> ${c.section === 'latency' ? fmtRatio(c.value) : c.value.toFixed(3)} (limit ${c.limit})` : ''}` +
+        `${c.value !== null ? ` -> ${c.section === 'latency' || c.unit === 'x' ? fmtRatio(c.value) : c.unit === 'ms' ? fmtMs(c.value) : c.value.toFixed(3)} (limit ${c.limit}${c.unit === 'ms' ? ' ms' : ''})` : ''}` +
         `${c.ci90 ? `, 90% CI ${fmtRatio(c.ci90[0])}-${fmtRatio(c.ci90[1])}` : ''}${c.paired !== undefined ? `, paired ${fmtRatio(c.paired)}` : ''}`,
     )
     .join('\n');

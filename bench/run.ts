@@ -4,6 +4,9 @@
  * Sections:
  * - latency: time to a mapped external address against miniupnpd in the gateway lab (needs
  *   root and network namespaces; skipped with a message otherwise);
+ * - startup: `rxnat map` from spawn to its first request on the wire (private network namespace,
+ *   no network reached) next to `node -e 0`, and whole processes to a first mapping against
+ *   miniupnpd next to `upnpc -i -a` and `natpmpc -a` (the latency section's process rows);
  * - scale: 1,000 and 10,000 mapping streams against gateway simulators on loopback;
  * - footprint: packages, install size and import time of rxnat, each peer and the originally
  *   requested stack, each installed alone in a temp directory;
@@ -14,7 +17,7 @@
  *
  * Usage: node --import tsx bench/run.ts [SECTION ...] [--only SECTION[,...]] [--runs N]
  *        [--no-report] [--quick]
- * SECTION: latency, scale, footprint, teardown, soak-short (positional names and --only add up;
+ * SECTION: latency, startup, scale, footprint, teardown, soak-short (positional names and --only add up;
  * none: all). Only the state scenarios: node --import tsx bench/run.ts teardown soak-short
  * Writes bench/results/<ISO>.json, then the report (bench/results/latest.md and
  * docs/bench-latency.svg) unless --no-report.
@@ -75,6 +78,7 @@ async function main(): Promise<void> {
     versions: versions(),
     load: { start: loadavg().map((l) => Math.round(l * 100) / 100), end: [] },
     latency: null,
+    startup: null,
     scale: null,
     footprint: null,
     teardown: null,
@@ -88,6 +92,10 @@ async function main(): Promise<void> {
     if (options.only.includes('latency')) {
       const { runLatency } = await import('./latency/index.js');
       results.latency = await runLatency({ runs: options.runs, build, log });
+    }
+    if (options.only.includes('startup')) {
+      const { runStartup } = await import('./startup/index.js');
+      results.startup = await runStartup({ runs: options.runs, build, log });
     }
     if (options.only.includes('scale')) {
       const { runScale } = await import('./scale/index.js');

@@ -3,13 +3,15 @@
  *
  * @packageDocumentation
  */
-import { bootstrapRatioOfMedians, pairedMedianRatio } from './stats.js';
+import { bootstrapRatioOfMedians, median, pairedMedianRatio } from './stats.js';
 import { shortSoakFaults, soakRunFaults, soakWindowFigures } from '../states/soak-faults.js';
-import type { BenchResults, LatencyContestantResult, ScaleScenarioResult, SoakRunResult } from './types.js';
+import type { BenchResults, LatencyContestantResult, ScaleScenarioResult, SoakRunResult, StartupContestantResult } from './types.js';
 
 /** One target, as measured. `met` is `null` when it could not be decided (a side is missing). */
 export interface TargetCheck {
-  readonly section: 'latency' | 'scale' | 'teardown' | 'soak-short';
+  readonly section: 'latency' | 'startup' | 'scale' | 'teardown' | 'soak-short';
+  /** How `value` and `limit` read: a ratio (`x`), milliseconds, or a plain number (default). */
+  readonly unit?: 'x' | 'ms';
   readonly target: string;
   /** What was measured, in words (medians, values). */
   readonly measured: string;
@@ -232,7 +234,63 @@ function soakChecks(results: BenchResults): TargetCheck[] {
   });
 }
 
+/** The start-up contestant `id` of the spawn → first request rows. */
+export function startupRow(results: BenchResults, id: string): StartupContestantResult | undefined {
+  return results.startup?.spawn.find((c) => c.id === id);
+}
+
+/**
+ * Median over the rounds both ran of (a - b), each pair measured seconds apart: the start-up
+ * cost of `a` over `b` with the machine's drift in load taken out.
+ */
+export function pairedMedianDifference(a: StartupContestantResult, b: StartupContestantResult): number | undefined {
+  const byRound = new Map(b.samplesRound.map((round, i) => [round, b.samplesMs[i]!]));
+  const differences = a.samplesRound.flatMap((round, i) => (byRound.has(round) ? [a.samplesMs[i]! - byRound.get(round)!] : []));
+  return differences.length === 0 ? undefined : median(differences);
+}
+
+/** `rxnat map` within 30 ms of Node's bare start-up; whole-process UPnP within 0.1x of `upnpc -i -a`. */
+function startupChecks(results: BenchResults): TargetCheck[] {
+  const startup = results.startup;
+  if (!startup) return [];
+  const checks: TargetCheck[] = [];
+  const node = startupRow(results, 'node.exit');
+  const map = startupRow(results, 'rxnat.map');
+  if (startup.skipped === null && node?.summary && map?.summary) {
+    const value = map.summary.median - node.summary.median;
+    const paired = pairedMedianDifference(map, node);
+    checks.push({
+      section: 'startup',
+      unit: 'ms',
+      target: '`rxnat map` spawn to first request <= `node -e 0` + 30 ms',
+      measured: `${ms(map.summary.median)} ms / ${ms(node.summary.median)} ms (medians)`,
+      value,
+      limit: 30,
+      kind: 'max',
+      met: value <= 30,
+      note: `difference of medians${paired !== undefined ? `; paired per round ${ms(paired)} ms` : ''}; defaults (--nat any, default gateway from /proc/net/route), private network namespace, nobody answering`,
+    });
+  }
+  const lab = startup.process;
+  if (lab && lab.skipped === null) {
+    const find = (id: string): LatencyContestantResult | undefined => lab.contestants.find((c) => c.id === id && c.gateway === 'igdv2');
+    const nodeMs = medianOf(find('proc.node'));
+    checks.push({
+      ...ratioCheck(
+        'rxnat map --nat upnp (whole process) <= 0.1x of `upnpc -i -a`',
+        find('proc.rxnat.upnp.ssdp'),
+        find('proc.upnpc.i'),
+        0.1,
+        `both whole processes, spawn to first \`mapped\` / exit, miniupnpd in the lab${nodeMs !== null ? `; \`node -e 0\` alone ${ms(nodeMs)} ms` : ''}`,
+      ),
+      section: 'startup',
+      unit: 'x',
+    });
+  }
+  return checks;
+}
+
 /** Every target the results can speak to. */
 export function evaluateTargets(results: BenchResults): TargetCheck[] {
-  return [...latencyChecks(results), ...scaleChecks(results), ...teardownChecks(results), ...soakChecks(results)];
+  return [...latencyChecks(results), ...startupChecks(results), ...scaleChecks(results), ...teardownChecks(results), ...soakChecks(results)];
 }

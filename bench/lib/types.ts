@@ -8,12 +8,13 @@ import type { ContestantKind, LabGateway } from '../latency/contestants.js';
 import type { Summary } from './stats.js';
 
 /** The sections of the bench. */
-export type Section = 'latency' | 'scale' | 'footprint' | 'teardown' | 'soak-short';
-export const SECTIONS: readonly Section[] = ['latency', 'scale', 'footprint', 'teardown', 'soak-short'];
+export type Section = 'latency' | 'startup' | 'scale' | 'footprint' | 'teardown' | 'soak-short';
+export const SECTIONS: readonly Section[] = ['latency', 'startup', 'scale', 'footprint', 'teardown', 'soak-short'];
 
 /** Where each section's results live in {@link BenchResults}. */
 export const SECTION_KEYS = {
   latency: 'latency',
+  startup: 'startup',
   scale: 'scale',
   footprint: 'footprint',
   teardown: 'teardown',
@@ -79,6 +80,33 @@ export interface LatencyResults {
   /** How `rxnat map` was started for the whole-process contestants. */
   readonly cli: { readonly command: readonly string[]; readonly source: 'compiled' | 'tsx'; readonly note: string };
   readonly contestants: LatencyContestantResult[];
+  readonly durationMs: number;
+}
+
+/** One spawn → first request (or spawn → exit) contestant of the start-up section. */
+export interface StartupContestantResult {
+  readonly id: string;
+  readonly label: string;
+  /** `request`: spawn until its first datagram reached the sandbox's gateway; `exit`: spawn until exit. */
+  readonly until: 'request' | 'exit';
+  readonly samplesMs: number[];
+  /** The round of each sample (for paired comparisons). */
+  readonly samplesRound: number[];
+  readonly failures: { readonly run: number; readonly error: string }[];
+  /** What the first datagram was (`pmp:0`, `pcp:1`, `ssdp`), counted over the runs. */
+  readonly firstRequest: Readonly<Record<string, number>>;
+  readonly summary: Summary | null;
+}
+
+/** The start-up section: spawn → first request in a private namespace, and whole processes in the gateway lab. */
+export interface StartupResults {
+  /** Why the spawn → first request rows did not run. */
+  readonly skipped: string | null;
+  readonly runsPerContestant: number;
+  readonly cli: { readonly command: readonly string[]; readonly source: 'compiled' | 'tsx'; readonly note: string };
+  readonly spawn: StartupContestantResult[];
+  /** The latency section's process contestants, run by this section (null: not asked). */
+  readonly process: LatencyResults | null;
   readonly durationMs: number;
 }
 
@@ -340,6 +368,8 @@ export interface BenchResults {
   /** 1/5/15-minute load averages at the start and the end: other work on the machine skews timings. */
   readonly load: { readonly start: readonly number[]; end: readonly number[] };
   latency: LatencyResults | null;
+  /** Absent in results written before this section existed. */
+  startup?: StartupResults | null;
   scale: ScaleResults | null;
   footprint: FootprintResults | null;
   /** Absent in results written before these sections existed. */

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { composeLatest, renderMarkdown, renderSvg, writeReport } from '../../bench/report.js';
 import { evaluateTargets } from '../../bench/lib/targets.js';
-import type { BenchResults } from '../../bench/lib/types.js';
+import { summarize } from '../../bench/lib/stats.js';
+import type { BenchResults, StartupContestantResult, StartupResults } from '../../bench/lib/types.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'results.json');
 const fixture = (): BenchResults => JSON.parse(readFileSync(FIXTURE, 'utf8')) as BenchResults;
@@ -110,15 +111,48 @@ describe('bench report', () => {
 
   it('renders results written before the state sections existed', () => {
     const { teardown: _teardown, soakShort: _soakShort, ...old } = fixture();
-    const text = renderMarkdown({ results: old, sources: { latency: 'x.json', scale: 'x.json', footprint: 'x.json', teardown: null, soakShort: null } });
+    const text = renderMarkdown({ results: old, sources: { latency: 'x.json', startup: null, scale: 'x.json', footprint: 'x.json', teardown: null, soakShort: null } });
     assert.match(text, /## Bulk teardown[^\n]*\n\nNot run\./);
     assert.equal(evaluateTargets(old).filter((c) => c.section === 'teardown' || c.section === 'soak-short').length, 0);
   });
 
   it('renders a skipped latency section without a chart', () => {
     const results: BenchResults = { ...fixture(), latency: { ...fixture().latency!, skipped: 'not root', contestants: [] } };
-    const composed = { results, sources: { latency: 'x.json', scale: 'x.json', footprint: 'x.json', teardown: 'x.json', soakShort: 'x.json' } };
+    const composed = { results, sources: { latency: 'x.json', startup: null, scale: 'x.json', footprint: 'x.json', teardown: 'x.json', soakShort: 'x.json' } };
     assert.match(renderMarkdown(composed), /Skipped: not root\./);
     assert.match(renderSvg(composed), /<svg/);
+  });
+  it('judges start-up against node -e 0 + 30 ms and upnpc -i -a, and renders its tables', () => {
+    const row = (id: string, label: string, until: 'request' | 'exit', samplesMs: number[]): StartupContestantResult => ({
+      id,
+      label,
+      until,
+      samplesMs,
+      samplesRound: samplesMs.map((_, i) => i + 1),
+      failures: [],
+      firstRequest: until === 'exit' ? { exit: samplesMs.length } : { 'pcp:0': samplesMs.length },
+      summary: summarize(samplesMs) ?? null,
+    });
+    const lab = fixture().latency!;
+    const startup: StartupResults = {
+      skipped: null,
+      runsPerContestant: 3,
+      cli: { command: ['node', 'main.js'], source: 'compiled', note: 'bundled' },
+      spawn: [row('node.exit', 'node -e 0 (spawn to exit)', 'exit', [40, 42, 41]), row('rxnat.map', 'rxnat map tcp 41001', 'request', [65, 80, 66])],
+      process: { ...lab, contestants: lab.contestants.filter((c) => c.kind === 'process') },
+      durationMs: 1,
+    };
+    const results: BenchResults = { ...fixture(), startup };
+    const checks = evaluateTargets(results).filter((c) => c.section === 'startup');
+    const spawnCheck = checks.find((c) => c.unit === 'ms')!;
+    assert.equal(spawnCheck.value, 25); // 66 - 41
+    assert.equal(spawnCheck.met, true);
+    assert.match(spawnCheck.note, /paired per round 25\.0 ms/);
+    const text = renderMarkdown({ results, sources: { latency: 'x.json', startup: 'y.json', scale: 'x.json', footprint: 'x.json', teardown: null, soakShort: null } });
+    assert.match(text, /## Start-up\n\nFrom `y\.json`/);
+    assert.match(text, /\| rxnat map tcp 41001 \| 66\.0 ms \|/);
+    assert.match(text, /`rxnat map` spawn to first request <= `node -e 0` \+ 30 ms \|[^\n]*\| 25\.0 ms \|[^\n]*\| 30\.0 ms \| \*\*met\*\*/);
+    const slower = { ...startup, spawn: [startup.spawn[0]!, row('rxnat.map', 'rxnat map', 'request', [90, 95, 99])] };
+    assert.equal(evaluateTargets({ ...results, startup: slower }).find((c) => c.unit === 'ms')!.met, false);
   });
 });

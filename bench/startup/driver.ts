@@ -1,0 +1,114 @@
+/**
+ * The start-up driver: runs INSIDE a private network namespace made by `bench/startup/index.ts`
+ * (`unshare -n`: loopback, a veth pair with no peer outside, and a default route via
+ * 192.168.1.1, an address of that namespace's loopback), so whatever a contestant sends to its
+ * default gateway reaches this process and nothing else. Never run it in the root namespace.
+ *
+ * It binds UDP 192.168.1.1:5351 (NAT-PMP and PCP) and :1900 (SSDP), then spawns each contestant
+ * round-robin (the start rotating each round) and times spawn until the first datagram reaches
+ * either socket (the contestant is killed then: nobody answers, nothing is mapped), or spawn
+ * until exit for the contestants that send nothing. Prints one JSON object on stdout.
+ *
+ * @packageDocumentation
+ */
+import { spawn } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+
+/** One contestant: a command line and what ends its timed span. */
+export interface StartupSpec {
+  readonly id: string;
+  readonly label: string;
+  readonly command: readonly string[];
+  /** `request`: spawn until its first datagram; `exit`: spawn until the process has exited. */
+  readonly until: 'request' | 'exit';
+}
+
+/** What the driver prints. */
+export interface DriverOutput {
+  readonly results: { readonly id: string; samplesMs: number[]; samplesRound: number[]; failures: { run: number; error: string }[]; firstBytes: Record<string, number> }[];
+  readonly gateway: string;
+}
+
+export const SANDBOX_GATEWAY = '192.168.1.1';
+const PORTS = [5351, 1900];
+
+interface Config {
+  readonly specs: readonly StartupSpec[];
+  readonly runs: number;
+  readonly timeoutMs: number;
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as Config;
+const sockets: Socket[] = [];
+let onDatagram: ((data: Buffer, port: number) => void) | undefined;
+for (const port of PORTS) {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, SANDBOX_GATEWAY, () => resolve());
+  });
+  socket.on('message', (data) => onDatagram?.(data, port));
+  sockets.push(socket);
+}
+
+/** `pmp:0`, `pcp:1`, `ssdp` — what kind of request came first. */
+function kindOf(data: Buffer, port: number): string {
+  if (port === 1900) return 'ssdp';
+  return data[0] === 0 ? `pmp:${data[1]}` : data[0] === 2 ? `pcp:${data[1]! & 0x7f}` : `udp${port}`;
+}
+
+function once(spec: StartupSpec): Promise<{ ms: number; kind: string }> {
+  return new Promise((resolve, reject) => {
+    const [command, ...args] = spec.command;
+    let stderr = '';
+    let settled = false;
+    const t0 = performance.now();
+    const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DEBUG: '' } });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const finish = (outcome: { ms: number; kind: string } | Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      onDatagram = undefined;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      const done = (): void => (outcome instanceof Error ? reject(outcome) : resolve(outcome));
+      if (child.exitCode !== null || child.signalCode !== null) done();
+      else child.once('exit', done);
+    };
+    const timer = setTimeout(() => finish(new Error(`no ${spec.until} within ${config.timeoutMs} ms; stderr: ${stderr.slice(-300)}`)), config.timeoutMs);
+    if (spec.until === 'request') onDatagram = (data, port) => finish({ ms: performance.now() - t0, kind: kindOf(data, port) });
+    child.once('error', (error) => finish(error));
+    child.once('exit', (code, signal) => {
+      if (spec.until === 'exit') {
+        if (code === 0) finish({ ms: performance.now() - t0, kind: 'exit' });
+        else finish(new Error(`exit ${signal ?? code}: ${stderr.slice(-300)}`));
+      } else {
+        // a datagram may still be in the socket's queue: give it a moment
+        setTimeout(() => finish(new Error(`exited (${signal ?? code}) before sending: ${stderr.slice(-300)}`)), 50);
+      }
+    });
+  });
+}
+
+const results = config.specs.map((spec) => ({ id: spec.id, samplesMs: [] as number[], samplesRound: [] as number[], failures: [] as { run: number; error: string }[], firstBytes: {} as Record<string, number> }));
+// Round 0 warms the file system cache and V8's code cache of each contestant; it is not kept.
+for (let round = 0; round <= config.runs; round++) {
+  for (let i = 0; i < config.specs.length; i++) {
+    const index = (i + round) % config.specs.length;
+    const spec = config.specs[index]!;
+    const result = results[index]!;
+    try {
+      const { ms, kind } = await once(spec);
+      if (round > 0) {
+        result.samplesMs.push(ms);
+        result.samplesRound.push(round);
+        result.firstBytes[kind] = (result.firstBytes[kind] ?? 0) + 1;
+      }
+    } catch (error) {
+      result.failures.push({ run: round, error: (error as Error).message.slice(0, 400) });
+    }
+  }
+}
+for (const socket of sockets) socket.close();
+const output: DriverOutput = { results, gateway: SANDBOX_GATEWAY };
+process.stdout.write(`${JSON.stringify(output)}\n`);
