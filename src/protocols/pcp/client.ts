@@ -133,29 +133,32 @@ function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
  * ```
  */
 export function pcp(gateway?: string, options: PcpOptions = {}): Observable<Nat> {
-  return defer(() => resolveGateway(gateway, resolveOptions(options).transport.defaultGateway)).pipe(
-    switchMap((ip) => {
-      const nat = new PcpNat(ip, resolveOptions(options));
-      return nat.probe().pipe(
-        switchMap((outcome): Observable<Nat> => {
-          if (outcome === 'pcp') return of(nat);
-          if (options.fallbackToPmp === false) {
-            return throwError(
-              () =>
-                new GatewayError({
-                  protocol: 'pcp',
-                  resultCode: PcpResultCode.UNSUPP_VERSION,
-                  resultName: pcpResultName(PcpResultCode.UNSUPP_VERSION),
-                  gateway: ip,
-                  message: 'the gateway does not speak PCP version 2 (it answered like a NAT-PMP gateway) and fallbackToPmp is false',
-                }),
-            );
-          }
-          return pmp(ip, resolveOptions(options).pmpOptions);
-        }),
-      );
-    }),
-  );
+  return defer(() => {
+    const resolved = resolveOptions(options);
+    return resolveGateway(gateway, resolved.transport.defaultGateway).pipe(
+      switchMap((ip) => {
+        const nat = new PcpNat(ip, resolved);
+        return nat.probe().pipe(
+          switchMap((outcome): Observable<Nat> => {
+            if (outcome === 'pcp') return of(nat);
+            if (options.fallbackToPmp === false) {
+              return throwError(
+                () =>
+                  new GatewayError({
+                    protocol: 'pcp',
+                    resultCode: PcpResultCode.UNSUPP_VERSION,
+                    resultName: pcpResultName(PcpResultCode.UNSUPP_VERSION),
+                    gateway: ip,
+                    message: 'the gateway does not speak PCP version 2 (it answered like a NAT-PMP gateway) and fallbackToPmp is false',
+                  }),
+              );
+            }
+            return pmp(ip, resolved.pmpOptions);
+          }),
+        );
+      }),
+    );
+  });
 }
 
 /** What the ANNOUNCE probe learned. */
