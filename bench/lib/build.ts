@@ -6,14 +6,14 @@
  * property backing store to every closure: ~3 KB per mapping and measurable CPU) and never
  * races a colleague's `dist/`.
  *
- * Layout: `<tmp>/package.json` (the repository's), `<tmp>/README.md`, `<tmp>/dist/**`,
+ * Layout: `<tmp>/package.json` (the repository's), README, LICENSE, CHANGELOG, `<tmp>/src/**`, `<tmp>/dist/**`,
  * `<tmp>/node_modules` -> the repository's node_modules (so `rxjs` and `default-gateway`
  * resolve). The same directory is what the footprint section packs.
  *
  * @packageDocumentation
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -41,7 +41,10 @@ export function buildRxnat(): RxnatBuild {
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'rxnat-bench-build-'));
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
-  if (existsSync(join(ROOT, 'README.md'))) copyFileSync(join(ROOT, 'README.md'), join(dir, 'README.md'));
+  // Everything package.json's `files` ships besides dist/, so that the footprint section's
+  // tarball is the one `npm pack` makes (src/ is shipped: the maps point at it).
+  for (const file of ['README.md', 'LICENSE', 'CHANGELOG.md']) if (existsSync(join(ROOT, file))) copyFileSync(join(ROOT, file), join(dir, file));
+  cpSync(join(ROOT, 'src'), join(dir, 'src'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
   const tsc = spawnSync(
     process.execPath,
