@@ -233,16 +233,11 @@ export interface UdpExchangeOptions {
   readonly localPort?: number;
   /**
    * `connect()` the socket to the server (default). The kernel then drops datagrams from any
-   * other source and reports ICMP port-unreachable as ECONNREFUSED. Set false when replies may
-   * come from elsewhere; the source is then checked here (unless `until` is `'all'`).
+   * other source and reports ICMP port-unreachable as ECONNREFUSED. Set false when the server
+   * may not be connected to; the source of each datagram is then checked here. (To collect
+   * answers from anyone, see {@link udpCollect}.)
    */
   readonly connect?: boolean;
-  /**
-   * `'first'` (default): emit the first accepted reply and complete; the deadline is a
-   * {@link GatewayTimeoutError}. `'all'`: emit every accepted reply until the deadline, then
-   * complete. (For answers from several destinations, see {@link udpCollect}.)
-   */
-  readonly until?: 'first' | 'all';
   /** Counters to update. */
   readonly stats?: UdpStats;
   /** Scheduler of the retransmission and deadline timers. Default `asyncScheduler`. */
@@ -481,7 +476,7 @@ export function createUdpExchange(open: OpenDatagramSocket): (options: UdpExchan
       localAddress: options.localAddress,
       localPort: options.localPort ?? 0,
       connect,
-      until: options.until ?? 'first',
+      until: 'first',
       sendErrors: 'fail',
       multicastTtl: undefined,
       stats: options.stats,
@@ -526,11 +521,11 @@ export function createUdpCollect(open: OpenDatagramSocket): (options: UdpCollect
 }
 
 /**
- * Sends a datagram from a fresh ephemeral socket and emits the replies `accept` lets through.
- * Cold: nothing happens before subscription; every way out (reply, deadline, error,
+ * Sends a datagram from a fresh ephemeral socket and emits the first reply `accept` lets
+ * through, then completes. Cold: nothing happens before subscription; every way out (reply, deadline, error,
  * unsubscribe) closes the socket and cancels the timers.
  *
- * Errors: {@link GatewayTimeoutError} at the deadline (mode `'first'`),
+ * Errors: {@link GatewayTimeoutError} at the deadline,
  * {@link GatewayUnreachableError} on ECONNREFUSED (ICMP port unreachable, reported at once on a
  * connected socket), no route, or a socket that cannot be bound.
  *

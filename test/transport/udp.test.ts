@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { GatewayTimeoutError, GatewayUnreachableError } from '../../src/errors.js';
-import { createUdpStats, exponentialBackoff, udpExchange, type UdpEndpoint } from '../../src/transport/udp.js';
+import { createUdpStats, exponentialBackoff, udpCollect, udpExchange, type UdpEndpoint } from '../../src/transport/udp.js';
 import { FakeNetwork } from '../support/fake-network.js';
 import { closedUdpPort } from '../support/net.js';
 import { VirtualClock } from '../support/virtual-clock.js';
@@ -167,14 +167,14 @@ describe('udpExchange over loopback', () => {
     assert.equal(stats.dropped, 1);
   });
 
-  it("until: 'all' collects every reply until the deadline, then completes", async () => {
+  it('udpCollect collects every reply until the window ends, then completes', async () => {
     reset();
     server.onMessage = (_data, from) => {
       server.reply(Uint8Array.of(1), from);
       server.reply(Uint8Array.of(2), from);
     };
     const replies = await lastValueFrom(
-      udpExchange({ protocol: 'upnp', host: HOST, port: server.port, connect: false, until: 'all', message: Uint8Array.of(0), accept: () => true, timeoutMs: 100 }).pipe(toArray()),
+      udpCollect({ protocol: 'upnp', datagrams: [{ message: Uint8Array.of(0), to: { address: HOST, port: server.port } }], windowMs: 100 }).pipe(toArray()),
     );
     assert.deepEqual(
       replies.map((r) => r.message[0]),
