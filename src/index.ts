@@ -25,6 +25,7 @@ export { discoverNat, type BackendName, type DiscoverNatOptions } from './discov
 export { parseNat } from './parse-nat.js';
 export { pmp, type PmpOptions } from './protocols/pmp/client.js';
 export { pcp, type PcpMappingToken, type PcpOptions } from './protocols/pcp/client.js';
+export { DEFAULT_STUN_SERVERS, parseStunServer, stun, type StunOptions, type StunServer } from './protocols/stun/client.js';
 export type { DeviceDescription, UpnpDevice, UpnpService, WanConnectionService } from './protocols/upnp/description.js';
 export type { StatusInfo } from './protocols/upnp/soap.js';
 export type { SsdpTarget } from './protocols/upnp/ssdp-search.js';

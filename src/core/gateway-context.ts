@@ -231,7 +231,7 @@ function watchExternalIp(nat: () => Nat, queue: GatewayContext['queue'], options
  * protocolOf(extIp('203.0.113.7')); // 'pmp'
  * ```
  */
-export function protocolOf(nat: Nat): 'upnp' | 'pmp' | 'pcp' {
+export function protocolOf(nat: Nat): 'upnp' | 'pmp' | 'pcp' | 'stun' {
   return nat.kind === 'extip' ? 'pmp' : nat.kind;
 }
 

@@ -4,7 +4,7 @@ import type { Observable } from 'rxjs';
 export type MappingProtocol = 'tcp' | 'udp';
 
 /** Which mechanism a {@link Nat} speaks. */
-export type BackendKind = 'upnp' | 'pmp' | 'pcp' | 'extip';
+export type BackendKind = 'upnp' | 'pmp' | 'pcp' | 'extip' | 'stun';
 
 /**
  * What a caller asks {@link mapPort} for. Only `protocol` and `internalPort` are required.

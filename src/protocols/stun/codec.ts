@@ -162,9 +162,11 @@ export function decodeStunBindingResponse(message: Uint8Array, transactionId: Ui
     if (errorCode instanceof ProtocolError) return errorCode;
     return { kind: 'error', ...errorCode };
   }
+  // A malformed address attribute spoils the answer even when the other one reads well.
+  if (xorMapped instanceof ProtocolError) return xorMapped;
+  if (mapped instanceof ProtocolError) return mapped;
   const address = xorMapped ?? mapped;
   if (address === undefined) return fail('no-address', 'a success response without XOR-MAPPED-ADDRESS or MAPPED-ADDRESS');
-  if (address instanceof ProtocolError) return address;
   return { kind: 'success', ...address };
 }
 

@@ -80,12 +80,13 @@ describe('STUN codec: every malformed answer is a typed error', () => {
     ['cookie', () => { const m = sample(); m[4] = 0; return m; }],
     ['transaction', () => sample(), new Uint8Array(12)],
     ['type', () => encodeStunBindingRequest(ID)],
-    ['fingerprint', () => { const m = sample(); m[m.length - 1] ^= 1; return m; }],
-    ['fingerprint', () => { const m = sample(); m[30] ^= 1; return m; }],
+    ['fingerprint', () => { const m = sample(); m[m.length - 1] = m[m.length - 1]! ^ 1; return m; }],
+    ['fingerprint', () => { const m = sample(); m[30] = m[30]! ^ 1; return m; }],
     ['attribute', () => message(0x0101, [0x00, 0x20, 0x00, 0x10, 0, 1, 0, 0])],
     ['attribute', () => message(0x0101, [0x00, 0x20, 0x00, 0x02, 0, 1, 0, 0])],
     ['attribute', () => message(0x0101, [0x00, 0x20, 0x00, 0x06, 0, 1, 0, 0, 0, 0, 0, 0])],
     ['family', () => message(0x0101, [0x00, 0x20, 0x00, 0x08, 0, 3, 0, 0, 0, 0, 0, 0])],
+    ['family', () => message(0x0101, [0x00, 0x20, 0x00, 0x08, 0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43, 0x00, 0x01, 0x00, 0x08, 0, 9, 0, 0, 0, 0, 0, 0])],
     ['unknown-attribute', () => message(0x0101, [0x00, 0x7f, 0x00, 0x00])],
     ['no-address', () => message(0x0101, [0x80, 0x22, 0x00, 0x04, 0x61, 0x62, 0x63, 0x64])],
     ['error-code', () => message(0x0111, [])],
@@ -139,7 +140,7 @@ describe('STUN codec: properties', () => {
     fc.assert(
       fc.property(fc.nat(valid.length), fc.nat(valid.length - 1), fc.integer({ min: 1, max: 255 }), (cut, at, flip) => {
         const changed = valid.slice();
-        changed[at] ^= flip;
+        changed[at] = changed[at]! ^ flip;
         for (const bytes of [valid.subarray(0, cut), changed]) {
           const answer = decode(bytes);
           assert.ok(answer instanceof ProtocolError || answer.kind === 'success' || answer.kind === 'error');
