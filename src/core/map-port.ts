@@ -102,6 +102,9 @@ function holdMapping(
     source?.unsubscribe();
     source = null;
     retry?.unsubscribe();
+    retry = null;
+    // The subscriber may have left or stopped on the state just emitted: then nothing follows.
+    if (subscriber.closed || stopping) return;
     retry = scheduler.schedule(() => {
       retry = null;
       follow();
@@ -140,7 +143,6 @@ function holdMapping(
   };
 
   const follow = (): void => {
-    if (stopping) return;
     source = nat$.subscribe({
       next: (nat) => {
         if (!stopping && !subscriber.closed) join(nat);

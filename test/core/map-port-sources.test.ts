@@ -182,3 +182,20 @@ test('a synchronous source that gives two NATs: a subscriber that leaves on the 
     assert.equal(clock.pending, 0, leave);
   }
 });
+
+test('a subscriber that unsubscribes on the "no gateway" state stops the rediscovery', () => {
+  const clock = new VirtualClock();
+  let calls = 0;
+  const source = defer(() => {
+    calls++;
+    return throwError(() => new NoGatewayError([]));
+  });
+  const subscription: { current: { unsubscribe(): void } | null } = { current: null };
+  let unmapped = 0;
+  subscription.current = mapPort(source, request, options(clock)).subscribe((s) => {
+    if (s.status === 'unmapped' && ++unmapped === 2) subscription.current?.unsubscribe(); // while the retry is being scheduled
+  });
+  clock.advance(120_000);
+  assert.equal(calls, 2, 'no discovery after the unsubscribe');
+  assert.equal(clock.pending, 0);
+});
