@@ -24,6 +24,7 @@ export type {
 export { discoverNat, type BackendName, type DiscoverNatOptions } from './discover.js';
 export { parseNat } from './parse-nat.js';
 export { pmp, type PmpOptions } from './protocols/pmp/client.js';
+export type { PortControlOptions } from './protocols/pmp-pcp-shared.js';
 export { pcp, type PcpMappingToken, type PcpOptions } from './protocols/pcp/client.js';
 export { DEFAULT_STUN_SERVERS, parseStunServer, stun, type StunOptions, type StunServer } from './protocols/stun/client.js';
 export type { DeviceDescription, UpnpDevice, UpnpService, WanConnectionService } from './protocols/upnp/description.js';

@@ -15,5 +15,6 @@
  * ```
  */
 export interface TransportLogger {
+  /** Records one debug message of `namespace`, with structured `data` where there is some. */
   debug(namespace: string, message: string, data?: Record<string, unknown>): void;
 }

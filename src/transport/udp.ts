@@ -199,7 +199,7 @@ export const openNodeDatagramSocket: OpenDatagramSocket = (type) => {
 };
 
 /**
- * What {@link udpExchange} is asked to do.
+ * What `udpExchange` (a transport's `udpExchange`) is asked to do.
  *
  * @example
  * ```ts
@@ -235,7 +235,7 @@ export interface UdpExchangeOptions {
    * `connect()` the socket to the server (default). The kernel then drops datagrams from any
    * other source and reports ICMP port-unreachable as ECONNREFUSED. Set false when the server
    * may not be connected to; the source of each datagram is then checked here. (To collect
-   * answers from anyone, see {@link udpCollect}.)
+   * answers from anyone, see `udpCollect`.)
    */
   readonly connect?: boolean;
   /** Counters to update. */
@@ -263,7 +263,7 @@ export interface UdpReply {
 }
 
 /**
- * What {@link udpCollect} is asked to do: datagrams for several destinations (a multicast group
+ * What `udpCollect` (a transport's `udpCollect`) is asked to do: datagrams for several destinations (a multicast group
  * and unicast addresses alike), sent from one unconnected socket in rounds, and a window during
  * which every answer, from any source, is collected.
  *
