@@ -143,6 +143,8 @@ function holdMapping(
   };
 
   const follow = (): void => {
+    // A stop that emits at subscribe, or a subscriber that took only the first state, asks nothing.
+    if (stopping || subscriber.closed) return;
     source = nat$.subscribe({
       next: (nat) => {
         if (!stopping && !subscriber.closed) join(nat);

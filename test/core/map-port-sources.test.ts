@@ -199,3 +199,21 @@ test('a subscriber that unsubscribes on the "no gateway" state stops the redisco
   assert.equal(calls, 2, 'no discovery after the unsubscribe');
   assert.equal(clock.pending, 0);
 });
+
+test('a stop that has emitted before subscribe, or a subscriber that takes only the searching state, never asks the source', () => {
+  for (const how of ['stop', 'take(1)'] as const) {
+    const clock = new VirtualClock();
+    let calls = 0;
+    const source = defer(() => {
+      calls++;
+      return of<Nat>(fakeNat({ add: (r) => of(granted(r)), remove: done, ip: () => of(IP) }));
+    });
+    let completed = false;
+    const states = mapPort(source, request, options(clock, how === 'stop' ? { stop: of(true) } : {}));
+    (how === 'take(1)' ? states.pipe(take(1)) : states).subscribe({ complete: () => (completed = true) });
+    clock.advance(10_000);
+    assert.equal(completed, true, how);
+    assert.equal(calls, 0, `${how}: the source was subscribed`);
+    assert.equal(clock.pending, 0, how);
+  }
+});
