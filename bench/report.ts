@@ -13,6 +13,7 @@ import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONTESTANTS } from './latency/contestants.js';
 import { ROOT } from './lib/machine.js';
+import { median } from './lib/stats.js';
 import { evaluateTargets, pairedMedianDifference, type TargetCheck } from './lib/targets.js';
 import { describeSoakFaults, soakRunFaults, soakWindowFigures } from './states/soak-faults.js';
 import type { BenchResults, FootprintResults, LatencyContestantResult, ScaleScenarioResult, SectionKey, ShortSoakResults, TeardownResults } from './lib/types.js';
@@ -228,15 +229,16 @@ function startupMarkdown(results: BenchResults, source: string | null): string[]
         `nobody answers, each run is killed at its first datagram. ${startup.runsPerContestant} runs per contestant after one warm-up run, interleaved. ` +
         `rxnat: ${startup.cli.note}.`,
       '',
-      '| contestant | median | p10 | p90 | runs | over `node -e 0` (paired median) | first request |',
-      '|---|---:|---:|---:|---:|---:|---|',
+      '| contestant | median | p10 | p90 | runs | over `node -e 0` (paired median) | CPU until the request (median) | waiting for a CPU (median) | first request |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---|',
     );
     for (const c of startup.spawn) {
       const over = node && c !== node ? pairedMedianDifference(c, node) : undefined;
       const first = Object.entries(c.firstRequest).map(([kind, n]) => `${kind} ${n}`).join(', ');
       lines.push(
         `| ${cell(c.label)} | ${c.summary ? fmtMs(c.summary.median) : 'failed'} | ${c.summary ? fmtMs(c.summary.p10) : '-'} | ${c.summary ? fmtMs(c.summary.p90) : '-'} | ` +
-          `${c.samplesMs.length}/${c.samplesMs.length + c.failures.filter((f) => f.run > 0).length} | ${over !== undefined ? fmtMs(over) : '-'} | ${cell(first || (c.failures[0]?.error ?? ''))} |`,
+          `${c.samplesMs.length}/${c.samplesMs.length + c.failures.filter((f) => f.run > 0).length} | ${over !== undefined ? fmtMs(over) : '-'} | ` +
+          `${c.cpuMs && c.cpuMs.length > 0 ? fmtMs(median(c.cpuMs)) : '-'} | ${c.runQueueMs && c.runQueueMs.length > 0 ? fmtMs(median(c.runQueueMs)) : '-'} | ${cell(first || (c.failures[0]?.error ?? ''))} |`,
       );
     }
     lines.push('');

@@ -92,6 +92,13 @@ export interface StartupContestantResult {
   readonly samplesMs: number[];
   /** The round of each sample (for paired comparisons). */
   readonly samplesRound: number[];
+  /**
+   * `request` rows: the process's CPU time until its first datagram, and how long it waited for
+   * a CPU meanwhile (`/proc/PID/schedstat`), ms. Load on the machine inflates wall time through
+   * the wait; CPU time moves much less. Absent in older results.
+   */
+  readonly cpuMs?: number[];
+  readonly runQueueMs?: number[];
   readonly failures: { readonly run: number; readonly error: string }[];
   /** What the first datagram was (`pmp:0`, `pcp:1`, `ssdp`), counted over the runs. */
   readonly firstRequest: Readonly<Record<string, number>>;

@@ -13,6 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 
 /** One contestant: a command line and what ends its timed span. */
 export interface StartupSpec {
@@ -25,7 +26,16 @@ export interface StartupSpec {
 
 /** What the driver prints. */
 export interface DriverOutput {
-  readonly results: { readonly id: string; samplesMs: number[]; samplesRound: number[]; failures: { run: number; error: string }[]; firstBytes: Record<string, number> }[];
+  readonly results: {
+    readonly id: string;
+    samplesMs: number[];
+    samplesRound: number[];
+    /** `request` contestants: CPU time of the process until its first datagram, and time it waited for a CPU (/proc/PID/schedstat). */
+    cpuMs: number[];
+    runQueueMs: number[];
+    failures: { run: number; error: string }[];
+    firstBytes: Record<string, number>;
+  }[];
   readonly gateway: string;
 }
 
@@ -57,7 +67,17 @@ function kindOf(data: Buffer, port: number): string {
   return data[0] === 0 ? `pmp:${data[1]}` : data[0] === 2 ? `pcp:${data[1]! & 0x7f}` : `udp${port}`;
 }
 
-function once(spec: StartupSpec): Promise<{ ms: number; kind: string }> {
+/** CPU time and run-queue wait of a live process so far, ms (`/proc/PID/schedstat`, ns). */
+function schedstat(pid: number | undefined): { cpuMs: number; runQueueMs: number } | undefined {
+  try {
+    const [cpu, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return cpu !== undefined && wait !== undefined ? { cpuMs: cpu / 1e6, runQueueMs: wait / 1e6 } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function once(spec: StartupSpec): Promise<{ ms: number; kind: string; cpu?: { cpuMs: number; runQueueMs: number } }> {
   return new Promise((resolve, reject) => {
     const [command, ...args] = spec.command;
     let stderr = '';
@@ -65,7 +85,7 @@ function once(spec: StartupSpec): Promise<{ ms: number; kind: string }> {
     const t0 = performance.now();
     const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DEBUG: '' } });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const finish = (outcome: { ms: number; kind: string } | Error): void => {
+    const finish = (outcome: { ms: number; kind: string; cpu?: { cpuMs: number; runQueueMs: number } } | Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -76,7 +96,13 @@ function once(spec: StartupSpec): Promise<{ ms: number; kind: string }> {
       else child.once('exit', done);
     };
     const timer = setTimeout(() => finish(new Error(`no ${spec.until} within ${config.timeoutMs} ms; stderr: ${stderr.slice(-300)}`)), config.timeoutMs);
-    if (spec.until === 'request') onDatagram = (data, port) => finish({ ms: performance.now() - t0, kind: kindOf(data, port) });
+    if (spec.until === 'request') {
+      onDatagram = (data, port) => {
+        const ms = performance.now() - t0;
+        const cpu = schedstat(child.pid);
+        finish({ ms, kind: kindOf(data, port), ...(cpu ? { cpu } : {}) });
+      };
+    }
     child.once('error', (error) => finish(error));
     child.once('exit', (code, signal) => {
       if (spec.until === 'exit') {
@@ -90,7 +116,7 @@ function once(spec: StartupSpec): Promise<{ ms: number; kind: string }> {
   });
 }
 
-const results = config.specs.map((spec) => ({ id: spec.id, samplesMs: [] as number[], samplesRound: [] as number[], failures: [] as { run: number; error: string }[], firstBytes: {} as Record<string, number> }));
+const results: DriverOutput['results'] = config.specs.map((spec) => ({ id: spec.id, samplesMs: [], samplesRound: [], cpuMs: [], runQueueMs: [], failures: [], firstBytes: {} }));
 // Round 0 warms the file system cache and V8's code cache of each contestant; it is not kept.
 for (let round = 0; round <= config.runs; round++) {
   for (let i = 0; i < config.specs.length; i++) {
@@ -98,8 +124,12 @@ for (let round = 0; round <= config.runs; round++) {
     const spec = config.specs[index]!;
     const result = results[index]!;
     try {
-      const { ms, kind } = await once(spec);
+      const { ms, kind, cpu } = await once(spec);
       if (round > 0) {
+        if (cpu) {
+          result.cpuMs.push(cpu.cpuMs);
+          result.runQueueMs.push(cpu.runQueueMs);
+        }
         result.samplesMs.push(ms);
         result.samplesRound.push(round);
         result.firstBytes[kind] = (result.firstBytes[kind] ?? 0) + 1;

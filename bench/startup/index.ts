@@ -107,7 +107,18 @@ export async function runStartup(options: StartupOptions): Promise<StartupResult
       const output = await runDriver(specs, options.runs);
       spawnRows = specs.map((spec, i) => {
         const r = output.results[i]!;
-        return { id: spec.id, label: spec.label, until: spec.until, samplesMs: r.samplesMs, samplesRound: r.samplesRound, failures: r.failures, firstRequest: r.firstBytes, summary: summarize(r.samplesMs) ?? null };
+        return {
+          id: spec.id,
+          label: spec.label,
+          until: spec.until,
+          samplesMs: r.samplesMs,
+          samplesRound: r.samplesRound,
+          cpuMs: r.cpuMs,
+          runQueueMs: r.runQueueMs,
+          failures: r.failures,
+          firstRequest: r.firstBytes,
+          summary: summarize(r.samplesMs) ?? null,
+        };
       });
     } catch (error) {
       spawnSkipped = (error as Error).message;
