@@ -254,7 +254,7 @@ function onGranted(s: Session, grant: MappingGrant, at: number, c: SessionConfig
   }
   const inFlight = s.inFlight!;
   const sentAt = inFlight.sentAt ?? at;
-  const leaseEndsAt = grant.lifetimeSeconds === 0 ? Infinity : sentAt + grant.lifetimeSeconds * 1000;
+  const leaseEndsAt = grant.lifetimeSeconds === 0 ? Infinity : sentAt + trustedLeaseMs(grant.lifetimeSeconds);
   // A renewal granted on another port leaves the old entry behind on some gateways: delete it at teardown.
   const moved = inFlight.previous !== null && inFlight.previous.externalPort !== grant.externalPort ? [inFlight.previous.externalPort] : [];
   const maybeApplied = union(s.maybeApplied, moved).filter((port) => port !== grant.externalPort);
@@ -385,7 +385,7 @@ function whileClosing(s: Session, e: SessionEvent, c: SessionConfig, fx: Effect[
       const valid = grantProblem(e.grant, c) === null;
       const grant = valid ? e.grant : s.grant;
       const maybeApplied = valid ? s.maybeApplied : union(s.maybeApplied, [s.inFlight.port]);
-      const leaseEndsAt = valid ? (e.grant.lifetimeSeconds === 0 ? Infinity : (s.inFlight.sentAt ?? e.at) + e.grant.lifetimeSeconds * 1000) : s.leaseEndsAt;
+      const leaseEndsAt = valid ? (e.grant.lifetimeSeconds === 0 ? Infinity : (s.inFlight.sentAt ?? e.at) + trustedLeaseMs(e.grant.lifetimeSeconds)) : s.leaseEndsAt;
       const moved = valid && s.grant !== null && s.grant.externalPort !== e.grant.externalPort ? [s.grant.externalPort] : [];
       return sendDeletes(
         { ...s, grant, leaseEndsAt, maybeApplied: union(maybeApplied, moved), inFlight: null, timers: without(s.timers, 'addBound'), closing: { ...closing, awaitingAdd: false } },
@@ -464,7 +464,7 @@ function finishIfDone(s: Session, fx: Effect[]): Session {
 /** When an unconfirmed entry goes away by itself at the latest (ms), `null` when never. */
 function leaseEndOf(s: Session, target: MappingGrant, at: number, c: SessionConfig): number | null {
   if (s.grant !== null && target.externalPort === s.grant.externalPort && s.leaseEndsAt !== null) {
-    return s.leaseEndsAt === Infinity ? null : s.leaseEndsAt;
+    return s.leaseEndsAt === Infinity ? null : s.leaseEndsAt + leaseMarginMs(s.grant.lifetimeSeconds);
   }
   // A port that may have been made: the router holds it no longer than what we asked for, from now.
   return c.request.lifetimeSeconds === 0 ? null : at + c.request.lifetimeSeconds * 1000;
@@ -542,4 +542,38 @@ function union(a: readonly number[], b: readonly number[]): readonly number[] {
   const out = [...a];
   for (const x of b) if (!out.includes(x)) out.push(x);
   return out;
+}
+
+/**
+ * How much sooner than the router our clock ends a lease, in ms: one second, or a quarter of the
+ * lease when that is shorter. Routers keep lease ends in whole seconds (miniupnpd stores
+ * `time() + lifetime` and sweeps when `time()` reaches it), so an entry may go up to a second
+ * before `send + lifetime`; and a timer fires no earlier than the event loop lets it. Without the
+ * margin a state could read `mapped` for that long after the router let the entry go.
+ */
+export const LEASE_MARGIN_MS = 1000;
+
+/**
+ * The margin of a lease of `lifetimeSeconds` (see {@link LEASE_MARGIN_MS}).
+ *
+ * @example
+ * ```ts
+ * leaseMarginMs(60); // 1000
+ * leaseMarginMs(2); // 500
+ * ```
+ */
+export function leaseMarginMs(lifetimeSeconds: number): number {
+  return Math.min(LEASE_MARGIN_MS, lifetimeSeconds * 250);
+}
+
+/**
+ * How long after its request was sent we trust a lease of `lifetimeSeconds`, in ms.
+ *
+ * @example
+ * ```ts
+ * trustedLeaseMs(7200); // 7_199_000
+ * ```
+ */
+export function trustedLeaseMs(lifetimeSeconds: number): number {
+  return lifetimeSeconds * 1000 - leaseMarginMs(lifetimeSeconds);
 }

@@ -13,7 +13,10 @@ import {
   MIN_RENEW_DELAY_MS,
   PHASES,
   READD_INTERVAL_MS,
+  LEASE_MARGIN_MS,
+  leaseMarginMs,
   step,
+  trustedLeaseMs,
   view,
   type Effect,
   type Phase,
@@ -259,13 +262,28 @@ describe('step: what teardown deletes', () => {
 describe('step: the lease clock', () => {
   test('the lease runs from when the add was sent, and ends whatever is in flight', () => {
     const { session } = fixtures().mapped;
-    assert.equal(session.leaseEndsAt, 60_000, 'sent at 0, granted 60 s: not 60 001');
-    assert.equal(session.timers.leaseEnd, 60_000);
+    assert.equal(session.leaseEndsAt, 60_000 - LEASE_MARGIN_MS, 'sent at 0, granted 60 s, less the margin: not from the answer at 1');
+    assert.equal(session.timers.leaseEnd, 59_000);
     const renewing = run([{ type: 'timer', at: 20_001, name: 'renew' }], session).session;
-    assert.equal(renewing.timers.leaseEnd, 60_000, 'the lease clock keeps running while the renewal waits');
-    const lapsed = run([{ type: 'timer', at: 60_000, name: 'leaseEnd' }], renewing).session;
+    assert.equal(renewing.timers.leaseEnd, 59_000, 'the lease clock keeps running while the renewal waits');
+    const lapsed = run([{ type: 'timer', at: 59_000, name: 'leaseEnd' }], renewing).session;
     assert.equal(view(lapsed, config).status, 'unmapped');
     assert.ok(view(lapsed, config).error instanceof LeaseExpiredError);
+  });
+
+  test('the margin: a second, or a quarter of a lease shorter than 4 s', () => {
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 60, 7200].map((seconds) => [seconds, leaseMarginMs(seconds), trustedLeaseMs(seconds)]),
+      [
+        [1, 250, 750],
+        [2, 500, 1500],
+        [3, 750, 2250],
+        [4, 1000, 3000],
+        [5, 1000, 4000],
+        [60, 1000, 59_000],
+        [7200, 1000, 7_199_000],
+      ],
+    );
   });
 
   test('renewed at a third of the granted lease, never sooner than the floor', () => {
@@ -442,7 +460,7 @@ describe('step: the details a mutation pass asked about', () => {
 
   test('the add asks for the granted port, with the grant it renews, and the rest of the request', () => {
     const { effects } = step(fixtures().mapped.session, { type: 'timer', at: 20_001, name: 'renew' }, config);
-    assert.deepEqual(effects, [{ type: 'add', request: { ...config.request, externalPort: 8080, previous: grant() }, priority: 60_000 }]);
+    assert.deepEqual(effects, [{ type: 'add', request: { ...config.request, externalPort: 8080, previous: grant() }, priority: 59_000 }]);
     const first = step(initialSession(), { type: 'start', at: 0 }, config).effects;
     assert.deepEqual(first, [{ type: 'add', request: config.request, priority: Infinity }]);
   });
@@ -487,19 +505,19 @@ describe('step: the details a mutation pass asked about', () => {
 
   test('a renewal failing at the very instant its lease ends is unmapped, not degraded', () => {
     const renewing = run([{ type: 'sent', at: 20_001 }], fixtures().renewing.session).session;
-    assert.equal(step(renewing, failed(60_000, false), config).session.phase, 'unmapped');
-    assert.equal(step(renewing, failed(59_999, false), config).session.phase, 'degraded');
+    assert.equal(step(renewing, failed(59_000, false), config).session.phase, 'unmapped');
+    assert.equal(step(renewing, failed(58_999, false), config).session.phase, 'degraded');
   });
 
   test('a lease that ends before its renewal is due: unmapped, and the renewal becomes the retry', () => {
     const short = run([{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, { type: 'granted', at: 1, grant: grant(8080, 1) }]).session;
-    assert.equal(short.timers.leaseEnd, 1000);
+    assert.equal(short.timers.leaseEnd, 750, 'a 1 s lease keeps a quarter as its margin');
     assert.equal(short.timers.renew, 1001);
-    const lapsed = step(short, { type: 'timer', at: 1000, name: 'leaseEnd' }, config).session;
+    const lapsed = step(short, { type: 'timer', at: 750, name: 'leaseEnd' }, config).session;
     assert.equal(lapsed.phase, 'unmapped');
     assert.deepEqual(lapsed.timers, { retry: 1001 });
     const sent = run([{ type: 'sent', at: 20_001 }], fixtures().renewing.session).session;
-    assert.equal(step(sent, { type: 'timer', at: 60_000, name: 'leaseEnd' }, config).session.phase, 'adding');
+    assert.equal(step(sent, { type: 'timer', at: 59_000, name: 'leaseEnd' }, config).session.phase, 'adding');
   });
 
   test('an unusable address says why; an address change before any grant re-adds nothing', () => {
@@ -512,9 +530,9 @@ describe('step: the details a mutation pass asked about', () => {
 
   test('teardown keeps the lease clock: a lease that ends while deletes wait turns the state unmapped', () => {
     const closing = run([{ type: 'stop', at: 2 }], fixtures().mapped.session).session;
-    assert.equal(closing.timers.leaseEnd, 60_000);
+    assert.equal(closing.timers.leaseEnd, 59_000);
     assert.equal(view(closing, config).status, 'mapped', 'until then, the state teardown began in');
-    const lapsed = step(closing, { type: 'timer', at: 60_000, name: 'leaseEnd' }, config).session;
+    const lapsed = step(closing, { type: 'timer', at: 59_000, name: 'leaseEnd' }, config).session;
     assert.equal(view(lapsed, config).status, 'unmapped');
     assert.ok(view(lapsed, config).error instanceof LeaseExpiredError);
     assert.equal(lapsed.timers.leaseEnd, undefined);
@@ -529,7 +547,7 @@ describe('step: the details a mutation pass asked about', () => {
   test('an add answered during teardown: its lease and a moved port are what is deleted, an invalid answer deletes the asked port', () => {
     const closing = run([{ type: 'teardown', at: 5 }], fixtures().adding.session).session;
     const valid = step(closing, { type: 'granted', at: 7, grant: grant(8080, 30) }, config).session;
-    assert.equal(valid.leaseEndsAt, 30_000, 'from the send, 0 ms');
+    assert.equal(valid.leaseEndsAt, 29_000, 'from the send, 0 ms, less the margin');
     const permanent = step(closing, { type: 'granted', at: 7, grant: grant(8080, 0) }, config).session;
     assert.equal(permanent.leaseEndsAt, Infinity);
     const invalid = step(closing, { type: 'granted', at: 7, grant: grant(0) }, config);
@@ -596,16 +614,16 @@ describe('step: what the second mutation pass found untested', () => {
 
   test('teardown waiting on a renewal while the lease timer is set: the add bound still cancels it and deletes', () => {
     const closing = run([{ type: 'sent', at: 20_001 }, { type: 'teardown', at: 20_002 }], fixtures().renewing.session).session;
-    assert.deepEqual(closing.timers, { leaseEnd: 60_000, addBound: 20_001 + config.teardownTimeoutMs });
+    assert.deepEqual(closing.timers, { leaseEnd: 59_000, addBound: 20_001 + config.teardownTimeoutMs });
     const { all, session } = run([{ type: 'timer', at: 30_001, name: 'addBound' }], closing);
     assert.deepEqual(all.map((e) => (e.type === 'delete' ? `delete ${e.target.externalPort}` : e.type)), ['cancelAdd', 'delete 8080']);
-    assert.equal(session.timers.leaseEnd, 60_000, 'the lease clock still runs');
+    assert.equal(session.timers.leaseEnd, 59_000, 'the lease clock still runs');
     assert.equal(view(session, config).status, 'mapped', 'the lease has not ended');
   });
 
   test('an unconfirmed delete of a port that may have been made ends when its own ask would, not with the grant', () => {
     const two = run([{ type: 'sent', at: 20_001 }, { type: 'granted', at: 20_002, grant: grant(40_000) }, { type: 'teardown', at: 20_003 }], fixtures().renewing.session).session;
-    assert.equal(two.leaseEndsAt, 20_001 + 60_000);
+    assert.equal(two.leaseEndsAt, 20_001 + 59_000, 'trusted until a second before the router lets it go');
     const failedBoth = run(
       [
         { type: 'deleteFailed', at: 20_004, port: 40_000, error: silent },
