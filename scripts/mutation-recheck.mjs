@@ -10,9 +10,11 @@
 // A failing file kills the mutant; a file that outlives --timeout seconds is a "hang" (Stryker's
 // Timeout). Without --tests it runs every file Stryker runs (marbles/ and test/core/).
 //
-// When the file's source differs from the one the report mutated, a mutant is re-checked only if
-// the lines it spans are the same lines, at the same line numbers, in both; the others are listed
-// as "changed" and need a Stryker run on those lines (`--mutate file:start-end`).
+// When the file's source differs from the one the report mutated, lines are matched by a longest
+// common subsequence: a mutant is re-checked at its new place when every line it spans is kept;
+// the others are listed as "changed". The new or changed lines are printed as `--mutate` ranges
+// for a Stryker run on them alone (`npm run mutate -- --mutate 'src/core/x.ts:10-20'`).
+// `--status Killed` re-checks what the run killed, to see it still is.
 // Valid only while tests are added, never weakened: a mutant the run killed stays killed.
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -45,14 +47,43 @@ if (!entry) {
 const current = readFileSync(join(root, values.file), 'utf8');
 const currentLines = current.split('\n');
 const reportLines = entry.source.split('\n');
-/** The mutant's lines read the same, at the same numbers, in the report's source and today's. */
-const unchanged = (m) => {
-  for (let line = m.location.start.line; line <= m.location.end.line; line++) {
-    if (currentLines[line - 1] !== reportLines[line - 1]) return false;
+/** Old line number (1-based) → new line number, for the lines a longest common subsequence keeps. */
+const lineMap = (() => {
+  const a = reportLines;
+  const b = currentLines;
+  const n = a.length;
+  const m = b.length;
+  const lcs = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+  const map = new Map();
+  for (let i = 0, j = 0; i < n && j < m; ) {
+    if (a[i] === b[j]) map.set(++i, ++j);
+    else if (lcs[i + 1][j] >= lcs[i][j + 1]) i++;
+    else j++;
   }
-  return true;
+  return map;
+})();
+/** The mutant's location in today's source when every line it spans is kept (moved or not); else null. */
+const relocate = (m) => {
+  const start = lineMap.get(m.location.start.line);
+  if (start === undefined) return null;
+  for (let line = m.location.start.line; line <= m.location.end.line; line++) {
+    if (lineMap.get(line) !== start + (line - m.location.start.line)) return null;
+  }
+  return { start: { line: start, column: m.location.start.column }, end: { line: start + (m.location.end.line - m.location.start.line), column: m.location.end.column } };
 };
-if (current !== entry.source) console.error(`# ${values.file} changed since the run: mutants on changed lines are skipped ("changed")`);
+if (current !== entry.source) {
+  // The lines of today's source that no mutant of the run can stand for: Stryker must mutate them.
+  const kept = new Set(lineMap.values());
+  const ranges = [];
+  for (let line = 1; line <= currentLines.length; line++) {
+    if (kept.has(line) || currentLines[line - 1].trim() === '') continue;
+    const last = ranges[ranges.length - 1];
+    if (last && last[1] >= line - 2) last[1] = line;
+    else ranges.push([line, line]);
+  }
+  console.error(`# ${values.file} changed since the run: mutants on changed lines are skipped ("changed"); new or changed lines: ${ranges.map(([a, b]) => `${values.file}:${a}-${b}`).join(',') || 'none'}`);
+}
 const statuses = new Set(values.status.split(','));
 const only = values.only ? new Set(values.only.split(',')) : null;
 const mutants = entry.mutants.filter(
@@ -88,14 +119,15 @@ const header = 'location\tmutator\treplacement\twas\tnow\tby\tseconds';
 console.log(header);
 if (values.out) writeFileSync(values.out, header + '\n');
 for (const m of mutants) {
-  if (!unchanged(m)) {
+  const at = relocate(m);
+  if (at === null) {
     const row = [`${values.file}:${m.location.start.line}:${m.location.start.column}`, m.mutatorName, JSON.stringify(m.replacement).slice(0, 80), m.status, 'changed', '', '0s'].join('\t');
     console.log(row);
     if (values.out) appendFileSync(values.out, row + '\n');
     tally.changed = (tally.changed ?? 0) + 1;
     continue;
   }
-  writeFileSync(target, apply(current, m.location, m.replacement));
+  writeFileSync(target, apply(current, at, m.replacement));
   const began = process.hrtime.bigint();
   let now = 'survived';
   let by = '';
@@ -120,7 +152,7 @@ for (const m of mutants) {
   writeFileSync(target, current);
   const seconds = Math.round(Number(process.hrtime.bigint() - began) / 1e9);
   const row = [
-    `${values.file}:${m.location.start.line}:${m.location.start.column}`,
+    `${values.file}:${m.location.start.line}:${m.location.start.column}${at.start.line !== m.location.start.line ? `→${at.start.line}` : ''}`,
     m.mutatorName,
     JSON.stringify(m.replacement).slice(0, 80),
     m.status,
