@@ -7,6 +7,11 @@ export type AddressKind = 'public' | 'private' | 'cgnat' | 'loopback' | 'link-lo
 /**
  * Parses a dotted-quad IPv4 address into its four octets; `undefined` when it is not one.
  *
+ * The one rule for IPv4 text in rxnat: exactly four decimal octets 0-255, nothing around them,
+ * and no leading zeros (`192.168.01.1` is refused, not read as `192.168.1.1`). RFC 6943 §3.1.1
+ * calls dotted decimal with leading zeros ambiguous (some readers take `010` as octal 8), and
+ * POSIX `inet_pton` (glibc) refuses it too. Every IPv4 parser in the library goes through here.
+ *
  * @example
  * ```ts
  * parseIpv4('192.168.1.1'); // [192, 168, 1, 1]
@@ -19,6 +24,48 @@ export function parseIpv4(text: string): [number, number, number, number] | unde
   const octets = parts.map((p) => (/^(0|[1-9]\d{0,2})$/.test(p) ? Number(p) : NaN));
   if (octets.some((o) => !(o >= 0 && o <= 255))) return undefined;
   return octets as [number, number, number, number];
+}
+
+/**
+ * True for a dotted-quad IPv4 address, by the rule of {@link parseIpv4} (no leading zeros).
+ *
+ * @example
+ * ```ts
+ * isIpv4('192.168.1.1');  // true
+ * isIpv4('192.168.01.1'); // false
+ * isIpv4('::1');          // false
+ * ```
+ */
+export function isIpv4(text: string): boolean {
+  return parseIpv4(text) !== undefined;
+}
+
+/**
+ * The four bytes of a dotted-quad IPv4 address ({@link parseIpv4}'s rule); a `RangeError` when
+ * the text is not one.
+ *
+ * @example
+ * ```ts
+ * ipv4ToBytes('192.0.2.1'); // Uint8Array [192, 0, 2, 1]
+ * ipv4ToBytes('1.2.3');     // throws RangeError
+ * ```
+ */
+export function ipv4ToBytes(text: string): Uint8Array {
+  const octets = parseIpv4(text);
+  if (!octets) throw new RangeError(`not an IPv4 address: ${text}`);
+  return Uint8Array.from(octets);
+}
+
+/**
+ * The dotted-quad text of the first four bytes.
+ *
+ * @example
+ * ```ts
+ * bytesToIpv4(Uint8Array.of(203, 0, 113, 1)); // '203.0.113.1'
+ * ```
+ */
+export function bytesToIpv4(bytes: Uint8Array): string {
+  return Array.from(bytes.subarray(0, 4)).join('.');
 }
 
 /**
@@ -162,4 +209,68 @@ export function isDoubleNat(text: string): boolean {
   if (!parseIpv4(text)) return false;
   const kind = classifyIpv4(text);
   return kind === 'private' || kind === 'cgnat';
+}
+
+/**
+ * The 16 bytes of an IP address: IPv6 text ({@link parseIpv6}) as it is, IPv4 text
+ * ({@link parseIpv4}) IPv4-mapped (`::ffff:a.b.c.d`). A `RangeError` when the text is neither;
+ * a zone (`fe80::1%eth0`) is not part of an address and is refused here (strip it first).
+ *
+ * @example
+ * ```ts
+ * ipToBytes('192.0.2.1');   // 00…00 ff ff c0 00 02 01
+ * ipToBytes('2001:db8::1'); // 20 01 0d b8 00…00 01
+ * ```
+ */
+export function ipToBytes(text: string): Uint8Array {
+  const bytes = new Uint8Array(16);
+  const v4 = parseIpv4(text);
+  if (v4) {
+    bytes[10] = 0xff;
+    bytes[11] = 0xff;
+    bytes.set(v4, 12);
+    return bytes;
+  }
+  const groups = parseIpv6(text);
+  if (!groups) throw new RangeError(`not an IP address: ${text}`);
+  groups.forEach((g, i) => {
+    bytes[i * 2] = g >> 8;
+    bytes[i * 2 + 1] = g & 0xff;
+  });
+  return bytes;
+}
+
+/**
+ * The text of a 16-byte address: dotted IPv4 when it is IPv4-mapped (`::ffff:a.b.c.d`), else
+ * IPv6 in the RFC 5952 form (lowercase, no leading zeros, the longest run of two or more zero
+ * groups, the first of equals, as `::`).
+ *
+ * @example
+ * ```ts
+ * bytesToIp(ipToBytes('203.0.113.1'));          // '203.0.113.1'
+ * bytesToIp(ipToBytes('2001:db8:0:0:1:0:0:1')); // '2001:db8::1:0:0:1'
+ * ```
+ */
+export function bytesToIp(bytes: Uint8Array): string {
+  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return bytesToIpv4(bytes.subarray(12, 16));
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+  let bestStart = -1;
+  let bestLength = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength && j - i >= 2) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
 }

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { ProtocolError, type GatewayProtocol } from '../errors.js';
-import { ipToPcpBytes } from './pcp/codec.js';
+import { ipToBytes } from '../core/address.js';
 
 /**
  * Why a text cannot be a gateway's external address: the unspecified address (`0.0.0.0`, `::`,
@@ -125,16 +125,10 @@ export function isPort(port: number): boolean {
   return Number.isInteger(port) && port >= 1 && port <= 65535;
 }
 
-/** The 16-byte form of an IP text (IPv4 as IPv4-mapped), `undefined` when it is not one. */
+/** The 16-byte form of an IP text (IPv4 as IPv4-mapped; a zone refused), `undefined` when it is not one. */
 function addressBytes(ip: string): Uint8Array | undefined {
-  if (!ip.includes(':')) {
-    const parts = ip.split('.');
-    if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255)) return undefined;
-  } else if (ip.includes('%')) {
-    return undefined; // a zone names a local link: never an external address
-  }
   try {
-    return ipToPcpBytes(ip);
+    return ipToBytes(ip);
   } catch {
     return undefined;
   }

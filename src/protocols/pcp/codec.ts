@@ -9,9 +9,9 @@
  *
  * @packageDocumentation
  */
+import { bytesToIp, ipToBytes } from '../../core/address.js';
 import type { MappingProtocol } from '../../core/nat.js';
 import { ProtocolError } from '../../errors.js';
-import { bytesToIpv4, ipv4ToBytes } from '../pmp/codec.js';
 
 /**
  * The PCP version number this codec speaks (RFC 6887 §7).
@@ -539,7 +539,8 @@ export function pcpEpochLost(
 
 /**
  * The 16-byte PCP form of an address: IPv4 text becomes IPv4-mapped IPv6 (`::ffff:a.b.c.d`),
- * IPv6 text is parsed. A `RangeError` when the text is neither.
+ * IPv6 text is parsed (a zone dropped: the wire has no room for it), both by the core's address
+ * rules (`ipToBytes`: no leading zeros in IPv4). A `RangeError` when the text is neither.
  *
  * @example
  * ```ts
@@ -547,19 +548,13 @@ export function pcpEpochLost(
  * ```
  */
 export function ipToPcpBytes(ip: string): Uint8Array {
-  if (!ip.includes(':')) {
-    const bytes = new Uint8Array(16);
-    bytes[10] = 0xff;
-    bytes[11] = 0xff;
-    bytes.set(ipv4ToBytes(ip), 12);
-    return bytes;
-  }
   // A link-local socket address may carry a zone (`fe80::1%eth0`): the wire has no room for it.
-  return ipv6ToBytes(ip.replace(/%.*$/, ''));
+  return ipToBytes(ip.includes(':') ? ip.replace(/%.*$/, '') : ip);
 }
 
 /**
- * The text of a 16-byte PCP address: dotted IPv4 when IPv4-mapped, else compressed IPv6.
+ * The text of a 16-byte PCP address: dotted IPv4 when IPv4-mapped, else compressed IPv6
+ * (RFC 5952), as the core's `bytesToIp` writes it.
  *
  * @example
  * ```ts
@@ -567,28 +562,7 @@ export function ipToPcpBytes(ip: string): Uint8Array {
  * ```
  */
 export function pcpBytesToIp(bytes: Uint8Array): string {
-  if (isZero(bytes.subarray(0, 10)) && bytes[10] === 0xff && bytes[11] === 0xff) return bytesToIpv4(bytes.subarray(12, 16));
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
-  // Compress the longest run of two or more zero groups (RFC 5952).
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength && j - i >= 2) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
+  return bytesToIp(bytes);
 }
 
 /**
@@ -614,48 +588,6 @@ export function nonceToHex(nonce: Uint8Array): string {
 export function hexToNonce(hex: string): Uint8Array | undefined {
   if (!/^[0-9a-fA-F]{24}$/.test(hex)) return undefined;
   return Uint8Array.from({ length: PCP_NONCE_BYTES }, (_, i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16));
-}
-
-function ipv6ToBytes(ip: string): Uint8Array {
-  const fail = (): never => {
-    throw new RangeError(`not an IP address: ${ip}`);
-  };
-  let text = ip;
-  const tail: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  if (text.slice(lastColon + 1).includes('.')) {
-    const v4 = ipv4ToBytes(text.slice(lastColon + 1));
-    tail.push(((v4[0] ?? 0) << 8) | (v4[1] ?? 0), ((v4[2] ?? 0) << 8) | (v4[3] ?? 0));
-    // Keep a '::' that precedes the IPv4 part; drop a single ':' separator.
-    text = text.slice(0, lastColon + 1);
-    if (!text.endsWith('::')) text = text.slice(0, -1);
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) fail();
-  const parse = (part: string): number[] =>
-    part === ''
-      ? []
-      : part.split(':').map((group) => {
-          if (!/^[0-9a-fA-F]{1,4}$/.test(group)) fail();
-          return parseInt(group, 16);
-        });
-  const head = parse(halves[0] ?? '');
-  const rest = halves.length === 2 ? parse(halves[1] ?? '') : [];
-  const explicit = head.length + rest.length + tail.length;
-  let groups: number[];
-  if (halves.length === 2) {
-    if (explicit > 7) fail();
-    groups = [...head, ...new Array<number>(8 - explicit).fill(0), ...rest, ...tail];
-  } else {
-    if (explicit !== 8) fail();
-    groups = [...head, ...tail];
-  }
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    bytes[i * 2] = g >> 8;
-    bytes[i * 2 + 1] = g & 0xff;
-  });
-  return bytes;
 }
 
 function writeResponseHeader(bytes: Uint8Array, header: PcpResponseHeader): void {

@@ -7,6 +7,7 @@
  *
  * @packageDocumentation
  */
+import { bytesToIpv4, ipv4ToBytes } from '../../core/address.js';
 import type { MappingProtocol } from '../../core/nat.js';
 import { ProtocolError } from '../../errors.js';
 
@@ -385,35 +386,6 @@ export function pmpEpochLost(previous: EpochObservation, current: EpochObservati
   const elapsedSeconds = Math.max(0, current.localMs - previous.localMs) / 1000;
   const expected = previous.epochSeconds + (elapsedSeconds * 7) / 8;
   return current.epochSeconds < expected - 2;
-}
-
-/**
- * Four bytes of a dotted-quad IPv4 address; a `RangeError` when the text is not one.
- *
- * @example
- * ```ts
- * ipv4ToBytes('192.0.2.1'); // Uint8Array [192, 0, 2, 1]
- * ```
- */
-export function ipv4ToBytes(ip: string): Uint8Array {
-  const parts = ip.split('.');
-  if (parts.length !== 4) throw new RangeError(`not an IPv4 address: ${ip}`);
-  return Uint8Array.from(parts, (part) => {
-    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) throw new RangeError(`not an IPv4 address: ${ip}`);
-    return Number(part);
-  });
-}
-
-/**
- * The dotted-quad text of four bytes.
- *
- * @example
- * ```ts
- * bytesToIpv4(Uint8Array.of(203, 0, 113, 1)); // '203.0.113.1'
- * ```
- */
-export function bytesToIpv4(bytes: Uint8Array): string {
-  return Array.from(bytes.subarray(0, 4)).join('.');
 }
 
 function mapOpcode(protocol: MappingProtocol): number {

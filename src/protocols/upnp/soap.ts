@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import { isIpv4 } from '../../core/address.js';
 import type { MappingProtocol, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { attribute, child, escapeXml, parseXml, type XmlElement } from './xml.js';
@@ -419,7 +420,7 @@ export function faultToError(fault: SoapFault, gateway: string, message?: string
  */
 export function readExternalIp(values: ReadonlyMap<string, string>, gateway?: string): string | ProtocolError {
   const ip = values.get('NewExternalIPAddress') ?? '';
-  if (!isIPv4(ip)) return new ProtocolError('upnp', 'external-address', `GetExternalIPAddress gave no IPv4 address (${JSON.stringify(ip)})`, gateway);
+  if (!isIpv4(ip)) return new ProtocolError('upnp', 'external-address', `GetExternalIPAddress gave no IPv4 address (${JSON.stringify(ip)})`, gateway);
   return externalAddressError('upnp', ip, gateway, 'GetExternalIPAddress') ?? ip;
 }
 
@@ -509,19 +510,6 @@ function readPort(text: string | undefined): number | undefined {
   if (text === undefined || !/^\d{1,5}$/.test(text)) return undefined;
   const port = Number(text);
   return port >= 1 && port <= 65535 ? port : undefined;
-}
-
-/**
- * Whether a string is a dotted-quad IPv4 address.
- *
- * @example
- * ```ts
- * isIPv4('192.168.1.1'); // true
- * ```
- */
-export function isIPv4(text: string): boolean {
-  const parts = text.split('.');
-  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
 }
 
 // ---------------------------------------------------------------------------------------------

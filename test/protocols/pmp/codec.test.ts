@@ -3,12 +3,10 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ProtocolError } from '../../../src/errors.js';
 import {
-  bytesToIpv4,
   decodePmpRequest,
   decodePmpResponse,
   encodePmpRequest,
   encodePmpResponse,
-  ipv4ToBytes,
   pmpEpochLost,
   pmpResponseOpcode,
   pmpResultName,
@@ -140,11 +138,6 @@ describe('NAT-PMP codec: helpers', () => {
     assert.equal(pmpResponseOpcode({ op: 'external-address' }), 128);
     assert.equal(pmpResponseOpcode({ op: 'map', protocol: 'udp', internalPort: 1, suggestedExternalPort: 1, lifetimeSeconds: 1 }), 129);
     assert.equal(pmpResponseOpcode({ op: 'map', protocol: 'tcp', internalPort: 1, suggestedExternalPort: 1, lifetimeSeconds: 1 }), 130);
-  });
-
-  it('IPv4 text and bytes', () => {
-    assert.equal(bytesToIpv4(ipv4ToBytes('10.0.0.255')), '10.0.0.255');
-    for (const bad of ['1.2.3', '1.2.3.4.5', '1.2.3.256', 'a.b.c.d', '']) assert.throws(() => ipv4ToBytes(bad), RangeError);
   });
 
   it('RFC 6886 §3.6 epoch rule', () => {
