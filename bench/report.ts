@@ -243,9 +243,9 @@ function startupMarkdown(results: BenchResults, source: string | null): string[]
     }
     lines.push('');
   }
-  const lab = startup.process;
+  const lab = startup.process ?? results.latency;
   if (lab && lab.skipped === null) {
-    const find = (id: string): LatencyContestantResult | undefined => lab.contestants.find((c) => c.id === id);
+    const find = (id: string): LatencyContestantResult | undefined => lab.contestants.find((c) => c.id === id && c.gateway === 'igdv2');
     const ref = (id: string): number | null => find(id)?.summary?.median ?? null;
     const refs: Array<[string, string]> = [
       ['proc.node', '`node -e 0`'],
@@ -253,12 +253,12 @@ function startupMarkdown(results: BenchResults, source: string | null): string[]
       ['proc.upnpc.i', '`upnpc -i -a`'],
     ];
     lines.push(
-      `Whole processes against miniupnpd in the gateway lab: spawn until the first \`mapped\` line (\`rxnat map\`) or until exit (the others); ${lab.runsPerContestant} runs each after a warm-up, interleaved.`,
+      `Whole processes against miniupnpd in the gateway lab${startup.process ? '' : ' (the latency section\'s rows)'}: spawn until the first \`mapped\` line (\`rxnat map\`) or until exit (the others); ${lab.runsPerContestant} runs each after a warm-up, interleaved.`,
       '',
       `| process | median | p10 | p90 | runs | ${refs.map(([, label]) => `/ ${label}`).join(' | ')} |`,
       `|---|---:|---:|---:|---:|${refs.map(() => '---:').join('|')}|`,
     );
-    for (const c of lab.contestants) {
+    for (const c of lab.contestants.filter((x) => x.kind === 'process')) {
       const m = c.summary?.median ?? null;
       lines.push(
         `| ${cell(c.label)} | ${m !== null ? fmtMs(m) : 'failed'} | ${c.summary ? fmtMs(c.summary.p10) : '-'} | ${c.summary ? fmtMs(c.summary.p90) : '-'} | ${c.samplesMs.length}/${c.samplesMs.length + c.failures.filter((f) => f.run > 0).length} | ` +

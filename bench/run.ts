@@ -95,7 +95,8 @@ async function main(): Promise<void> {
     }
     if (options.only.includes('startup')) {
       const { runStartup } = await import('./startup/index.js');
-      results.startup = await runStartup({ runs: options.runs, build, log });
+      // The whole-process rows are the latency section's: run them here only when it does not run.
+      results.startup = await runStartup({ runs: options.runs, build, log, lab: !options.only.includes('latency') });
     }
     if (options.only.includes('scale')) {
       const { runScale } = await import('./scale/index.js');

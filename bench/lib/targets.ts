@@ -271,8 +271,9 @@ function startupChecks(results: BenchResults): TargetCheck[] {
       note: `difference of medians${paired !== undefined ? `; paired per round ${ms(paired)} ms` : ''}; defaults (--nat any, default gateway from /proc/net/route), private network namespace, nobody answering`,
     });
   }
-  const lab = startup.process;
-  if (lab && lab.skipped === null) {
+  // The whole-process rows: this section's own, else the latency section's of the same run.
+  const lab = startup.process ?? results.latency;
+  if (lab && lab.skipped === null && lab.contestants.some((c) => c.id === 'proc.rxnat.upnp.ssdp')) {
     const find = (id: string): LatencyContestantResult | undefined => lab.contestants.find((c) => c.id === id && c.gateway === 'igdv2');
     const nodeMs = medianOf(find('proc.node'));
     checks.push({
