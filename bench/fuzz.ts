@@ -34,7 +34,7 @@ import {
 } from '../src/protocols/upnp/soap.js';
 import { decodeSsdpResponse, usnDevice } from '../src/protocols/upnp/ssdp.js';
 import { escapeXml, parseXml } from '../src/protocols/upnp/xml.js';
-import { readHex } from '../test/fixtures/pmp/read-hex.js';
+import { readHex } from './lib/hex.js';
 import {
   BOUNDARY_BYTES,
   BOUNDARY_NUMBERS,
@@ -45,7 +45,7 @@ import {
   XML_TOKENS,
   type ByteMutation,
   type TextMutation,
-} from '../test/properties/mutate.js';
+} from './lib/mutate.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options.

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
-import { ProtocolError } from '../../src/errors.js';
+import { ProtocolError } from '../../../src/errors.js';
 import {
   chooseWanConnectionService,
   parseDescription,
@@ -12,10 +12,10 @@ import {
   WAN_PPP_CONNECTION_1,
   wanConnectionServices,
   type DeviceDescription,
-} from '../../src/protocols/upnp/description.js';
-import { escapeXml } from '../../src/protocols/upnp/xml.js';
-import { anyText, assertTyped, codeUnit, record, RUNS, textMutations } from './arbitraries.js';
-import { mutateText } from './mutate.js';
+} from '../../../src/protocols/upnp/description.js';
+import { escapeXml } from '../../../src/protocols/upnp/xml.js';
+import { anyText, assertTyped, codeUnit, record, RUNS, textMutations } from '../../../bench/lib/arbitraries.js';
+import { mutateText } from '../../../bench/lib/mutate.js';
 
 const DESCRIPTION_URL = 'http://192.168.1.1:5000/rootDesc.xml';
 
@@ -164,9 +164,9 @@ function useDescription(description: DeviceDescription): void {
   assertTyped(chooseWanConnectionService(description), 'upnp');
 }
 
-const fixtures = readdirSync(new URL('../fixtures/upnp/', import.meta.url))
+const fixtures = readdirSync(new URL('../../fixtures/upnp/', import.meta.url))
   .filter((f) => f.endsWith('.xml'))
-  .map((f) => readFileSync(new URL(`../fixtures/upnp/${f}`, import.meta.url), 'utf8'));
+  .map((f) => readFileSync(new URL(`../../fixtures/upnp/${f}`, import.meta.url), 'utf8'));
 
 describe('device description properties', () => {
   it('parses every generated description: fields (trimmed), embedded devices, URLs resolved against URLBase', () => {

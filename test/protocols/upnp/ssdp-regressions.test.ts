@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeMSearch } from '../../src/protocols/upnp/ssdp.js';
+import { encodeMSearch } from '../../../src/protocols/upnp/ssdp.js';
 
 describe('regressions', () => {
   // encodeMSearch strips '\r' and '\n' from ST and HOST, then encodes the text as latin1, which

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ProtocolError } from '../../src/errors.js';
+import { ProtocolError } from '../../../src/errors.js';
 import {
   decodePmpRequest,
   decodePmpResponse,
@@ -9,10 +9,10 @@ import {
   encodePmpResponse,
   type PmpRequest,
   type PmpResponse,
-} from '../../src/protocols/pmp/codec.js';
-import { pmpFixture } from '../fixtures/pmp/read-hex.js';
-import { anyBytes, assertTyped, byteMutations, epoch, ipv4, lifetime, port, RUNS, record, u16 } from './arbitraries.js';
-import { mutateBytes } from './mutate.js';
+} from '../../../src/protocols/pmp/codec.js';
+import { pmpFixture } from '../../fixtures/pmp/read-hex.js';
+import { anyBytes, assertTyped, byteMutations, epoch, ipv4, lifetime, port, RUNS, record, u16 } from '../../../bench/lib/arbitraries.js';
+import { mutateBytes } from '../../../bench/lib/mutate.js';
 
 const protocol = fc.constantFrom('tcp' as const, 'udp' as const);
 

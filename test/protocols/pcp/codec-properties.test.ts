@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ProtocolError } from '../../src/errors.js';
+import { ProtocolError } from '../../../src/errors.js';
 import {
   decodePcpRequest,
   decodePcpResponse,
@@ -13,10 +13,10 @@ import {
   type PcpOption,
   type PcpRequest,
   type PcpResponse,
-} from '../../src/protocols/pcp/codec.js';
-import { pcpFixture } from '../fixtures/pcp/fixture.js';
-import { anyBytes, assertTyped, byteMutations, epoch, ipv4, lifetime, nonce, port, RUNS, record, u32, u8 } from './arbitraries.js';
-import { mutateBytes } from './mutate.js';
+} from '../../../src/protocols/pcp/codec.js';
+import { pcpFixture } from '../../fixtures/pcp/fixture.js';
+import { anyBytes, assertTyped, byteMutations, epoch, ipv4, lifetime, nonce, port, RUNS, record, u32, u8 } from '../../../bench/lib/arbitraries.js';
+import { mutateBytes } from '../../../bench/lib/mutate.js';
 
 /** Any 16-byte address, as the text the decoder produces (IPv4 when IPv4-mapped, else RFC 5952 IPv6). */
 const address = fc.oneof(

@@ -2,10 +2,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
-import { ProtocolError } from '../../src/errors.js';
-import { escapeXml, parseXml, XML_MAX_BYTES, XML_MAX_DEPTH, type XmlElement } from '../../src/protocols/upnp/xml.js';
-import { anyText, assertTyped, codeUnit, record, RUNS, textMutations } from './arbitraries.js';
-import { mutateText } from './mutate.js';
+import { ProtocolError } from '../../../src/errors.js';
+import { escapeXml, parseXml, XML_MAX_BYTES, XML_MAX_DEPTH, type XmlElement } from '../../../src/protocols/upnp/xml.js';
+import { anyText, assertTyped, codeUnit, record, RUNS, textMutations } from '../../../bench/lib/arbitraries.js';
+import { mutateText } from '../../../bench/lib/mutate.js';
 
 // ---------------------------------------------------------------------------------------------
 // A model of documents the reader accepts, and its serialisation.
@@ -194,7 +194,7 @@ describe('XML reader properties', () => {
       }),
       RUNS,
     );
-    assert.equal(reasonOf(readFileSync(new URL('../fixtures/upnp/billion-laughs.xml', import.meta.url), 'utf8')), 'doctype');
+    assert.equal(reasonOf(readFileSync(new URL('../../fixtures/upnp/billion-laughs.xml', import.meta.url), 'utf8')), 'doctype');
   });
 
   it('returns a typed result for arbitrary text, never throws', () => {
@@ -207,7 +207,7 @@ describe('XML reader properties', () => {
   });
 
   it('returns a typed result for mutated documents (fixtures and generated), never throws', () => {
-    const dir = new URL('../fixtures/upnp/', import.meta.url);
+    const dir = new URL('../../fixtures/upnp/', import.meta.url);
     const fixtures = readdirSync(dir)
       .filter((f) => f.endsWith('.xml'))
       .map((f) => readFileSync(new URL(f, dir), 'utf8'));

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import fc from 'fast-check';
-import { ProtocolError } from '../../src/errors.js';
+import { ProtocolError } from '../../../src/errors.js';
 import {
   decodeSoapRequest,
   decodeSoapResponse,
@@ -17,9 +17,9 @@ import {
   readStatusInfo,
   type PortMappingArguments,
   type UpnpAction,
-} from '../../src/protocols/upnp/soap.js';
-import { anyText, assertTyped, codeUnit, ipv4, lifetime, record, RUNS, textMutations } from './arbitraries.js';
-import { mutateText } from './mutate.js';
+} from '../../../src/protocols/upnp/soap.js';
+import { anyText, assertTyped, codeUnit, ipv4, lifetime, record, RUNS, textMutations } from '../../../bench/lib/arbitraries.js';
+import { mutateText } from '../../../bench/lib/mutate.js';
 
 const ACTIONS: readonly UpnpAction[] = [
   'AddPortMapping',
@@ -51,7 +51,7 @@ const wire = (args: readonly (readonly [string, string | number])[]): Map<string
 const port1 = fc.integer({ min: 1, max: 65535 });
 
 const responses = (() => {
-  const dir = new URL('../fixtures/upnp/', import.meta.url);
+  const dir = new URL('../../fixtures/upnp/', import.meta.url);
   return readdirSync(dir)
     .filter((f) => f.startsWith('soap-'))
     .map((f) => readFileSync(new URL(f, dir), 'utf8'));

@@ -9,9 +9,9 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { createSocket, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { firstValueFrom } from 'rxjs';
-import { GatewayTimeoutError, ProtocolError, RxnatError } from '../../src/errors.js';
-import { upnp } from '../../src/protocols/upnp/client.js';
-import { fixture } from '../protocols/upnp/fixtures.js';
+import { GatewayTimeoutError, ProtocolError, RxnatError } from '../../../src/errors.js';
+import { upnp } from '../../../src/protocols/upnp/client.js';
+import { fixture } from './fixtures.js';
 
 /** An HTTP server on a loopback address that records every request and answers with `handler`. */
 async function httpOn(address: string, handler: (res: ServerResponse, path: string) => void): Promise<{ server: Server; port: number; hits: string[] }> {

@@ -2,10 +2,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { ProtocolError } from '../../src/errors.js';
-import { decodeSsdpResponse, encodeMSearch, SSDP_MAX_MESSAGE_BYTES, usnDevice } from '../../src/protocols/upnp/ssdp.js';
-import { anyBytes, anyText, assertTyped, byteMutations, RUNS, textMutations } from './arbitraries.js';
-import { mutateBytes, mutateText } from './mutate.js';
+import { ProtocolError } from '../../../src/errors.js';
+import { decodeSsdpResponse, encodeMSearch, SSDP_MAX_MESSAGE_BYTES, usnDevice } from '../../../src/protocols/upnp/ssdp.js';
+import { anyBytes, anyText, assertTyped, byteMutations, RUNS, textMutations } from '../../../bench/lib/arbitraries.js';
+import { mutateBytes, mutateText } from '../../../bench/lib/mutate.js';
 
 const TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+.^_`|~-".split('');
 const headerName = fc.string({ unit: fc.constantFrom(...TOKEN_CHARS), minLength: 1, maxLength: 16 });
@@ -47,7 +47,7 @@ const response = fc
   .filter(({ text, expected }) => text.length <= SSDP_MAX_MESSAGE_BYTES && expected.get('location') !== '' && expected.get('st') !== '');
 
 const fixtures = ['ssdp-lowercase.txt', 'ssdp-miniupnpd.txt', 'ssdp-notify.txt'].map((f) =>
-  readFileSync(new URL(`../fixtures/upnp/${f}`, import.meta.url), 'latin1'),
+  readFileSync(new URL(`../../fixtures/upnp/${f}`, import.meta.url), 'latin1'),
 );
 const validText = fc.oneof(fc.constantFrom(...fixtures), response.map((r) => r.text));
 

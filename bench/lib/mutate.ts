@@ -1,6 +1,6 @@
 /**
  * Mutations of valid messages, described as plain data so that both fast-check (property tests)
- * and the seeded PRNG of `bench/fuzz.ts` can generate them. Every position is taken modulo the
+ * and the fuzzer (`bench/fuzz.ts`) can generate them. Every position is taken modulo the
  * input's length (plus one), so any non-negative integer is a valid position: generators need not
  * know the input.
  */

@@ -1,6 +1,8 @@
 /**
- * fast-check arbitraries shared by the property tests: protocol fields, mutation descriptors and
- * the settings every property runs with.
+ * fast-check arbitraries shared by the property tests (`test/protocols/<proto>/*-properties.test.ts`)
+ * and the fuzzer (`bench/fuzz.ts`): protocol fields, arbitrary bytes and text, mutation
+ * descriptors and the settings every property runs with. Here rather than under test/ so that
+ * bench/ never imports from test/.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
