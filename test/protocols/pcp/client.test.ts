@@ -5,7 +5,6 @@ import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest } from '../../../src/core/nat.js';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../../src/errors.js';
 import { pcp, type PcpMappingToken, type PcpOptions } from '../../../src/protocols/pcp/client.js';
-import { DEFAULT_REMEMBERED_NONCES, NonceMemory } from '../../../src/protocols/pcp/nonce-memory.js';
 import {
   decodePcpRequest,
   encodePcpResponse,
@@ -306,22 +305,6 @@ describe('pcp() against the simulator over loopback', () => {
     assert.deepEqual(server.table.list(), []);
     await lastValueFrom(fresh.deleteMapping(tokenless(8080)), { defaultValue: undefined }); // nothing left: the server says success
     assert.notEqual(nonceToHex(lastMap(server).nonce), tokenOf(grant), 'forgotten after the delete completed: a fresh nonce');
-  });
-
-  it('the nonce memory is bounded (oldest dropped), refreshed by a new add, and forgets only its own nonce', () => {
-    const memory = new NonceMemory();
-    const nonceOf = (n: number): Uint8Array => Uint8Array.from({ length: 12 }, (_, i) => (i === 0 ? n >> 8 : i === 1 ? n & 0xff : 0));
-    for (let port = 1; port <= DEFAULT_REMEMBERED_NONCES; port++) memory.remember('udp', port, nonceOf(port));
-    memory.remember('udp', 1, nonceOf(7777)); // refreshed: now the newest
-    memory.remember('tcp', 1, nonceOf(1));
-    assert.equal(memory.size, DEFAULT_REMEMBERED_NONCES);
-    assert.equal(memory.get('udp', 2), undefined, 'the oldest was dropped');
-    assert.deepEqual(memory.get('udp', 1), nonceOf(7777));
-    memory.forget('udp', 1, nonceOf(1));
-    assert.deepEqual(memory.get('udp', 1), nonceOf(7777), 'another nonce\'s delete does not forget it');
-    memory.forget('udp', 1, nonceOf(7777));
-    assert.equal(memory.get('udp', 1), undefined);
-    assert.throws(() => new NonceMemory(0), RangeError);
   });
 
   describe('NAT-PMP fallback and the external address', () => {
