@@ -6,10 +6,13 @@
  */
 import {
   catchError,
+  concatMap,
   defer,
   EMPTY,
   expand,
   filter,
+  first,
+  from,
   ignoreElements,
   map,
   mergeMap,
@@ -196,21 +199,56 @@ export function upnp(options: UpnpOptions = {}): Observable<UpnpNat> {
             map(({ gateway }) => [SSDP_MULTICAST_TARGET, { address: gateway, port: SSDP_PORT }]),
             catchError(() => of([SSDP_MULTICAST_TARGET])),
           );
-    return targets$.pipe(switchMap((targets) => discover(config, targets)));
+    // Searching on its own (no ssdpTargets given), the gateway on the default route is preferred.
+    return targets$.pipe(switchMap((targets) => discover(config, targets, config.ssdpTargets === undefined ? targets[1]?.address : undefined)));
   });
 }
 
-/** Searches with SSDP and checks each distinct answering gateway; see {@link upnp}. */
-function discover(config: Config, targets: readonly SsdpTarget[]): Observable<UpnpNat> {
+/**
+ * Most descriptions fetched (and checked) at once during one discovery: every LOCATION costs a
+ * TCP connection, and a network (or an attacker) answering M-SEARCH thousands of times must not
+ * open thousands of them.
+ */
+export const MAX_CONCURRENT_PROBES = 4;
+/** Most distinct LOCATIONs one discovery fetches; later answers are ignored (and logged). */
+export const MAX_PROBED_LOCATIONS = 32;
+/** Most WAN connection services of one description asked GetStatusInfo; a real IGD has one or two. */
+export const MAX_CHECKED_SERVICES = 16;
+/**
+ * How long another IGD is held back, from the start of the search, for the default gateway's
+ * answer (miniupnpd answers M-SEARCH in ~50 ms); it is taken at once after that, or as soon as
+ * the default gateway's own check failed.
+ */
+export const PREFERRED_GRACE_MS = 300;
+
+/**
+ * Searches with SSDP and checks each distinct answering gateway; see {@link upnp}. An answer from
+ * `preferredAddress` (the gateway on the default route) is preferred: it is checked first, and
+ * another gateway is taken only once its check failed or if it had not answered yet.
+ */
+function discover(config: Config, targets: readonly SsdpTarget[], preferredAddress?: string): Observable<UpnpNat> {
   return new Observable<UpnpNat>((subscriber) => {
     const probes = new Subscription();
     const seenLocations = new Set<string>();
     const seenDevices = new Set<string>();
-    let pending = 0;
+    /** Answers waiting for a probe slot, the default gateway's first. */
+    const waiting: Array<{ readonly href: string; readonly rewriteOrigins: readonly string[]; readonly preferred: boolean }> = [];
+    let running = 0;
+    let preferredOpen = 0;
+    let ignored = 0;
     let searching = true;
-    let held: UpnpNat | undefined;
+    let held: { readonly nat: UpnpNat; readonly rank: number } | undefined;
     let lastError: Error | undefined;
     let settled = false;
+    // Without a default gateway to prefer, nothing is held back for it.
+    let graceOver = preferredAddress === undefined;
+    const grace = graceOver
+      ? undefined
+      : config.transport.scheduler.schedule(() => {
+          graceOver = true;
+          if (held && held.rank === 2 && preferredOpen === 0) settle(held.nat);
+          else check();
+        }, PREFERRED_GRACE_MS);
 
     const settle = (nat: UpnpNat): void => {
       if (settled) return;
@@ -219,11 +257,47 @@ function discover(config: Config, targets: readonly SsdpTarget[]): Observable<Up
       subscriber.complete();
     };
     const check = (): void => {
-      if (settled || pending > 0) return;
-      if (held) settle(held);
+      if (settled || running > 0 || waiting.length > 0) return;
+      if (held && (graceOver || held.rank === 3)) settle(held.nat);
       else if (!searching) {
         settled = true;
         subscriber.error(lastError ?? new GatewayTimeoutError('upnp', `ssdp(${targets.map((t) => `${t.address}:${t.port}`).join(', ')})`, config.timeoutMs));
+      }
+    };
+    /** 3: the default gateway's; 2: an IGDv2 (or a v2 service); 1: any other. */
+    const rank = (nat: UpnpNat, fromPreferred: boolean): number =>
+      fromPreferred ? 3 : nat.description.igdVersion === 2 || nat.service.version === 2 ? 2 : 1;
+    const startProbes = (): void => {
+      while (!settled && running < MAX_CONCURRENT_PROBES && waiting.length > 0) {
+        const next = waiting.shift()!;
+        running += 1;
+        probes.add(
+          probe(config, next.href, next.rewriteOrigins).subscribe({
+            next: (nat) => {
+              running -= 1;
+              if (next.preferred) preferredOpen -= 1;
+              const r = rank(nat, next.preferred);
+              // The default gateway's IGD at once; an IGDv2 elsewhere at once unless the default
+              // gateway's answer is still being checked; anything else waits for the others.
+              if (r === 3 || (r === 2 && preferredOpen === 0 && graceOver)) return settle(nat);
+              if (!held || r > held.rank) held = { nat, rank: r };
+              startProbes();
+              check();
+            },
+            error: (error: Error) => {
+              running -= 1;
+              if (next.preferred) {
+                preferredOpen -= 1;
+                // The default gateway's IGD is not usable: nothing more to wait for.
+                graceOver = true;
+              }
+              lastError = error;
+              if (held && held.rank === 2 && preferredOpen === 0 && graceOver) return settle(held.nat);
+              startProbes();
+              check();
+            },
+          }),
+        );
       }
     };
     const onAnswer = ({ message, from }: SsdpAnswer): void => {
@@ -249,26 +323,19 @@ function discover(config: Config, targets: readonly SsdpTarget[]): Observable<Up
       }
       const device = message.usn ? usnDevice(message.usn) : '';
       if (seenLocations.has(location.href) || (device !== '' && seenDevices.has(device))) return;
+      if (seenLocations.size >= MAX_PROBED_LOCATIONS) {
+        if (ignored++ === 0) config.logger.debug('rxnat:upnp', `more than ${MAX_PROBED_LOCATIONS} distinct LOCATIONs answered: ignoring the rest`);
+        return;
+      }
       seenLocations.add(location.href);
       if (device !== '') seenDevices.add(device);
-      pending += 1;
-      probes.add(
-        probe(config, location.href, rewriteOrigins).subscribe({
-          next: (nat) => {
-            pending -= 1;
-            if (nat.description.igdVersion === 2 || nat.service.version === 2) settle(nat);
-            else {
-              held ??= nat;
-              check();
-            }
-          },
-          error: (error: Error) => {
-            pending -= 1;
-            lastError = error;
-            check();
-          },
-        }),
-      );
+      const isPreferred = from.address === preferredAddress;
+      const entry = { href: location.href, rewriteOrigins, preferred: isPreferred };
+      if (isPreferred) {
+        preferredOpen += 1;
+        waiting.unshift(entry);
+      } else waiting.push(entry);
+      startProbes();
     };
     const searchOptions: SsdpSearchOptions = {
       targets,
@@ -292,6 +359,7 @@ function discover(config: Config, targets: readonly SsdpTarget[]): Observable<Up
     });
     return () => {
       settled = true;
+      grace?.unsubscribe();
       search.unsubscribe();
       probes.unsubscribe();
     };
@@ -344,35 +412,42 @@ function readDescription(
 /**
  * The first service whose GetStatusInfo says `Connected`; else the first whose GetStatusInfo
  * failed with a fault or an undecodable answer (still usable); else a `not-connected` error.
- * A timeout or refused connection makes the gateway invalid.
+ * A timeout or refused connection makes the gateway invalid. Services are asked one after the
+ * other (`concatMap`: no operator nesting that grows with their number), at most
+ * {@link MAX_CHECKED_SERVICES} of them.
  */
 function chooseConnected(candidates: readonly UpnpGateway[]): Observable<UpnpNat> {
-  const step = (index: number, fallback: UpnpGateway | undefined, status: string | undefined): Observable<UpnpNat> => {
-    const candidate = candidates[index];
-    if (candidate === undefined) {
-      if (fallback) return of(fallback);
-      const last = candidates[candidates.length - 1];
-      return throwError(
-        () => new ProtocolError('upnp', 'not-connected', `the WAN connection is not connected (${status ?? 'unknown'})`, last?.service.controlUrl),
-      );
-    }
-    return candidate.statusInfo().pipe(
-      map((info): { connected: boolean; failed: boolean; status: string } => ({
-        connected: info.connectionStatus === 'Connected',
-        failed: false,
-        status: info.connectionStatus,
-      })),
-      catchError((error: unknown) =>
-        error instanceof GatewayError || error instanceof ProtocolError
-          ? of({ connected: false, failed: true, status: 'GetStatusInfo failed' })
-          : throwError(() => error),
+  return defer(() => {
+    const checked = candidates.slice(0, MAX_CHECKED_SERVICES);
+    let fallback: UpnpGateway | undefined;
+    let status: string | undefined;
+    return from(checked).pipe(
+      concatMap((candidate) =>
+        candidate.statusInfo().pipe(
+          map((info) => ({ candidate, connected: info.connectionStatus === 'Connected', failed: false, status: info.connectionStatus })),
+          catchError((error: unknown) =>
+            error instanceof GatewayError || error instanceof ProtocolError
+              ? of({ candidate, connected: false, failed: true, status: 'GetStatusInfo failed' })
+              : throwError(() => error),
+          ),
+        ),
       ),
-      mergeMap((result) =>
-        result.connected ? of(candidate) : step(index + 1, fallback ?? (result.failed ? candidate : undefined), result.status),
-      ),
+      tap((result) => {
+        if (result.connected) return;
+        if (result.failed) fallback ??= result.candidate;
+        status = result.status;
+      }),
+      first((result) => result.connected, null),
+      mergeMap((result) => {
+        if (result !== null) return of(result.candidate);
+        if (fallback) return of(fallback);
+        const last = checked[checked.length - 1];
+        return throwError(
+          () => new ProtocolError('upnp', 'not-connected', `the WAN connection is not connected (${status ?? 'unknown'})`, last?.service.controlUrl),
+        );
+      }),
     );
-  };
-  return step(0, undefined, undefined);
+  });
 }
 
 /**
