@@ -24,8 +24,10 @@ const started: UpnpServer[] = [];
 afterEach(async () => {
   await Promise.all(started.splice(0).map((s) => s.close()));
 });
+/** The device UUID every server here gets: `uuid:<UUID>` is the sentinel search target of {@link search}. */
+const UUID = '6a3f0c1e-2b4d-4e8f-9a7c-5d1e3f2a0b9c';
 async function start(options: Parameters<typeof startUpnpServer>[1] = {}, table = new MappingTable()): Promise<UpnpServer> {
-  const server = await startUpnpServer(table, options);
+  const server = await startUpnpServer(table, { uuid: UUID, ...options });
   started.push(server);
   return server;
 }
@@ -52,16 +54,39 @@ function post(url: string, soap: SoapRequest): Promise<{ status: number; body: s
   });
 }
 
+/**
+ * The answers to an M-SEARCH for `st`. No fixed wait: a second search for the server's own
+ * `uuid:` (always answered) follows on the same socket, and the answers to `st` are those that
+ * arrived before the sentinel's. The server answers each search as it reads it, in order, so a
+ * search it would answer has been answered by then, however slow the machine (10 s guard).
+ */
 async function search(port: number, st: string): Promise<string[]> {
   const socket = createSocket('udp4');
   const answers: string[] = [];
-  socket.on('message', (m) => answers.push(m.toString('latin1')));
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  socket.send(encodeMSearch({ searchTarget: st }), port, '127.0.0.1');
-  await new Promise((resolve) => setTimeout(resolve, 60));
-  socket.close();
-  return answers;
+  try {
+    const sentinel = new Promise<void>((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error(`no answer to the sentinel search within 10 s (port ${port})`)), 10_000);
+      socket.on('message', (m) => {
+        const text = m.toString('latin1');
+        if (new RegExp(`^ST: uuid:${UUID}\\r$`, 'm').test(text)) {
+          clearTimeout(guard);
+          resolve();
+        } else {
+          answers.push(text);
+        }
+      });
+    });
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    const send = (target: string): Promise<void> =>
+      new Promise((resolve, reject) => socket.send(encodeMSearch({ searchTarget: target }), port, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
+    await send(st);
+    await send(`uuid:${UUID}`);
+    await sentinel;
+    return answers;
+  } finally {
+    socket.close();
+  }
 }
 
 /** The fault code of an answer, 'ok' for a response, or the ProtocolError reason. */
@@ -92,7 +117,7 @@ describe('startUpnpServer', () => {
       assert.equal(decoded.location, server.descriptionUrl);
     }
     assert.deepEqual(await search(server.ssdpPort, 'urn:schemas-upnp-org:device:MediaServer:1'), []);
-    assert.equal(server.counters['M-SEARCH'], 3);
+    assert.equal(server.counters['M-SEARCH'], 3 + 4, 'the three answered searches and four sentinels; the MediaServer search is not answered');
   });
 
   it('serves IGDv1 (with URLBase) and WANPPPConnection descriptions', async () => {
@@ -181,10 +206,10 @@ describe('startUpnpServer', () => {
     const server = await start();
     const udp = createSocket('udp4');
     for (const garbage of ['', 'M-SEARCH', 'M-SEARCH * HTTP/1.1\r\nMAN: "ssdp:discover"\r\n\r\n', '\u0000\u00ff'.repeat(5000)]) {
-      udp.send(Buffer.from(garbage, 'latin1'), server.ssdpPort, '127.0.0.1');
+      await new Promise<void>((resolve) => udp.send(Buffer.from(garbage, 'latin1'), server.ssdpPort, '127.0.0.1', () => resolve()));
     }
-    await new Promise((resolve) => setTimeout(resolve, 30));
     udp.close();
+    assert.equal((await search(server.ssdpPort, 'urn:schemas-upnp-org:device:InternetGatewayDevice:2')).length, 1, 'SSDP still answers after the garbage');
     const raw = connect(server.httpPort, '127.0.0.1');
     raw.on('error', () => undefined);
     raw.end('GARBAGE / HTTP/9\r\n\r\n');

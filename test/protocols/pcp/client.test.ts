@@ -47,7 +47,10 @@ describe('pcp() against the simulator over loopback', () => {
   before(async () => {
     clock += 3_600_000;
     server = await startPmpPcpServer(table, { address: HOST, port: 0, pcpMinLifetimeSeconds: 1, pcpMaxLifetimeSeconds: 3600, errorLifetimeSeconds: 30 });
-    options = { port: server.port, localAddress: HOST, probeTimeoutMs: 300, timeoutMs: 400, initialRetransmitMs: 100 };
+    // Generous deadlines and a first retransmission far beyond any loopback round trip: these tests
+    // are about what is sent and answered, so a loaded machine must neither time out nor retransmit
+    // (the counts below would change). When it retransmits and times out is client-timing.test.ts.
+    options = { port: server.port, localAddress: HOST, probeTimeoutMs: 20_000, timeoutMs: 20_000, initialRetransmitMs: 10_000 };
     nat = await firstValueFrom(pcp(HOST, options));
   });
   after(() => server.close());
@@ -139,7 +142,8 @@ describe('pcp() against the simulator over loopback', () => {
   });
 
   it('retransmits through packet loss: drop the first 3 replies, the server sees 4 requests', async () => {
-    const quick = await firstValueFrom(pcp(HOST, { ...options, initialRetransmitMs: 30 }));
+    // Sends at 0, 250, 750 and 1750 ms; the answer to the fourth has two seconds before a fifth would go.
+    const quick = await firstValueFrom(pcp(HOST, { ...options, initialRetransmitMs: 250 }));
     server.resetCounters();
     server.faults.drop = { count: 3 };
     const grant = await firstValueFrom(quick.addMapping(request()));
@@ -162,7 +166,7 @@ describe('pcp() against the simulator over loopback', () => {
     const stats = createUdpStats();
     const watched = await (async () => {
       server.faults.silent = false;
-      const found = await firstValueFrom(pcp(HOST, { ...options, stats, timeoutMs: 1500, initialRetransmitMs: 1000 }));
+      const found = await firstValueFrom(pcp(HOST, { ...options, stats }));
       server.faults.silent = true;
       return found;
     })();
@@ -271,7 +275,9 @@ describe('pcp() against the simulator over loopback', () => {
     ['answered undecodably (truncated)', (): void => void (server.faults.tamper = (reply) => [reply.subarray(0, 59)])],
   ] as const) {
     it(`an add whose answer was ${fault} is deleted without token, with the nonce it was sent with`, async () => {
-      const quick = await firstValueFrom(pcp(HOST, { ...options, timeoutMs: 300, initialRetransmitMs: 50 }));
+      // The add must time out (no usable answer), the delete must be answered: 2 s is short enough
+      // for the first and, with retransmissions from 50 ms, ample for the second on a loaded machine.
+      const quick = await firstValueFrom(pcp(HOST, { ...options, timeoutMs: 2000, initialRetransmitMs: 50 }));
       server.resetCounters();
       arm();
       await assert.rejects(firstValueFrom(quick.addMapping(request())), GatewayTimeoutError);

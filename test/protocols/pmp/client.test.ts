@@ -38,7 +38,10 @@ describe('pmp() against the simulator over loopback', () => {
   before(async () => {
     clock += 3_600_000; // up for an hour: epoch 3600
     server = await startPmpPcpServer(table, { address: HOST, port: 0 });
-    options = { port: server.port, localAddress: HOST, probeTimeoutMs: 300, timeoutMs: 400, initialRetransmitMs: 100 };
+    // Generous deadlines and a first retransmission far beyond any loopback round trip: these tests
+    // are about what is sent and answered, so a loaded machine must neither time out nor retransmit
+    // (the counts below would change). When it retransmits and times out is client-timing.test.ts.
+    options = { port: server.port, localAddress: HOST, probeTimeoutMs: 20_000, timeoutMs: 20_000, initialRetransmitMs: 10_000 };
     nat = await firstValueFrom(pmp(HOST, options));
   });
   after(() => server.close());
@@ -149,7 +152,8 @@ describe('pmp() against the simulator over loopback', () => {
 
   it('retransmits through packet loss: drop the first 2 replies, the server sees 3 requests', async () => {
     server.faults.drop = { count: 2 };
-    const grant = await firstValueFrom(createPmpNat(HOST, { ...options, initialRetransmitMs: 30 }).addMapping(request()));
+    // Sends at 0, 250 and 750 ms; the answer to the third has a full second before a fourth would go.
+    const grant = await firstValueFrom(createPmpNat(HOST, { ...options, initialRetransmitMs: 250 }).addMapping(request()));
     assert.equal(grant.externalPort, 8080);
     assert.equal(server.counters.byKind['pmp.mapTcp'], 3);
     assert.equal(server.counters.dropped, 2);
@@ -166,7 +170,7 @@ describe('pmp() against the simulator over loopback', () => {
   it('drops replies with a wrong source port, opcode, length or internal port', async () => {
     server.faults.silent = true;
     const stats = createUdpStats();
-    const watched = createPmpNat(HOST, { ...options, stats, timeoutMs: 1500, initialRetransmitMs: 1000 });
+    const watched = createPmpNat(HOST, { ...options, stats });
     const grant$ = firstValueFrom(watched.addMapping(request({ protocol: 'udp', internalPort: 5000, externalPort: 5000 })));
     await waitFor(() => server.log.length > 0);
     const client = server.log[0]?.from ?? assert.fail('no request');
@@ -272,7 +276,9 @@ describe('pmp() against the simulator over loopback', () => {
 
   it('an add applied but never answered is deleted by internal port, without token or granted port', async () => {
     // Guard of what the core relies on (NAT-PMP needed no change): the delete names only the internal port.
-    const quick = createPmpNat(HOST, { ...options, timeoutMs: 300, initialRetransmitMs: 50 });
+    // The add must time out (every reply dropped), the delete must be answered: 2 s is short enough
+    // for the first and, with retransmissions from 50 ms, ample for the second on a loaded machine.
+    const quick = createPmpNat(HOST, { ...options, timeoutMs: 2000, initialRetransmitMs: 50 });
     server.faults.drop = { count: 1000 };
     table.add({ protocol: 'tcp', internalClient: '10.0.0.9', internalPort: 1, externalPort: 8080, lifetimeSeconds: 0, via: 'upnp' }); // the gateway grants another port
     await assert.rejects(firstValueFrom(quick.addMapping(request())), GatewayTimeoutError);
