@@ -10,64 +10,11 @@ import {
   encodePcpResponse,
   ipToPcpBytes,
   pcpBytesToIp,
-  type PcpOption,
-  type PcpRequest,
-  type PcpResponse,
 } from '../../../src/protocols/pcp/codec.js';
 import { pcpFixture } from '../../fixtures/pcp/fixture.js';
-import { anyBytes, assertTyped, byteMutations, epoch, ipv4, lifetime, nonce, port, RUNS, record, u32, u8 } from '../../../bench/lib/arbitraries.js';
+import { anyBytes, assertTyped, byteMutations, epoch, lifetime, RUNS } from '../../../bench/lib/arbitraries.js';
 import { mutateBytes } from '../../../bench/lib/mutate.js';
-
-/** Any 16-byte address, as the text the decoder produces (IPv4 when IPv4-mapped, else RFC 5952 IPv6). */
-const address = fc.oneof(
-  ipv4,
-  fc.uint8Array({ minLength: 16, maxLength: 16 }).map(pcpBytesToIp),
-  // Sparse IPv6 (zero runs exercise '::' compression).
-  fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 }).map((groups) =>
-    pcpBytesToIp(Uint8Array.from(groups.flatMap((g) => [g >> 8, g & 0xff]))),
-  ),
-);
-
-/** Options (code 0 is reserved and rejected on reception); at most 4 × 64 bytes keeps messages under 1100 bytes. */
-const options: fc.Arbitrary<PcpOption[]> = fc.array(
-  record({ code: fc.integer({ min: 1, max: 255 }), data: fc.uint8Array({ maxLength: 64 }) }),
-  { maxLength: 4 },
-);
-
-const request: fc.Arbitrary<PcpRequest> = fc.oneof(
-  record({ op: fc.constant('announce' as const), lifetimeSeconds: lifetime, clientIp: address, options }),
-  record({
-    op: fc.constant('map' as const),
-    lifetimeSeconds: lifetime,
-    clientIp: address,
-    nonce,
-    protocol: u8,
-    internalPort: port,
-    suggestedExternalPort: port,
-    suggestedExternalIp: address,
-    options,
-  }),
-);
-
-const response: fc.Arbitrary<PcpResponse> = fc.oneof(
-  record({ op: fc.constant('announce' as const), opcode: fc.constant(0), resultCode: u8, lifetimeSeconds: lifetime, epochSeconds: epoch, options }),
-  record({
-    op: fc.constant('map' as const),
-    opcode: fc.constant(1),
-    resultCode: u8,
-    lifetimeSeconds: lifetime,
-    epochSeconds: epoch,
-    nonce,
-    protocol: u8,
-    internalPort: port,
-    externalPort: port,
-    externalIp: address,
-    options,
-  }),
-  // A bare header is only ever an error, for an opcode other than ANNOUNCE.
-  record({ op: fc.constant('header' as const), opcode: fc.integer({ min: 1, max: 127 }), resultCode: fc.integer({ min: 1, max: 255 }), lifetimeSeconds: lifetime, epochSeconds: epoch }),
-  record({ op: fc.constant('pmp-unsupported-version' as const), opcode: fc.integer({ min: 128, max: 255 }), resultCode: fc.constant(1), epochSeconds: u32 }),
-);
+import { request, response } from '../../../bench/lib/messages/pcp.js';
 
 const fixtures = [
   'announce-request',

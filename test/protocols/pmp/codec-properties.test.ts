@@ -7,34 +7,11 @@ import {
   decodePmpResponse,
   encodePmpRequest,
   encodePmpResponse,
-  type PmpRequest,
-  type PmpResponse,
 } from '../../../src/protocols/pmp/codec.js';
 import { pmpFixture } from '../../fixtures/pmp/read-hex.js';
-import { anyBytes, assertTyped, byteMutations, epoch, ipv4, lifetime, port, RUNS, record, u16 } from '../../../bench/lib/arbitraries.js';
+import { anyBytes, assertTyped, byteMutations, RUNS } from '../../../bench/lib/arbitraries.js';
 import { mutateBytes } from '../../../bench/lib/mutate.js';
-
-const protocol = fc.constantFrom('tcp' as const, 'udp' as const);
-
-const request: fc.Arbitrary<PmpRequest> = fc.oneof(
-  fc.constant({ op: 'external-address' as const }),
-  record({ op: fc.constant('map' as const), protocol, internalPort: port, suggestedExternalPort: port, lifetimeSeconds: lifetime }),
-);
-
-const response: fc.Arbitrary<PmpResponse> = fc.oneof(
-  record({ op: fc.constant('external-address' as const), resultCode: u16, epochSeconds: epoch, externalIp: ipv4 }),
-  record({
-    op: fc.constant('map' as const),
-    protocol,
-    resultCode: u16,
-    epochSeconds: epoch,
-    internalPort: port,
-    externalPort: port,
-    lifetimeSeconds: lifetime,
-  }),
-  // The 8-byte error form: a response opcode and a non-zero result (a zero result needs the full form).
-  record({ op: fc.constant('short' as const), opcode: fc.integer({ min: 128, max: 255 }), resultCode: fc.integer({ min: 1, max: 0xffff }), epochSeconds: epoch }),
-);
+import { request, response } from '../../../bench/lib/messages/pmp.js';
 
 const fixtures = [
   'delete-udp-request',

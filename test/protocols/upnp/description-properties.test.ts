@@ -7,102 +7,16 @@ import {
   chooseWanConnectionService,
   parseDescription,
   WAN_CONNECTION_SERVICE_TYPES,
-  WAN_IP_CONNECTION_1,
   WAN_IP_CONNECTION_2,
   WAN_PPP_CONNECTION_1,
   wanConnectionServices,
   type DeviceDescription,
 } from '../../../src/protocols/upnp/description.js';
-import { escapeXml } from '../../../src/protocols/upnp/xml.js';
-import { anyText, assertTyped, codeUnit, record, RUNS, textMutations } from '../../../bench/lib/arbitraries.js';
+import { anyText, assertTyped, RUNS, textMutations } from '../../../bench/lib/arbitraries.js';
 import { mutateText } from '../../../bench/lib/mutate.js';
+import { document, type ModelDevice } from '../../../bench/lib/messages/description.js';
 
 const DESCRIPTION_URL = 'http://192.168.1.1:5000/rootDesc.xml';
-
-interface ModelService {
-  readonly serviceType: string;
-  readonly serviceId: string;
-  readonly controlURL: string | undefined;
-  readonly SCPDURL: string | undefined;
-}
-interface ModelDevice {
-  readonly deviceType: string;
-  readonly friendlyName: string | undefined;
-  readonly UDN: string;
-  readonly services: readonly ModelService[];
-  readonly devices: readonly ModelDevice[];
-}
-
-const text = fc.oneof(
-  fc.string({ unit: 'binary', maxLength: 20 }),
-  fc.string({ unit: codeUnit, maxLength: 10 }),
-  fc.string({ unit: fc.constantFrom('<', '>', '&', "'", '"', ' ', '\n', 'x'), maxLength: 10 }),
-);
-const serviceType = fc.oneof(
-  fc.constantFrom(...WAN_CONNECTION_SERVICE_TYPES),
-  fc.constantFrom('urn:schemas-upnp-org:service:Layer3Forwarding:1', 'urn:schemas-upnp-org:service:WANIPConnection:3', ` ${WAN_IP_CONNECTION_1} `),
-  text,
-);
-const url = fc.oneof(
-  fc.constantFrom(
-    '/ctl/IPConn',
-    'ctl/IPConn',
-    '../../up/../ctl',
-    '?control=1',
-    '#frag',
-    '//192.168.1.1:5000/ctl',
-    'http://192.168.1.1:5000/ctl',
-    'HTTP://192.168.1.1:5000/ctl',
-    'http://192.168.1.1:5001/ctl',
-    'http://evil.example/ctl',
-    'https://192.168.1.1:5000/ctl',
-    'file:///etc/passwd',
-    'javascript:alert(1)',
-    'http://[::1',
-    'http://%zz/',
-    'http://192.168.1.1:99999/',
-    '  /padded  ',
-    '',
-  ),
-  text,
-);
-const urlBase = fc.option(fc.constantFrom('http://192.168.1.1:5000/', 'http://10.0.0.138:2869/upnphost/', 'ftp://192.168.1.1/', 'not a url', '/relative/'), { nil: undefined });
-
-const service = record<ModelService>({
-  serviceType,
-  serviceId: text,
-  controlURL: fc.option(url, { nil: undefined }),
-  SCPDURL: fc.option(url, { nil: undefined }),
-});
-
-/** A device with embedded devices down to `levels` more levels (the tree stays well within the XML depth limit). */
-const deviceTree = (levels: number): fc.Arbitrary<ModelDevice> =>
-  record<ModelDevice>({
-    deviceType: fc.oneof(fc.constantFrom('urn:schemas-upnp-org:device:InternetGatewayDevice:1', 'urn:schemas-upnp-org:device:InternetGatewayDevice:2'), text),
-    friendlyName: fc.option(text, { nil: undefined }),
-    UDN: text,
-    services: fc.array(service, { maxLength: 3 }),
-    devices: levels === 0 ? fc.constant([]) : fc.array(deviceTree(levels - 1), { maxLength: 2 }),
-  });
-const device = deviceTree(3);
-
-const tag = (name: string, value: string | undefined): string => (value === undefined ? '' : `<${name}>${escapeXml(value)}</${name}>`);
-
-function serializeDevice(d: ModelDevice): string {
-  const services = d.services.map((s) => `<service>${tag('serviceType', s.serviceType)}${tag('serviceId', s.serviceId)}${tag('SCPDURL', s.SCPDURL)}${tag('controlURL', s.controlURL)}</service>`);
-  return (
-    `<device>${tag('deviceType', d.deviceType)}${tag('friendlyName', d.friendlyName)}${tag('UDN', d.UDN)}` +
-    (services.length > 0 ? `<serviceList>${services.join('\n')}</serviceList>` : '') +
-    (d.devices.length > 0 ? `<deviceList>${d.devices.map(serializeDevice).join('')}</deviceList>` : '') +
-    `</device>`
-  );
-}
-
-const document = fc.record({ root: device, base: urlBase }).map(({ root, base }) => ({
-  root,
-  base,
-  xml: `<?xml version="1.0"?>\n<root xmlns="urn:schemas-upnp-org:device-1-0"><specVersion><major>1</major><minor>0</minor></specVersion>${tag('URLBase', base)}${serializeDevice(root)}</root>`,
-}));
 
 /** URL resolution as UDA describes it: URLBase (when an http URL) else the description URL; invalid URLs are dropped. */
 function resolver(base: string | undefined): (value: string | undefined) => string | undefined {

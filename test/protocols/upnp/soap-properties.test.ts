@@ -16,31 +16,10 @@ import {
   readReservedPort,
   readStatusInfo,
   type PortMappingArguments,
-  type UpnpAction,
 } from '../../../src/protocols/upnp/soap.js';
-import { anyText, assertTyped, codeUnit, ipv4, lifetime, record, RUNS, textMutations } from '../../../bench/lib/arbitraries.js';
+import { anyText, assertTyped, ipv4, lifetime, record, RUNS, textMutations } from '../../../bench/lib/arbitraries.js';
 import { mutateText } from '../../../bench/lib/mutate.js';
-
-const ACTIONS: readonly UpnpAction[] = [
-  'AddPortMapping',
-  'AddAnyPortMapping',
-  'DeletePortMapping',
-  'GetExternalIPAddress',
-  'GetSpecificPortMappingEntry',
-  'GetGenericPortMappingEntry',
-  'GetStatusInfo',
-];
-const action = fc.oneof(fc.constantFrom(...ACTIONS), fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,20}$/));
-const argName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_.-]{0,15}$/);
-
-/** Any string: every code point, raw code units (lone surrogates), and the XML specials `<>&'"`. */
-const anyValue = fc.oneof(
-  fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.string({ unit: codeUnit, maxLength: 20 }),
-  fc.string({ unit: fc.constantFrom('<', '>', '&', "'", '"', '&amp;', ']]>', '<!--', ' ', '\t', '\r\n', 'x', '\u00a0'), maxLength: 16 }),
-);
-const serviceType = fc.oneof(fc.constantFrom('urn:schemas-upnp-org:service:WANIPConnection:2', 'urn:schemas-upnp-org:service:WANPPPConnection:1'), anyValue);
-const args = fc.uniqueArray(fc.tuple(argName, fc.oneof(anyValue, fc.integer({ min: -1, max: 0xffffffff }))), { maxLength: 8, selector: ([name]) => name });
+import { ACTIONS, action, anyValue, args, serviceType } from '../../../bench/lib/messages/soap.js';
 
 /**
  * What the decoder reports for an argument: its text, trimmed (UPnP values carry no significant
