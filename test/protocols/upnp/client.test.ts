@@ -22,10 +22,17 @@ async function start(options: UpnpServerOptions = {}, table = new MappingTable()
   cleanups.push(() => server.close());
   return server;
 }
+/**
+ * The SOAP/HTTP deadline of requests these tests expect answered: far beyond any loopback round
+ * trip on a loaded machine. The tests are about what is asked and answered; SOAP deadlines and
+ * SSDP windows are timed in virtual time in client-timing.test.ts.
+ */
+const ANSWERED_MS = 10_000;
 const connect = (server: UpnpServer, options: UpnpOptions = {}): Promise<UpnpNat> =>
-  firstValueFrom(upnp({ descriptionUrl: server.descriptionUrl, requestTimeoutMs: 1000, ...options }));
+  firstValueFrom(upnp({ descriptionUrl: server.descriptionUrl, requestTimeoutMs: ANSWERED_MS, ...options }));
+/** Discovery resolves at the first valid answer, so a wide window costs nothing when one comes. */
 const discover = (servers: UpnpServer[], options: UpnpOptions = {}): Promise<UpnpNat> =>
-  firstValueFrom(upnp({ ssdpTargets: servers.map((s) => ({ address: '127.0.0.1', port: s.ssdpPort })), timeoutMs: 1500, requestTimeoutMs: 1000, ...options }));
+  firstValueFrom(upnp({ ssdpTargets: servers.map((s) => ({ address: '127.0.0.1', port: s.ssdpPort })), timeoutMs: 5000, requestTimeoutMs: ANSWERED_MS, ...options }));
 const request = (port: number, protocol: 'tcp' | 'udp' = 'tcp', lifetimeSeconds = 60): NatMappingRequest => ({
   protocol,
   internalPort: port,
@@ -263,7 +270,8 @@ describe('upnp() discovery', () => {
   it('errors with the candidate\'s error when the only gateway is invalid', async () => {
     const server = await start();
     server.faults.inject({ kind: 'malformed' }, { action: 'description' });
-    await assert.rejects(discover([server], { timeoutMs: 300 }), (e: unknown) => e instanceof ProtocolError && e.reason === 'malformed');
+    // The error comes when the window ends; the SSDP answer must arrive inside it, so 2 s, not 300 ms.
+    await assert.rejects(discover([server], { timeoutMs: 2000 }), (e: unknown) => e instanceof ProtocolError && e.reason === 'malformed');
   });
 
   it('requires a connected WAN service, but accepts one whose GetStatusInfo fails', async () => {
@@ -338,7 +346,7 @@ describe('upnp() success answers that are not valid', () => {
     await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => gateway.close(() => resolve())));
     const { port } = gateway.address() as AddressInfo;
-    const nat = await firstValueFrom(upnp({ descriptionUrl: `http://127.0.0.1:${port}/rootDesc.xml`, requestTimeoutMs: 1000 }));
+    const nat = await firstValueFrom(upnp({ descriptionUrl: `http://127.0.0.1:${port}/rootDesc.xml`, requestTimeoutMs: ANSWERED_MS }));
     const controlUrl = `http://127.0.0.1:${port}/ctl/IPConn`;
     assert.equal(nat.service.controlUrl, controlUrl);
     for (const value of ['0', undefined, '', 'abc', '70000', '-1', '8080.5']) {
