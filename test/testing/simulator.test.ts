@@ -15,6 +15,12 @@ import { MappingTable } from '../../src/testing/table.js';
 import { waitFor } from '../support/net.js';
 
 const request = { protocol: 'tcp', internalPort: 8080, externalPort: 8080, description: 'sim test', lifetimeSeconds: 60 } as const;
+/**
+ * Deadlines no loaded machine misses on loopback (the defaults are a 1 s NAT-PMP/PCP probe and a
+ * 3 s SOAP deadline): these tests are about what lands in the table, not when.
+ */
+const PORT_CONTROL = { probeTimeoutMs: 10_000, timeoutMs: 10_000 } as const;
+const UPNP = { timeoutMs: 5000, requestTimeoutMs: 10_000 } as const;
 
 test('starts every server on 127.0.0.1 ephemeral ports over one table', async () => {
   const sim = await startGatewaySimulator();
@@ -42,10 +48,10 @@ test('PCP, NAT-PMP and UPnP (SSDP and description URL) all map into the shared t
   try {
     const local = { localAddress: sim.address };
     const nats: Nat[] = await Promise.all([
-      firstValueFrom(pcp(sim.address, { ...local, port: sim.pcpPort, fallbackToPmp: false })),
-      firstValueFrom(pmp(sim.address, { ...local, port: sim.pmpPort })),
-      firstValueFrom(upnp({ ...local, ssdpTargets: [sim.ssdpTarget], timeoutMs: 1000 })),
-      firstValueFrom(upnp({ ...local, descriptionUrl: sim.descriptionUrl })),
+      firstValueFrom(pcp(sim.address, { ...local, ...PORT_CONTROL, port: sim.pcpPort, fallbackToPmp: false })),
+      firstValueFrom(pmp(sim.address, { ...local, ...PORT_CONTROL, port: sim.pmpPort })),
+      firstValueFrom(upnp({ ...local, ...UPNP, ssdpTargets: [sim.ssdpTarget] })),
+      firstValueFrom(upnp({ ...local, ...UPNP, descriptionUrl: sim.descriptionUrl })),
     ]);
     assert.deepEqual(nats.map((n) => n.kind), ['pcp', 'pmp', 'upnp', 'upnp']);
     const ports = [8081, 8082, 8083, 8084];
@@ -70,7 +76,7 @@ test('discoverOptions keeps parseNat("any") on the simulator', async () => {
   const sim = await startGatewaySimulator();
   try {
     const stop$ = new ReplaySubject<void>(1);
-    const states$ = mapPort(parseNat('any', { ...sim.discoverOptions, timeoutMs: 2000 })!, { protocol: 'udp', internalPort: 4001 }, { stop: stop$ });
+    const states$ = mapPort(parseNat('any', { ...sim.discoverOptions, timeoutMs: 10_000 })!, { protocol: 'udp', internalPort: 4001 }, { stop: stop$ });
     const all = lastValueFrom(states$.pipe(toArray())); // one subscription: one mapping
     await waitFor(() => sim.table.list().length === 1);
     stop$.next();
@@ -90,7 +96,7 @@ test('reboot wipes the table and restarts the epoch; moveControlPort moves the U
   const sim = await startGatewaySimulator({ table });
   try {
     assert.equal(sim.table, table);
-    const nat = await firstValueFrom(pmp(sim.address, { port: sim.pmpPort, localAddress: sim.address }));
+    const nat = await firstValueFrom(pmp(sim.address, { ...PORT_CONTROL, port: sim.pmpPort, localAddress: sim.address }));
     const resets: unknown[] = [];
     nat.resets$!.subscribe((r) => resets.push(r));
     await firstValueFrom(nat.addMapping(request));
@@ -102,7 +108,7 @@ test('reboot wipes the table and restarts the epoch; moveControlPort moves the U
     assert.notEqual(sim.descriptionUrl, before);
     await firstValueFrom(nat.externalIp()); // the reply's epoch went backwards
     assert.equal(resets.length, 1);
-    const moved = await firstValueFrom(upnp({ descriptionUrl: sim.descriptionUrl, localAddress: sim.address }));
+    const moved = await firstValueFrom(upnp({ ...UPNP, descriptionUrl: sim.descriptionUrl, localAddress: sim.address }));
     assert.equal(await firstValueFrom(moved.externalIp()), '203.0.113.50');
   } finally {
     await sim.close();
@@ -112,7 +118,7 @@ test('reboot wipes the table and restarts the epoch; moveControlPort moves the U
 test('options reach the servers (short PCP leases, IGDv1)', async () => {
   const sim = await startGatewaySimulator({ pmpPcp: { pcpMinLifetimeSeconds: 1 }, upnp: { igdVersion: 1 } });
   try {
-    const nat = await firstValueFrom(pcp(sim.address, { port: sim.pcpPort, localAddress: sim.address }));
+    const nat = await firstValueFrom(pcp(sim.address, { ...PORT_CONTROL, port: sim.pcpPort, localAddress: sim.address }));
     const grant = await firstValueFrom(nat.addMapping({ ...request, lifetimeSeconds: 3 }));
     assert.equal(grant.lifetimeSeconds, 3);
     assert.equal(sim.upnp.igdVersion, 1);
