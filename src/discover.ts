@@ -4,6 +4,7 @@ import { debugLogger, type Logger } from './core/logger.js';
 import type { Nat } from './core/nat.js';
 import { pcp, type PcpOptions } from './protocols/pcp/client.js';
 import { pmp, type PmpOptions } from './protocols/pmp/client.js';
+import type { StunOptions } from './protocols/stun/client.js';
 import { upnp, type UpnpOptions } from './protocols/upnp/client.js';
 
 /** The discovery backends rxnat has. */
@@ -20,7 +21,7 @@ export type BackendName = 'pcp' | 'pmp' | 'upnp';
 export interface DiscoverNatOptions {
   /** Which backends race. Default all three: PCP, NAT-PMP and UPnP. */
   readonly backends?: readonly BackendName[];
-  /** The gateway's address for PCP and NAT-PMP (default: the default route's router). */
+  /** The gateway's address for PCP and NAT-PMP, and the router UPnP prefers (default: the default route's router). */
   readonly gateway?: string;
   /** How long the race may take before it fails with `NoGatewayError`. Default 3000 ms. */
   readonly timeoutMs?: number;
@@ -28,6 +29,8 @@ export interface DiscoverNatOptions {
   readonly pcp?: PcpOptions;
   readonly pmp?: PmpOptions;
   readonly upnp?: UpnpOptions;
+  /** Options of the `stun` NAT spec (servers, timeouts); not raced by discovery. */
+  readonly stun?: StunOptions;
   /** Extra contestants, raced with the built-in ones (or alone with `backends: []`). */
   readonly probes?: readonly NatProbe[];
   readonly logger?: Logger;
@@ -56,7 +59,7 @@ export function discoverNat(options: DiscoverNatOptions = {}): Observable<Nat> {
       case 'pmp':
         return { name, nat$: pmp(options.gateway, withDeadline(options.pmp)) };
       case 'upnp':
-        return { name, nat$: upnp(withDeadline(options.upnp)) };
+        return { name, nat$: upnp(withDeadline(options.gateway !== undefined ? { gateway: options.gateway, ...options.upnp } : options.upnp)) };
     }
   });
   return raceNats([...probes, ...(options.probes ?? [])], timeoutMs, { logger: options.logger ?? debugLogger });

@@ -11,10 +11,13 @@ import { NatSpecError } from './errors.js';
 /** What a NAT spec asks for, checked but not yet connected to a backend. */
 export type NatSpec =
   | { readonly mechanism: 'none' }
-  | { readonly mechanism: 'any' }
+  /** `gateway` set (`any:<IP>`, as go-ethereum accepts): PCP and NAT-PMP ask it, UPnP prefers it. */
+  | { readonly mechanism: 'any'; readonly gateway?: string }
   | { readonly mechanism: 'extip'; readonly ip: string }
-  /** `descriptionUrl` set: that device description, no SSDP. */
-  | { readonly mechanism: 'upnp'; readonly descriptionUrl?: string }
+  /** `descriptionUrl` set: that device description, no SSDP; `gateway` set: SSDP, preferring that router. */
+  | { readonly mechanism: 'upnp'; readonly descriptionUrl?: string; readonly gateway?: string }
+  /** The external address from STUN (`server`: `host[:port]`, default: a public server list); mappings do nothing. */
+  | { readonly mechanism: 'stun'; readonly server?: string }
   /** `gateway` unset: the `gateway` option, else the default gateway. */
   | { readonly mechanism: 'pmp'; readonly gateway?: string }
   | { readonly mechanism: 'pcp'; readonly gateway?: string };
@@ -59,13 +62,15 @@ export function parseNatSpec(spec: string): NatSpec {
     case 'any':
     case 'auto':
     case 'on':
-      noArgument();
-      return { mechanism: 'any' };
+      // go-ethereum reads an IP after any mechanism's colon; here it names the gateway.
+      return { mechanism: 'any', ...gateway() };
     case 'extip':
     case 'ip':
       return { mechanism: 'extip', ip: ipArgument(true)! };
     case 'upnp': {
-      if (argument === undefined) return { mechanism: 'upnp' };
+      if (argument === undefined || argument === '') return { mechanism: 'upnp' };
+      // `upnp:<IP>` (go-ethereum accepts and ignores it): search that router and prefer it.
+      if (isIpAddress(argument)) return { mechanism: 'upnp', gateway: argument };
       let url: URL;
       try {
         url = new URL(argument);
@@ -81,7 +86,14 @@ export function parseNatSpec(spec: string): NatSpec {
       return { mechanism: 'pmp', ...gateway() };
     case 'pcp':
       return { mechanism: 'pcp', ...gateway() };
+    case 'stun': {
+      if (argument === undefined || argument === '') return { mechanism: 'stun' };
+      if (!/^(\[[0-9a-fA-F:.]+\]|[0-9A-Za-z._-]+)(:\d{1,5})?$/.test(argument) && !isIpAddress(argument)) {
+        throw new NatSpecError(spec, `NAT spec "${spec}": "${argument}" is not a STUN server (host[:port])`);
+      }
+      return { mechanism: 'stun', server: argument };
+    }
     default:
-      throw new NatSpecError(spec, `unknown NAT mechanism "${mechanism}" in "${spec}": use none, any, extip:<IP>, upnp[:<URL>], pmp[:<IP>] or pcp[:<IP>]`);
+      throw new NatSpecError(spec, `unknown NAT mechanism "${mechanism}" in "${spec}": use none, any[:<IP>], extip:<IP>, upnp[:<URL or IP>], pmp[:<IP>], pcp[:<IP>] or stun[:<host:port>]`);
   }
 }

@@ -54,6 +54,7 @@ export function assertLoopbackOnly(args: readonly string[]): void {
     (['extip', 'ip', 'none', 'off', 'bogus'].includes(mechanism) ||
       (['pmp', 'natpmp', 'nat-pmp', 'pcp'].includes(mechanism) && pmpOk) ||
       (mechanism === 'upnp' && upnpOk) ||
+      (mechanism === 'stun' && /^127\.\d+\.\d+\.\d+:\d+$/.test(argument)) ||
       (['any', 'auto', 'on'].includes(mechanism) && argument === '' && gateways.length === 1 && loopback(gateways[0]!) && targets.length > 0 && targets.every((t) => loopback(t.split(':')[0]!))));
   if (!ok) throw new Error(`test safety: this command line could leave loopback: ${JSON.stringify(args)}`);
 }

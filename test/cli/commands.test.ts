@@ -77,6 +77,24 @@ describe('rxnat discover / ip', { concurrency: 2 }, () => {
       assert.deepEqual(jsonLines(json.stdout), [{ externalIp: '198.51.100.77', backend: 'upnp', gateway: sim.descriptionUrl, doubleNat: false }]);
       assert.deepEqual(jsonLines(ext.stdout), [{ externalIp: '203.0.113.5', backend: 'extip', gateway: null, doubleNat: false }]);
     }));
+
+  it('ip --nat stun:HOST:PORT asks that STUN server (a responder on loopback)', async () => {
+    const { createSocket } = await import('node:dgram');
+    const { stunBindingResponse } = await import('../lab/stun-responder.mjs');
+    const socket = createSocket('udp4');
+    socket.on('message', (message, remote) => {
+      const reply = stunBindingResponse(message, '203.0.113.9', remote.port);
+      if (reply) socket.send(reply, remote.port, remote.address);
+    });
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    try {
+      const r = await runCli(['ip', '--nat', `stun:127.0.0.1:${socket.address().port}`, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(jsonLines(r.stdout), [{ externalIp: '203.0.113.9', backend: 'stun', gateway: null, doubleNat: false }]);
+    } finally {
+      await new Promise<void>((resolve) => socket.close(() => resolve()));
+    }
+  });
 });
 
 describe('rxnat list / unmap', { concurrency: 2 }, () => {

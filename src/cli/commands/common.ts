@@ -108,13 +108,16 @@ export async function loadNatSource(command: CommandName, options: NatOptions, i
 async function backendOf(spec: Exclude<NatSpec, { mechanism: 'none' }>, options: DiscoverNatOptions): Promise<Observable<Nat>> {
   switch (spec.mechanism) {
     case 'any':
-      return (await import('../../discover.js')).discoverNat(options);
+      return (await import('../../discover.js')).discoverNat(spec.gateway === undefined ? options : { ...options, gateway: spec.gateway });
     case 'extip':
       return of(extIp(spec.ip));
     case 'upnp': {
       const { upnp } = await import('../../protocols/upnp/client.js');
+      if (spec.gateway !== undefined) return upnp({ ...options.upnp, gateway: spec.gateway });
       return upnp(spec.descriptionUrl === undefined ? options.upnp : { ...options.upnp, descriptionUrl: spec.descriptionUrl });
     }
+    case 'stun':
+      return (await import('../../protocols/stun/client.js')).stun(spec.server, options.stun);
     case 'pmp':
       return (await import('../../protocols/pmp/client.js')).pmp(spec.gateway ?? options.gateway, options.pmp);
     case 'pcp':

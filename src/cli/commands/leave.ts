@@ -38,7 +38,7 @@ type Outcome =
  */
 export async function leaveCommand(args: MapArgs, io: CliIo): Promise<number> {
   const { nat } = await discoverOnce('map', args, io);
-  if (nat.kind === 'extip') {
+  if (nat.kind === 'extip' || nat.kind === 'stun') {
     io.stderr.write(`rxnat: ${nat.name} has no gateway: nothing to add (ports are forwarded by hand)\n`);
     return 1;
   }

@@ -32,8 +32,8 @@ export async function listCommand(args: CommonArgs, io: CliIo): Promise<number> 
   const { nat: winner } = await discoverOnce('list', args, io);
   let from: Nat = winner;
   let note: string | null = null;
-  if (winner.kind === 'extip') {
-    note = 'extip: there is no gateway to ask; ports are forwarded by hand.';
+  if (winner.kind === 'extip' || winner.kind === 'stun') {
+    note = `${winner.kind}: there is no gateway to ask; ports are forwarded by hand.`;
   } else if (winner.kind !== 'upnp') {
     const protocol = PROTOCOL_NAMES[winner.kind] ?? winner.kind;
     if (RACE_SPECS.has(args.nat.trim().toLowerCase())) {

@@ -42,8 +42,8 @@ export interface UnmapArgs extends CommonArgs {
 export async function unmapCommand(args: UnmapArgs, io: CliIo): Promise<number> {
   const { nat } = await discoverOnce('unmap', args, io);
   const key = `${args.protocol}/${args.externalPort}`;
-  if (nat.kind === 'extip') {
-    io.stderr.write(`rxnat: extip has no gateway: nothing to delete (ports are forwarded by hand)\n`);
+  if (nat.kind === 'extip' || nat.kind === 'stun') {
+    io.stderr.write(`rxnat: ${nat.kind} has no gateway: nothing to delete (ports are forwarded by hand)\n`);
     return 1;
   }
   if (nat.kind === 'upnp') {

@@ -69,6 +69,11 @@ export interface UpnpOptions {
    * default gateway at port 1900 (unicast). Tests pass loopback targets.
    */
   readonly ssdpTargets?: readonly SsdpTarget[];
+  /**
+   * The router to search by unicast and to prefer among the IGDs that answer, instead of the
+   * default route's (ignored when `ssdpTargets` is given).
+   */
+  readonly gateway?: string;
   /** Local address to bind the SSDP socket and HTTP connections to. */
   readonly localAddress?: string;
   /** SSDP discovery window in ms (resolves earlier, on the first valid gateway). Default 2000. */
@@ -195,10 +200,12 @@ export function upnp(options: UpnpOptions = {}): Observable<UpnpNat> {
     const targets$ =
       config.ssdpTargets !== undefined
         ? of(config.ssdpTargets)
-        : config.transport.defaultGateway().pipe(
-            map(({ gateway }) => [SSDP_MULTICAST_TARGET, { address: gateway, port: SSDP_PORT }]),
-            catchError(() => of([SSDP_MULTICAST_TARGET])),
-          );
+        : options.gateway !== undefined
+          ? of([SSDP_MULTICAST_TARGET, { address: options.gateway, port: SSDP_PORT }])
+          : config.transport.defaultGateway().pipe(
+              map(({ gateway }) => [SSDP_MULTICAST_TARGET, { address: gateway, port: SSDP_PORT }]),
+              catchError(() => of([SSDP_MULTICAST_TARGET])),
+            );
     // Searching on its own (no ssdpTargets given), the gateway on the default route is preferred.
     return targets$.pipe(switchMap((targets) => discover(config, targets, config.ssdpTargets === undefined ? targets[1]?.address : undefined)));
   });
