@@ -212,6 +212,18 @@ describe('rxnat against miniupnpd 2.3.1 (IGDv2, NAT-PMP, PCP)', { skip }, () => 
     }
   });
 
+  it('stun:<internet>:3478 from the LAN reads the address the internet sees through the gateway (the lab\'s STUN responder)', async () => {
+    const code = [
+      "import { firstValueFrom } from 'rxjs';",
+      "import { parseNat } from './src/parse-nat.ts';",
+      `const nat = await firstValueFrom(parseNat('stun:${LAB_ADDRESSES.internet}:3478'));`,
+      'console.log(JSON.stringify({ kind: nat.kind, ip: await firstValueFrom(nat.externalIp()) }));',
+    ].join('\n');
+    const r = await lab().runNodeInLan<{ kind: string; ip: string }>({ code }, [], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.json, { kind: 'stun', ip: EXT_IP });
+  });
+
   it('discoverNat() with defaults (default route, SSDP) finds the gateway', async (t) => {
     const driver = Driver.start(lab());
     try {
