@@ -17,10 +17,18 @@ import { pmp } from '../../src/protocols/pmp/client.js';
 import { startGatewaySimulator, type GatewaySimulator } from '../../src/testing/simulator.js';
 import { recordingNat, refusedDelete, unhandledRejections } from './fake-nats.js';
 
+/**
+ * NAT-PMP deadlines no loaded machine misses on loopback (the default probe is 1 s): what these
+ * tests show is what the gateway confirmed, not how fast.
+ */
+const LOOPBACK = { probeTimeoutMs: 10_000, timeoutMs: 10_000 } as const;
+/** A teardown bound for deletes the simulator answers: ample on a loaded machine. */
+const ANSWERED_TEARDOWN_MS = 10_000;
+
 async function withSim<T>(fn: (sim: GatewaySimulator, nat$: Observable<Nat>) => Promise<T>): Promise<T> {
   const sim = await startGatewaySimulator();
   try {
-    return await fn(sim, pmp(sim.address, { port: sim.pmpPort, localAddress: sim.address }));
+    return await fn(sim, pmp(sim.address, { port: sim.pmpPort, localAddress: sim.address, ...LOOPBACK }));
   } finally {
     await sim.close();
   }
@@ -31,7 +39,7 @@ describe('mappingStates: for await over a mapping', { timeout: 20_000 }, () => {
     withSim(async (sim, nat$) => {
       const controller = new AbortController();
       const seen: MappingState[] = [];
-      for await (const state of mappingStates(nat$, { protocol: 'udp', internalPort: 4001 }, { signal: controller.signal, teardownTimeoutMs: 500 })) {
+      for await (const state of mappingStates(nat$, { protocol: 'udp', internalPort: 4001 }, { signal: controller.signal, teardownTimeoutMs: ANSWERED_TEARDOWN_MS })) {
         seen.push(state);
         if (state.status === 'mapped') {
           assert.equal(sim.table.list().length, 1);
@@ -47,7 +55,7 @@ describe('mappingStates: for await over a mapping', { timeout: 20_000 }, () => {
 
   it('break deletes the mapping before the loop statement ends (simulator)', () =>
     withSim(async (sim, nat$) => {
-      for await (const state of mappingStates(nat$, { protocol: 'tcp', internalPort: 8080 }, { teardownTimeoutMs: 500 })) {
+      for await (const state of mappingStates(nat$, { protocol: 'tcp', internalPort: 8080 }, { teardownTimeoutMs: ANSWERED_TEARDOWN_MS })) {
         if (state.status === 'mapped') break;
       }
       assert.deepEqual(sim.table.list(), [], 'deleted by the time the loop is left');
