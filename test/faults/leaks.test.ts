@@ -38,32 +38,45 @@ function extra(baseline: Map<string, number>, now: Map<string, number>): string[
   return [...now].filter(([type, n]) => n > (baseline.get(type) ?? 0)).map(([type, n]) => `${type} +${n - (baseline.get(type) ?? 0)}`);
 }
 
-/** Waits (up to 3 s: sockets close asynchronously) until nothing beyond the baseline is active. */
+/**
+ * How long a condition that must come true may take: only a failing test waits this long, so it
+ * can be generous enough for a loaded machine.
+ */
+const PATIENCE_MS = 10_000;
+
+/** Waits (sockets close asynchronously) until nothing beyond the baseline is active. */
 async function assertBackTo(baseline: Map<string, number>, what: string): Promise<void> {
   let left: string[] = [];
-  const clean = await eventually(() => (left = extra(baseline, resources())).length === 0, 3000);
+  const clean = await eventually(() => (left = extra(baseline, resources())).length === 0, PATIENCE_MS);
   assert.ok(clean, `${what}: resources left behind: ${left.join(', ')}`);
 }
 
-const FAST: MapPortOptions = { retry: { initialDelayMs: 50, maxDelayMs: 500 }, externalIpCacheMs: 250, teardownTimeoutMs: 1000 };
+/** Fast retries; a teardown bound a loaded machine's loopback deletes always meet (nothing here waits for it to lapse). */
+const FAST: MapPortOptions = { retry: { initialDelayMs: 50, maxDelayMs: 500 }, externalIpCacheMs: 250, teardownTimeoutMs: 5000 };
 
 const SOURCES = ['pmp', 'pcp', 'upnp (SSDP)', 'upnp (description URL)', 'discoverNat (all three raced)'] as const;
 type SourceName = (typeof SOURCES)[number];
 
-/** A NAT source pointed at the simulator only. */
-function source(name: SourceName, sim: GatewaySimulator): Observable<Nat> {
+/**
+ * A NAT source pointed at the simulator only. `answered`: deadlines no loaded machine misses on
+ * loopback (discovery resolves at the first answer, so they cost nothing when it comes);
+ * `defaults`: the clients' own (a 1 s NAT-PMP/PCP probe), for gateways that must fail.
+ */
+function source(name: SourceName, sim: GatewaySimulator, deadlines: 'answered' | 'defaults' = 'answered'): Observable<Nat> {
   const local = { localAddress: sim.address };
+  const udp = deadlines === 'answered' ? { probeTimeoutMs: PATIENCE_MS, timeoutMs: PATIENCE_MS } : {};
+  const soap = deadlines === 'answered' ? { requestTimeoutMs: PATIENCE_MS } : {};
   switch (name) {
     case 'pmp':
-      return pmp(sim.address, { ...local, port: sim.pmpPort });
+      return pmp(sim.address, { ...local, ...udp, port: sim.pmpPort });
     case 'pcp':
-      return pcp(sim.address, { ...local, port: sim.pcpPort, fallbackToPmp: false });
+      return pcp(sim.address, { ...local, ...udp, port: sim.pcpPort, fallbackToPmp: false });
     case 'upnp (SSDP)':
-      return upnp({ ...local, ssdpTargets: [sim.ssdpTarget], timeoutMs: 1000 });
+      return upnp({ ...local, ...soap, ssdpTargets: [sim.ssdpTarget], timeoutMs: deadlines === 'answered' ? 5000 : 1000 });
     case 'upnp (description URL)':
-      return upnp({ ...local, descriptionUrl: sim.descriptionUrl });
+      return upnp({ ...local, ...soap, descriptionUrl: sim.descriptionUrl });
     case 'discoverNat (all three raced)':
-      return discoverNat({ ...sim.discoverOptions, timeoutMs: 2000 });
+      return discoverNat({ ...sim.discoverOptions, timeoutMs: deadlines === 'answered' ? PATIENCE_MS : 2000 });
   }
 }
 
@@ -80,6 +93,11 @@ async function withSimulator(body: (sim: GatewaySimulator, baseline: Map<string,
 }
 
 const ours = (sim: GatewaySimulator): number => sim.table.list().filter((m) => m.internalClient === sim.address).length;
+/** Add requests the simulator has received, over NAT-PMP, PCP and UPnP. */
+const addsHeard = (sim: GatewaySimulator): number => {
+  const byKind = sim.pmpPcp.counters.byKind;
+  return byKind['pmp.mapTcp'] + byKind['pmp.mapUdp'] + byKind['pcp.map'] + sim.upnp.requests.filter((r) => r.action === 'AddPortMapping' || r.action === 'AddAnyPortMapping').length;
+};
 
 describe('teardown leaves no sockets, timers or mappings', () => {
   let port = 43000;
@@ -91,16 +109,16 @@ describe('teardown leaves no sockets, timers or mappings', () => {
         // 1. Unsubscribe once mapped (and renewed: short lease).
         const states: string[] = [];
         const subscription = mapPort(nat$, { protocol: 'tcp', internalPort: port++, lifetimeSeconds: 1 }, FAST).subscribe((s) => states.push(s.status));
-        assert.ok(await eventually(() => states.includes('mapped'), 5000), `mapped: ${states.join('→')}`);
+        assert.ok(await eventually(() => states.includes('mapped'), PATIENCE_MS), `mapped: ${states.join('→')}`);
         await sleep(600); // a renewal or two, the address poll
         subscription.unsubscribe();
-        assert.ok(await eventually(() => ours(sim) === 0, 3000), 'the delete reached the gateway');
+        assert.ok(await eventually(() => ours(sim) === 0, PATIENCE_MS), 'the delete reached the gateway');
         await assertBackTo(baseline, 'after unsubscribe');
 
         // 2. Graceful stop: completes, deleted.
         const stop$ = new Subject<void>();
         const all = lastValueFrom(mapPort(nat$, { protocol: 'udp', internalPort: port++ }, { ...FAST, stop: stop$ }).pipe(toArray()));
-        await eventually(() => ours(sim) === 1, 5000);
+        assert.ok(await eventually(() => ours(sim) === 1, PATIENCE_MS), 'mapped before the stop');
         stop$.next();
         const stopped = await all;
         assert.equal(stopped.at(-1)?.status, 'unmapped', 'stop ends with unmapped');
@@ -110,11 +128,14 @@ describe('teardown leaves no sockets, timers or mappings', () => {
         // 3. Unsubscribe while the add is in flight (slow gateway): the delete follows the answer.
         sim.pmpPcp.faults.delayMs = 300;
         sim.upnp.faults.inject({ kind: 'delay', ms: 300 }, { action: 'AddPortMapping', times: 1 });
+        const heard = addsHeard(sim);
         const inFlight = mapPort(nat$, { protocol: 'tcp', internalPort: port++ }, FAST).subscribe();
-        await sleep(150);
+        // Unsubscribe once the gateway has the add (not after a fixed 150 ms, which a loaded
+        // machine may spend before the add is even sent): its answer is then still 300 ms away.
+        assert.ok(await eventually(() => addsHeard(sim) > heard, PATIENCE_MS), 'the gateway heard the add');
         inFlight.unsubscribe();
         await sleep(400);
-        assert.ok(await eventually(() => ours(sim) === 0, 3000), 'the add answered after teardown was deleted');
+        assert.ok(await eventually(() => ours(sim) === 0, PATIENCE_MS), 'the add answered after teardown was deleted');
         sim.pmpPcp.faults.delayMs = 0;
         await assertBackTo(baseline, 'after unsubscribing during the add');
 
@@ -122,7 +143,7 @@ describe('teardown leaves no sockets, timers or mappings', () => {
         // inside it, with the default bounds and a 30 s lease: no renewal timer (10 s) may
         // survive the stream.
         await firstValueFrom(mapPort(nat$, { protocol: 'tcp', internalPort: port++, lifetimeSeconds: 30 }).pipe(filter((s) => s.status === 'mapped')));
-        assert.ok(await eventually(() => ours(sim) === 0, 3000), 'deleted after firstValueFrom');
+        assert.ok(await eventually(() => ours(sim) === 0, PATIENCE_MS), 'deleted after firstValueFrom');
         await assertBackTo(baseline, 'after firstValueFrom(mapped)');
         const stopNow$ = new Subject<void>();
         await lastValueFrom(
@@ -141,7 +162,7 @@ describe('teardown leaves no sockets, timers or mappings', () => {
       sim.pmpPcp.faults.silent = true;
       sim.upnp.faults.inject({ kind: 'silent' }, { times: Infinity });
       const subscriptions = SOURCES.filter((name) => !name.startsWith('discover')).map((name) =>
-        mapPort(source(name, sim), { protocol: 'tcp', internalPort: port++ }, FAST).subscribe(),
+        mapPort(source(name, sim, 'defaults'), { protocol: 'tcp', internalPort: port++ }, FAST).subscribe(),
       );
       await sleep(1500);
       for (const s of subscriptions) s.unsubscribe();
@@ -151,7 +172,7 @@ describe('teardown leaves no sockets, timers or mappings', () => {
 
   test('discoverNat: the winner emitted, the losing probes closed; a failed discovery (NoGatewayError) closes everything', async () => {
     await withSimulator(async (sim, baseline) => {
-      const nat = await firstValueFrom(discoverNat({ ...sim.discoverOptions, timeoutMs: 2000 }));
+      const nat = await firstValueFrom(discoverNat({ ...sim.discoverOptions, timeoutMs: PATIENCE_MS }));
       assert.ok(['pcp', 'pmp', 'upnp'].includes(nat.kind), nat.kind);
       await assertBackTo(baseline, 'after a successful discovery');
       // Unsubscribed mid-race.
@@ -166,7 +187,7 @@ describe('teardown leaves no sockets, timers or mappings', () => {
       // parseNat('any') is the same race.
       sim.pmpPcp.faults.silent = false;
       sim.upnp.faults.ssdpSilent = false;
-      const viaSpec = parseNat('any', { ...sim.discoverOptions, timeoutMs: 2000 }) as Observable<Nat>;
+      const viaSpec = parseNat('any', { ...sim.discoverOptions, timeoutMs: PATIENCE_MS }) as Observable<Nat>;
       await firstValueFrom(viaSpec);
       await assertBackTo(baseline, 'after parseNat("any")');
     });
@@ -174,7 +195,7 @@ describe('teardown leaves no sockets, timers or mappings', () => {
 
   test('natService: close() deletes every mapping and releases everything', async () => {
     await withSimulator(async (sim, baseline) => {
-      const service = natService(discoverNat({ ...sim.discoverOptions, timeoutMs: 2000 }), FAST);
+      const service = natService(discoverNat({ ...sim.discoverOptions, timeoutMs: PATIENCE_MS }), FAST);
       const mappings = [service.newMapping('tcp', port++, { lifetimeSeconds: 2 }), service.newMapping('udp', port++, { lifetimeSeconds: 2 }), service.newMapping('tcp', port++)];
       await Promise.all(mappings.map((m) => firstValueFrom(m.state$.pipe(filter((s) => s.status === 'mapped'), take(1)))));
       assert.equal(ours(sim), 3, 'three mappings on the gateway');
@@ -188,7 +209,7 @@ describe('teardown leaves no sockets, timers or mappings', () => {
   test('natMap: abort deletes the mapping and resolves; nothing left', async () => {
     await withSimulator(async (sim, baseline) => {
       const controller = new AbortController();
-      const done = natMap(pcp(sim.address, { localAddress: sim.address, port: sim.pcpPort }), controller.signal, 'udp', port, port++, 'leak test', {
+      const done = natMap(pcp(sim.address, { localAddress: sim.address, port: sim.pcpPort, probeTimeoutMs: PATIENCE_MS, timeoutMs: PATIENCE_MS }), controller.signal, 'udp', port, port++, 'leak test', {
         ...FAST,
         onState: (s) => {
           if (s.status === 'mapped') controller.abort();
@@ -201,7 +222,7 @@ describe('teardown leaves no sockets, timers or mappings', () => {
   });
 });
 
-test('a script that maps through every backend, tears down and closes its simulator exits by itself', async () => {
+test('a script that maps through every backend, tears down and closes its simulator exits by itself', async (t) => {
   const script = fileURLToPath(new URL('./fixtures/map-and-exit.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBUG: '' } });
   let stdout = '';
@@ -209,11 +230,13 @@ test('a script that maps through every backend, tears down and closes its simula
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   let killed = false;
-  // Generous: tsx start-up plus a dozen mappings, then a few seconds to exit. Never hit when all is well.
+  // Generous: tsx start-up plus a dozen mappings on a loaded machine, then the exit. Never hit
+  // when all is well, and shorter than the 200 s a renewal timer left behind (600 s leases)
+  // would hold the process: a leak is a kill here, however slow the machine.
   const guard = setTimeout(() => {
     killed = true;
     if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-  }, 30_000);
+  }, 120_000);
   let doneAt = 0;
   child.stdout.on('data', () => {
     if (doneAt === 0 && stdout.includes('"done":true')) doneAt = performance.now();
@@ -227,6 +250,7 @@ test('a script that maps through every backend, tears down and closes its simula
   assert.equal(result.done, true, `the script finished: ${stdout}`);
   assert.equal(result.left, 0, 'nothing left on its simulator');
   assert.equal(result.mapped?.length, 5, `mapped through every backend: ${JSON.stringify(result.mapped)}`);
-  // Exiting is behaviour, not speed: the bound is the silent gateway's teardown (0.5 s) with slack.
-  assert.ok(exitedAfterMs >= 0 && exitedAfterMs < 5000, `exited ${Math.round(exitedAfterMs)} ms after its last line`);
+  // Exiting is behaviour, not speed: no bound on how soon (load decides that), only that it did.
+  assert.ok(exitedAfterMs >= 0, 'exited after its last line');
+  t.diagnostic(`exited ${Math.round(exitedAfterMs)} ms after its last line`);
 });
