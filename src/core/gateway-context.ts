@@ -109,7 +109,8 @@ export function createGatewayRegistry(): GatewayRegistry {
  * ```
  */
 export function isGatewayRegistry(value: unknown): value is GatewayRegistry {
-  return typeof value === 'object' && value !== null && contextsOf.has(value as GatewayRegistry);
+  // WeakMap#has answers false for a primitive (and null): no type test needed.
+  return contextsOf.has(value as GatewayRegistry);
 }
 
 /** The registry of every stream not given one. */

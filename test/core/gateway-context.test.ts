@@ -201,4 +201,6 @@ test('two registries share no context, and neither sees the options of the other
   assert.equal(isGatewayRegistry(one), true);
   assert.equal(isGatewayRegistry({}), false);
   assert.equal(isGatewayRegistry(null), false);
+  assert.equal(isGatewayRegistry('registry'), false);
+  assert.equal(isGatewayRegistry(undefined), false);
 });
