@@ -172,7 +172,7 @@ test('a synchronous source that gives two NATs: a subscriber that leaves on the 
     const first = fakeNat({ add: (r) => of(granted(r)), remove: done, ip: () => of(IP) });
     const second = fakeNat({ name: 'second(192.0.2.9)', add: (r) => of(granted(r)), remove: done, ip: () => of(IP) });
     const stop = new Subject<void>();
-    const states = mapPort(of<Nat>(first, second), request, options(clock, { stop }));
+    const states = mapPort(of(first as Nat, second as Nat), request, options(clock, { stop }));
     (leave === 'unsubscribe' ? states.pipe(take(2)) : states).subscribe((s) => {
       if (leave === 'stop' && s.backend !== null) stop.next();
     });
