@@ -20,14 +20,29 @@ import { FreezableClock, StateRecorder } from './harness.js';
 /** The backends these tests run on. */
 export type Kind = 'pmp' | 'pcp' | 'upnp';
 
-/** Fast retries and short bounds (the values the brief allows). */
-export const FAST: MapPortOptions = { retry: { initialDelayMs: 50, maxDelayMs: 500 }, externalIpCacheMs: 250, teardownTimeoutMs: 1000 };
+/**
+ * Fast retries and short bounds. The teardown bound (3 s) is one a loaded machine's loopback
+ * deletes always meet, yet shorter than the 4 s that 200 deletes at 20 ms each take (C).
+ */
+export const FAST: MapPortOptions = { retry: { initialDelayMs: 50, maxDelayMs: 500 }, externalIpCacheMs: 250, teardownTimeoutMs: 3000 };
 
 /** A long lease: nothing renews or expires within a test, only a delete removes it. */
 export const LONG_LEASE_SECONDS = 7200;
 
-/** Client deadlines: 500 ms per request, fast retransmissions. */
-export const CLIENT_TIMEOUT_MS = 500;
+/**
+ * Client deadlines: 2 s per request (a healthy loopback answer meets it on a loaded machine),
+ * fast retransmissions. A fault that answers "late" answers {@link LATE_MS} after the request.
+ */
+export const CLIENT_TIMEOUT_MS = 2000;
+
+/** How late a late answer comes: three client deadlines, so load cannot bring it inside one. */
+export const LATE_MS = CLIENT_TIMEOUT_MS * 3;
+
+/**
+ * How long a condition that must come true may take: only a failing test waits this long, so it
+ * is generous enough for a loaded machine.
+ */
+export const PATIENCE_MS = 15_000;
 
 /** A simulator with a freezable table clock (an hour of uptime, so epoch resets are unmistakable). */
 export interface TestGateway {
@@ -73,6 +88,7 @@ export function clientOptions(kind: 'pcp', sim: GatewaySimulator, overrides?: Pc
 export function clientOptions(kind: 'upnp', sim: GatewaySimulator, overrides?: UpnpOptions): UpnpOptions;
 export function clientOptions(kind: Kind, sim: GatewaySimulator, overrides: PmpOptions | PcpOptions | UpnpOptions = {}): PmpOptions | PcpOptions | UpnpOptions {
   const local = { localAddress: sim.address };
+  // One deadline for the probe too: PCP also uses it for the NAT-PMP requests it falls back to.
   const udp = { ...local, probeTimeoutMs: CLIENT_TIMEOUT_MS, timeoutMs: CLIENT_TIMEOUT_MS, initialRetransmitMs: 50 };
   switch (kind) {
     case 'pmp':

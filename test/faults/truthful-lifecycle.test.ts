@@ -36,11 +36,13 @@ import {
   discover,
   FAST,
   isMap,
+  LATE_MS,
   LONG_LEASE_SECONDS,
   mapRequests,
   natSource,
   ours,
   patch,
+  PATIENCE_MS,
   PCP,
   PMP,
   requestsHeard,
@@ -49,7 +51,7 @@ import {
   type Kind,
 } from './truthful-harness.js';
 
-const TEARDOWN_MS = FAST.teardownTimeoutMs ?? 1000;
+const TEARDOWN_MS = FAST.teardownTimeoutMs ?? 3000;
 
 let nextPort = 31000;
 const port = (): number => nextPort++;
@@ -83,7 +85,7 @@ interface UnconfirmedAddCase {
 
 const UNCONFIRMED_ADDS: readonly UnconfirmedAddCase[] = [
   { name: 'NAT-PMP, every reply lost', kind: 'pmp', teardown: 'unsubscribe', inject: (sim) => void (sim.pmpPcp.faults.drop = {}) },
-  { name: 'NAT-PMP, answers late (1.5 s, after the 0.5 s deadline)', kind: 'pmp', teardown: 'stop', inject: (sim) => void (sim.pmpPcp.faults.delayMs = 1500) },
+  { name: 'NAT-PMP, answers late (6 s, after the 2 s deadline)', kind: 'pmp', teardown: 'stop', inject: (sim) => void (sim.pmpPcp.faults.delayMs = LATE_MS) },
   {
     name: 'NAT-PMP, MAP answers truncated',
     kind: 'pmp',
@@ -114,10 +116,10 @@ const UNCONFIRMED_ADDS: readonly UnconfirmedAddCase[] = [
   },
   { name: 'PCP, every reply lost', kind: 'pcp', teardown: 'stop', inject: (sim) => void (sim.pmpPcp.faults.drop = {}) },
   {
-    name: 'UPnP, AddPortMapping answered after the SOAP deadline (applied, answer 1.5 s late)',
+    name: 'UPnP, AddPortMapping answered after the SOAP deadline (applied, answer 6 s late)',
     kind: 'upnp',
     teardown: 'unsubscribe',
-    inject: (sim) => onEveryAdd(sim, { kind: 'applied', answer: { kind: 'delay', ms: 1500 } }),
+    inject: (sim) => onEveryAdd(sim, { kind: 'applied', answer: { kind: 'delay', ms: LATE_MS } }),
   },
   {
     name: 'UPnP, AddPortMapping never answered (applied, answer lost)',
@@ -161,13 +163,13 @@ describe('A. an add the gateway applied but never confirmed is deleted at teardo
         );
         held.subscription = scope.track(mapPort(nat, request, { ...FAST, stop: stop$ }).subscribe(recorder.observer));
 
-        assert.ok(await eventually(() => heldAtTeardown !== undefined, 5000), `the add must fail as the client sees it\nstates:\n${recorder.log()}`);
+        assert.ok(await eventually(() => heldAtTeardown !== undefined, PATIENCE_MS), `the add must fail as the client sees it\nstates:\n${recorder.log()}`);
         assert.equal(heldAtTeardown?.length, 1, `setup: the gateway applied the add before the failure was reported: ${JSON.stringify(heldAtTeardown)}`);
         if (c.teardown === 'stop') {
-          assert.ok(await eventually(() => recorder.completed, TEARDOWN_MS + 2000), `the stream must complete after stop\nstates:\n${recorder.log()}`);
+          assert.ok(await eventually(() => recorder.completed, TEARDOWN_MS + PATIENCE_MS), `the stream must complete after stop\nstates:\n${recorder.log()}`);
           assert.equal(recorder.latest()?.status, 'unmapped');
         }
-        const gone = await eventually(() => ours(sim).length === 0, TEARDOWN_MS + 2000);
+        const gone = await eventually(() => ours(sim).length === 0, TEARDOWN_MS + PATIENCE_MS);
         assert.ok(gone, `after teardown the gateway holds nothing of ours; left: ${JSON.stringify(describeOurs(sim))}\nstates:\n${recorder.log()}`);
       }));
   }
@@ -181,16 +183,16 @@ const SILENCES: readonly SilenceCase[] = [
   { name: 'NAT-PMP gateway silent', kind: 'pmp', silence: (sim) => void (sim.pmpPcp.faults.silent = true) },
   { name: 'PCP gateway silent', kind: 'pcp', silence: (sim) => void (sim.pmpPcp.faults.silent = true) },
   {
-    name: 'UPnP DeletePortMapping answered after the SOAP deadline (3 s > 0.5 s)',
+    name: 'UPnP DeletePortMapping answered after the SOAP deadline (6 s > 2 s)',
     kind: 'upnp',
-    silence: (sim) => sim.upnp.faults.inject({ kind: 'delay', ms: 3000 }, { action: 'DeletePortMapping', times: Infinity }),
+    silence: (sim) => sim.upnp.faults.inject({ kind: 'delay', ms: LATE_MS }, { action: 'DeletePortMapping', times: Infinity }),
   },
   { name: 'UPnP HTTP server closed (connection refused)', kind: 'upnp', silence: (sim) => sim.upnp.close() },
 ];
 
 describe('B. a delete the gateway never confirmed is reported', { concurrency: 4 }, () => {
   for (const c of SILENCES) {
-    test(`${c.name} at stop: the last state is unmapped with an UnconfirmedDeleteError listing the mapping`, () =>
+    test(`${c.name} at stop: the last state is unmapped with an UnconfirmedDeleteError listing the mapping`, (t) =>
       withScope(async (scope) => {
         const { sim } = await scope.gateway();
         const nat = await discover(c.kind, sim);
@@ -201,16 +203,19 @@ describe('B. a delete the gateway never confirmed is reported', { concurrency: 4
         let mappedAtWallMs = 0;
         recorder.onState((s) => s.status === 'mapped', () => void (mappedAtWallMs = Date.now()));
         scope.track(mapPort(nat, request, { ...FAST, stop: stop$ }).subscribe(recorder.observer));
-        const mapped = await recorder.next((s) => s.status === 'mapped', 5000);
+        const mapped = await recorder.next((s) => s.status === 'mapped', PATIENCE_MS);
         assert.ok(mapped, `mapped first\nstates:\n${recorder.log()}`);
 
         await c.silence(sim);
         const stoppedAt = performance.now();
         stop$.next();
-        assert.ok(await eventually(() => recorder.completed || recorder.error !== undefined, TEARDOWN_MS + 3000), `the stream must complete after stop\nstates:\n${recorder.log()}`);
+        assert.ok(await eventually(() => recorder.completed || recorder.error !== undefined, TEARDOWN_MS + PATIENCE_MS), `the stream must complete after stop\nstates:\n${recorder.log()}`);
         const took = performance.now() - stoppedAt;
         assert.equal(recorder.error, undefined, `the stream must not error: ${String(recorder.error)}`);
-        assert.ok(took < TEARDOWN_MS + 1000, `stop completes within the teardown bound (took ${Math.round(took)} ms)`);
+        // That stop ends within teardownTimeoutMs, not at the late answer, is asserted in virtual
+        // time (test/core/session-runner.test.ts; the SOAP deadline in upnp/client-timing.test.ts):
+        // a real-time bound here would measure the machine's load. Here: what the last state says.
+        t.diagnostic(`stop completed ${Math.round(took)} ms after it was asked (teardown bound ${TEARDOWN_MS} ms)`);
 
         const last = recorder.latest();
         assert.equal(last?.status, 'unmapped', `last state\nstates:\n${recorder.log()}`);
@@ -242,9 +247,9 @@ describe('B. a delete the gateway never confirmed is reported', { concurrency: 4
         const stop$ = new Subject<void>();
         const recorder = new TimedRecorder();
         scope.track(mapPort(nat, { protocol: 'tcp', internalPort, lifetimeSeconds: LONG_LEASE_SECONDS }, { ...FAST, stop: stop$ }).subscribe(recorder.observer));
-        assert.ok(await recorder.next((s) => s.status === 'mapped', 5000), `${kind}: mapped\n${recorder.log()}`);
+        assert.ok(await recorder.next((s) => s.status === 'mapped', PATIENCE_MS), `${kind}: mapped\n${recorder.log()}`);
         stop$.next();
-        assert.ok(await eventually(() => recorder.completed, TEARDOWN_MS + 2000), `${kind}: completes`);
+        assert.ok(await eventually(() => recorder.completed, TEARDOWN_MS + PATIENCE_MS), `${kind}: completes`);
         assert.equal(recorder.latest()?.status, 'unmapped', kind);
         assert.equal(recorder.latest()?.error, null, `${kind}: confirmed delete, no error: ${String(recorder.latest()?.error)}`);
         assert.deepEqual(describeOurs(sim), [], `${kind}: deleted`);
@@ -255,7 +260,7 @@ describe('B. a delete the gateway never confirmed is reported', { concurrency: 4
 // --- C ----------------------------------------------------------------------------------------
 
 describe('C. teardown of many mappings on a slow gateway leaves nothing', () => {
-  test('200 UPnP mappings, each DeletePortMapping taking 20 ms, teardownTimeoutMs 1000: all deleted, no error', () =>
+  test(`200 UPnP mappings, each DeletePortMapping taking 20 ms, teardownTimeoutMs ${TEARDOWN_MS}: all deleted, no error`, () =>
     withScope(async (scope) => {
       const COUNT = 200;
       const { sim } = await scope.gateway();
@@ -272,15 +277,15 @@ describe('C. teardown of many mappings on a slow gateway leaves nothing', () => 
           ),
         );
       });
-      const allMapped = await eventually(() => recorders.every((r) => r.latest()?.status === 'mapped'), 8000);
+      const allMapped = await eventually(() => recorders.every((r) => r.latest()?.status === 'mapped'), PATIENCE_MS);
       assert.ok(allMapped, `all ${COUNT} mapped (${recorders.filter((r) => r.latest()?.status === 'mapped').length} are)`);
       assert.equal(ours(sim).length, COUNT, 'the gateway holds all of them');
 
-      // The router now takes 20 ms per delete: 200 of them take 4 s in all, far beyond the
-      // 1 s bound, but each one's own time on the wire is 20 ms.
+      // The router now takes 20 ms per delete: 200 of them take 4 s in all, beyond the 3 s
+      // bound, but each one's own time on the wire is 20 ms.
       sim.upnp.faults.inject({ kind: 'delay', ms: 20 }, { action: 'DeletePortMapping', times: Infinity });
       stop$.next();
-      const allDone = await eventually(() => recorders.every((r) => r.completed || r.error !== undefined), 12_000);
+      const allDone = await eventually(() => recorders.every((r) => r.completed || r.error !== undefined), 4000 + PATIENCE_MS);
       assert.ok(allDone, `every stream completes (${recorders.filter((r) => r.completed).length}/${COUNT})`);
       const left = ours(sim);
       assert.equal(left.length, 0, `the gateway holds nothing of ours; left ${left.length}: ${left.slice(0, 5).map((m) => m.externalPort).join(', ')}…`);
@@ -377,15 +382,20 @@ describe('D. leases never lapse while the state says mapped', () => {
           },
         );
         scope.track(mapPort(nat, { protocol: 'tcp', internalPort, externalPort: internalPort, lifetimeSeconds: LEASE_S }, FAST).subscribe(recorder.observer));
-        assert.ok(await recorder.next((s) => s.status === 'mapped', 5000), `mapped first\n${recorder.log()}`);
+        assert.ok(await recorder.next((s) => s.status === 'mapped', PATIENCE_MS), `mapped first\n${recorder.log()}`);
         const mappedAt = recorder.firstTime((s) => s.status === 'mapped') ?? 0;
         // The lease ran from the add's send, before `mapped` arrived: it ends by mappedAt + 3 s.
+        // Checked by a timer due then (+ 250 ms) rather than by comparing clock readings: the
+        // stream's own lease-end timer is due earlier (2.25 s after the send, a 750 ms margin),
+        // and Node runs due timers in the order they fall due, so however late a loaded loop runs
+        // them, the stream's comes first. When the lease ends is asserted in virtual time in
+        // test/core/session.test.ts ('the lease clock').
         const deadline = mappedAt + LEASE_S * 1000 + TOLERANCE_MS;
-        await eventually(() => recorder.states.some((s) => s.status === 'unmapped'), LEASE_S * 1000 + 2500);
+        await sleep(Math.max(0, deadline - performance.now()));
         const unmappedAt = recorder.firstTime((s) => s.status === 'unmapped');
         assert.ok(
-          unmappedAt !== undefined && unmappedAt <= deadline,
-          `unmapped by the lease's end: ${unmappedAt === undefined ? 'never' : `${Math.round(unmappedAt - mappedAt)} ms after mapped`} (bound ${LEASE_S * 1000 + TOLERANCE_MS} ms); the gateway dropped it: ${JSON.stringify(describeOurs(sim))}\npath: ${statusPath(recorder.states)}\n${recorder.log()}`,
+          unmappedAt !== undefined,
+          `unmapped by the lease's end (checked ${LEASE_S * 1000 + TOLERANCE_MS} ms after mapped); the gateway dropped it: ${JSON.stringify(describeOurs(sim))}\npath: ${statusPath(recorder.states)}\n${recorder.log()}`,
         );
       }));
   }
@@ -403,7 +413,7 @@ describe('E. epoch falling on every reply does not flood', () => {
         const recorder = new TimedRecorder();
         // A 60 s lease renews after 20 s: no renewal falls in the window, only re-adds.
         scope.track(mapPort(nat, { protocol: 'tcp', internalPort, externalPort: internalPort, lifetimeSeconds: 60 }, FAST).subscribe(recorder.observer));
-        assert.ok(await recorder.next((s) => s.status === 'mapped', 5000), `mapped first\n${recorder.log()}`);
+        assert.ok(await recorder.next((s) => s.status === 'mapped', PATIENCE_MS), `mapped first\n${recorder.log()}`);
         await sleep(300);
         sim.pmpPcp.resetCounters();
         sim.pmpPcp.faults.epochFalls = true;
@@ -475,7 +485,9 @@ describe('F. success replies that are not mappings are not mapped', { concurrenc
         let heardAtFirstFailure: number | undefined;
         recorder.onState((s) => s.status === 'unmapped', () => void (heardAtFirstFailure = requestsHeard(sim)));
         scope.track(mapPort(nat, { protocol: 'tcp', internalPort, externalPort: internalPort, lifetimeSeconds: 60 }, FAST).subscribe(recorder.observer));
-        await sleep(2500);
+        // Until the first failure and a retry after it (not a fixed 2.5 s a loaded machine may not
+        // get through them in); then nothing may ever have been live.
+        await eventually(() => heardAtFirstFailure !== undefined && requestsHeard(sim) > heardAtFirstFailure, PATIENCE_MS);
         const live = recorder.states.find((s) => isLive(s));
         assert.equal(live, undefined, `never mapped/degraded on such an answer\nstates:\n${recorder.log()}`);
         const failed = recorder.states.find((s) => s.status === 'unmapped');
@@ -491,7 +503,7 @@ describe('F. success replies that are not mappings are not mapped', { concurrenc
       const nat = await discover('pcp', sim);
       const recorder = new TimedRecorder();
       scope.track(mapPort(nat, { protocol: 'udp', internalPort: port(), lifetimeSeconds: 60 }, FAST).subscribe(recorder.observer));
-      const mapped = await recorder.next((s) => s.status === 'mapped' && s.externalIp === '2001:db8::7', 5000);
+      const mapped = await recorder.next((s) => s.status === 'mapped' && s.externalIp === '2001:db8::7', PATIENCE_MS);
       assert.ok(mapped, `mapped on 2001:db8::7\nstates:\n${recorder.log()}`);
       await sleep(600); // address polls
       const doubled = recorder.states.filter((s) => s.doubleNat);
@@ -505,7 +517,7 @@ describe('F. success replies that are not mappings are not mapped', { concurrenc
         const nat = await discover(kind, sim);
         const recorder = new TimedRecorder();
         scope.track(mapPort(nat, { protocol: 'tcp', internalPort: port(), lifetimeSeconds: 60 }, FAST).subscribe(recorder.observer));
-        const mapped = await recorder.next((s) => s.status === 'mapped' && s.externalIp === '10.77.0.2', 5000);
+        const mapped = await recorder.next((s) => s.status === 'mapped' && s.externalIp === '10.77.0.2', PATIENCE_MS);
         assert.ok(mapped, `${kind}: mapped on 10.77.0.2\nstates:\n${recorder.log()}`);
         assert.equal(mapped.doubleNat, true, `${kind}: 10.77.0.2 is behind another NAT`);
       }
@@ -524,10 +536,10 @@ describe('G. two streams, same protocol and internal port, one gateway', { concu
         // Each stream discovers the gateway itself (two Nat objects for one gateway).
         const first = new TimedRecorder();
         const firstSubscription = scope.track(mapPort(natSource(kind, sim), request, FAST).subscribe(first.observer));
-        assert.ok(await first.next((s) => s.status === 'mapped', 5000), `first mapped\n${first.log()}`);
+        assert.ok(await first.next((s) => s.status === 'mapped', PATIENCE_MS), `first mapped\n${first.log()}`);
         const second = new TimedRecorder();
         const secondSubscription = scope.track(mapPort(natSource(kind, sim), request, FAST).subscribe(second.observer));
-        assert.ok(await second.next((s) => s.status === 'mapped', 5000), `second mapped too\nsecond:\n${second.log()}\nfirst:\n${first.log()}`);
+        assert.ok(await second.next((s) => s.status === 'mapped', PATIENCE_MS), `second mapped too\nsecond:\n${second.log()}\nfirst:\n${first.log()}`);
         assert.equal(second.latest()?.externalPort, first.latest()?.externalPort, 'both on the same external port');
         const entries = (): string[] => describeOurs(sim).filter((line) => line.includes(`->${internalPort} `));
         assert.equal(entries().length, 1, `one router entry: ${JSON.stringify(entries())}`);
@@ -547,7 +559,7 @@ describe('G. two streams, same protocol and internal port, one gateway', { concu
         assert.equal(violation, undefined, `${violation}\nsecond:\n${second.log()}`);
 
         secondSubscription.unsubscribe();
-        assert.ok(await eventually(() => entries().length === 0, TEARDOWN_MS + 2000), `the last stream deletes the entry: ${JSON.stringify(entries())}`);
+        assert.ok(await eventually(() => entries().length === 0, TEARDOWN_MS + PATIENCE_MS), `the last stream deletes the entry: ${JSON.stringify(entries())}`);
       }));
   }
 });
@@ -579,7 +591,7 @@ describe('H. options are validated at subscribe', { concurrency: 4 }, () => {
           thrown = error;
         }
         assert.equal(thrown, undefined, `subscribe must not throw (the error goes to the observer): ${String(thrown)}`);
-        await eventually(() => recorder.error !== undefined, 100);
+        await eventually(() => recorder.error !== undefined, PATIENCE_MS);
         assert.ok(recorder.error instanceof InvalidOptionError, `errors with InvalidOptionError, got ${String(recorder.error)}; states: ${statusPath(recorder.states)}`);
         assert.equal(recorder.error.option, option);
         await sleep(300);
@@ -595,7 +607,7 @@ describe('the simulator faults used above do what they say', { concurrency: 2 },
     withScope(async (scope) => {
       const { sim } = await scope.gateway();
       const nat: Nat = await discover('upnp', sim);
-      const answers: readonly UpnpFault[] = [{ kind: 'applied', answer: { kind: 'delay', ms: 1500 } }, { kind: 'applied', answer: { kind: 'silent' } }, { kind: 'applied', answer: { kind: 'malformed' } }];
+      const answers: readonly UpnpFault[] = [{ kind: 'applied', answer: { kind: 'delay', ms: LATE_MS } }, { kind: 'applied', answer: { kind: 'silent' } }, { kind: 'applied', answer: { kind: 'malformed' } }];
       for (const [i, fault] of answers.entries()) {
         sim.upnp.faults.inject(fault, { action: 'AddPortMapping' });
         const internalPort = 20000 + i;
@@ -624,7 +636,7 @@ describe('the simulator faults used above do what they say', { concurrency: 2 },
         const ask = async (): Promise<void> => {
           const before = epochs.length;
           socket.send(encodePmpRequest({ op: 'external-address' }), sim.pmpPort, sim.address);
-          await eventually(() => epochs.length > before, 1000);
+          await eventually(() => epochs.length > before, PATIENCE_MS);
         };
         await ask();
         sim.pmpPcp.faults.epochFalls = true;
