@@ -196,6 +196,45 @@ export function isUsableExternalAddress(text: string | null | undefined): text i
 }
 
 /**
+ * Why a text cannot be a gateway's external address: the unspecified address (`0.0.0.0`, `::`,
+ * `::ffff:0.0.0.0`, or anything in `0.0.0.0/8`: "this network", which NAT-PMP and UPnP use for
+ * "not connected"), loopback (`127.0.0.0/8`, `::1`), link-local (`169.254.0.0/16`, `fe80::/10`:
+ * a WAN link without a lease), multicast (`224.0.0.0/4`, `ff00::/8`), reserved (`240.0.0.0/4`,
+ * the limited broadcast included), or not an IP address at all. Exactly the addresses
+ * {@link isUsableExternalAddress} refuses.
+ *
+ * @example
+ * ```ts
+ * const problem: ExternalAddressProblem = externalAddressProblem('0.0.0.0') ?? 'undecodable'; // 'unspecified'
+ * ```
+ */
+export type ExternalAddressProblem = 'unspecified' | 'loopback' | 'link-local' | 'multicast' | 'reserved' | 'undecodable';
+
+/**
+ * Why `text` cannot be an external address, or `undefined` when it can: {@link classifyAddress}
+ * with its `reserved` class split into multicast and the rest. An IPv4-mapped address
+ * (`::ffff:a.b.c.d`) is judged by the IPv4 address it carries. Private and shared ranges (`10/8`,
+ * `100.64/10`, `fc00::/7`) are accepted: a gateway behind another NAT has one.
+ *
+ * @example
+ * ```ts
+ * externalAddressProblem('203.0.113.7');    // undefined
+ * externalAddressProblem('::ffff:0.0.0.0'); // 'unspecified'
+ * externalAddressProblem('ff02::1');        // 'multicast'
+ * externalAddressProblem('router');         // 'undecodable'
+ * ```
+ */
+export function externalAddressProblem(text: string): ExternalAddressProblem | undefined {
+  const kind = classifyAddress(text);
+  if (kind === 'public' || kind === 'private' || kind === 'cgnat') return undefined;
+  if (kind === 'invalid') return 'undecodable';
+  if (kind !== 'reserved') return kind;
+  const bytes = ipToBytes(text);
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  return mapped && (bytes[12] ?? 0) >= 240 ? 'reserved' : 'multicast';
+}
+
+/**
  * True when an external address shows another NAT upstream: an IPv4 private (RFC 1918) or
  * CGNAT (100.64/10) address. IPv6 addresses are never double NAT.
  *

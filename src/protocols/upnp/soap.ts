@@ -411,7 +411,7 @@ export function faultToError(fault: SoapFault, gateway: string, message?: string
  * {@link ProtocolError} with reason `external-address` when it is missing, empty, not a
  * dotted quad, or cannot be an external address (`0.0.0.0`, which IGDs answer when not
  * connected; loopback, link-local, multicast, reserved: see `externalAddressProblem` in
- * `answer-check.ts`).
+ * `src/core/address.ts`).
  *
  * @example
  * ```ts
