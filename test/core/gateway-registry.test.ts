@@ -59,4 +59,5 @@ test('gatewayRegistry must be one made by createGatewayRegistry()', () => {
   mapPort(gateway(), request, { gatewayRegistry: {} as never, logger: silentLogger }).subscribe({ error: (e: unknown) => (seen = e) });
   assert.ok(seen instanceof InvalidOptionError);
   assert.equal(seen.option, 'gatewayRegistry');
+  assert.match(seen.message, /gatewayRegistry must be made by createGatewayRegistry\(\)/, 'the message says how to make one');
 });

@@ -217,3 +217,30 @@ test('a stop that has emitted before subscribe, or a subscriber that takes only 
     assert.equal(clock.pending, 0, how);
   }
 });
+
+test('a subscriber that unsubscribes on a "no gateway" state leaves no retry timer behind, not even until it fires', () => {
+  const clock = new VirtualClock();
+  const source = defer(() => throwError(() => new NoGatewayError([])));
+  const subscription: { current: { unsubscribe(): void } | null } = { current: null };
+  subscription.current = mapPort(source, request, options(clock)).subscribe((s) => {
+    if (s.status === 'unmapped' && clock.now() === 1000) subscription.current?.unsubscribe();
+  });
+  clock.advance(1000); // the second discovery fails at 1 s; the subscriber leaves on its state
+  assert.equal(clock.pending, 0, 'no retry was scheduled after the subscriber left');
+});
+
+test('a second stop while the first one waits for the deletes does nothing', () => {
+  const clock = new VirtualClock();
+  const lines: string[] = [];
+  const logger: Logger = { debug: (_namespace, message) => lines.push(message) };
+  const nat = fakeNat({ add: (r) => of(granted(r)), remove: () => NEVER, ip: () => of(IP) });
+  const stop = new Subject<void>();
+  let completed = false;
+  mapPort(defer(() => of<Nat>(nat)), request, { ...options(clock), logger, stop }).subscribe({ complete: () => (completed = true) });
+  clock.advance(10);
+  stop.next();
+  assert.equal(completed, false, 'the delete is still unanswered');
+  stop.next();
+  assert.equal(lines.filter((line) => line.startsWith('stopping')).length, 1, lines.join('\n'));
+  clock.advance(60_000);
+});
