@@ -10,8 +10,11 @@ export async function closedUdpPort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
-/** Polls `condition` until it holds; rejects with `what` after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+/**
+ * Polls `condition` until it holds; rejects with `what` after `timeoutMs`. The default is generous
+ * (10 s) because only a failing test waits that long: a loaded machine must not fail a passing one.
+ */
+export async function waitFor(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
