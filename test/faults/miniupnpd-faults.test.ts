@@ -93,9 +93,9 @@ class Driver {
 const ours = (rules: Awaited<ReturnType<Lab['rules']>>): typeof rules =>
   rules.filter((r) => Object.values(LAB_DRIVER_PORTS).includes(r.internalPort as never));
 
-/** Polls the router's rules until three of ours are installed (within 4 s). */
+/** Polls the router's rules until three of ours are installed (a condition: up to 15 s, for a loaded machine). */
 async function allInstalled(lab: Lab): Promise<boolean> {
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 150; i++) {
     if (ours(await lab.rules()).length === 3) return true;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
