@@ -116,3 +116,14 @@ describe('one rule for leading zeros, in every parser', () => {
     assert.equal(externalAddressProblem(zeroed), 'undecodable');
   });
 });
+
+it('bytesToIp: only ::ffff:0:0/96 is written as IPv4; one ff byte short of it stays IPv6', () => {
+  const tail = [1, 2, 3, 4];
+  assert.equal(bytesToIp(Uint8Array.from([...new Array(10).fill(0), 0xff, 0xff, ...tail])), '1.2.3.4');
+  assert.equal(bytesToIp(Uint8Array.from([...new Array(10).fill(0), 0x00, 0xff, ...tail])), '::ff:102:304');
+  assert.equal(bytesToIp(Uint8Array.from([...new Array(10).fill(0), 0xff, 0x00, ...tail])), '::ff00:102:304');
+});
+
+it('ipToBytes names what it could not read', () => {
+  assert.throws(() => ipToBytes('router.lan'), { name: 'RangeError', message: 'not an IP address: router.lan' });
+});
