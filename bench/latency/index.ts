@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { Lab, startLab, type LabProcess, type LabRule } from '../../test/lab/lab.js';
+import { Lab, startLab, type LabProcess, type LabRule } from '../lib/lab.js';
 import { RXNAT_MODULE_ENV, type RxnatBuild } from '../lib/build.js';
 import { summarize } from '../lib/stats.js';
 import type { LatencyContestantResult, LatencyResults } from '../lib/types.js';
