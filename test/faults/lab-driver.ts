@@ -36,7 +36,10 @@ export interface LabState {
 }
 
 function source(backend: LabBackend): Observable<Nat> {
-  const udp = { probeTimeoutMs: 500, timeoutMs: 500, initialRetransmitMs: 50 };
+  // 500 ms by default: the "daemon killed" scenario needs deadlines well inside its 4 s leases.
+  // A scenario about *what* the router answers, not when, passes RXNAT_LAB_UDP_TIMEOUT_MS.
+  const deadline = Number(process.env.RXNAT_LAB_UDP_TIMEOUT_MS ?? 500);
+  const udp = { probeTimeoutMs: deadline, timeoutMs: deadline, initialRetransmitMs: 50 };
   switch (backend) {
     case 'pmp':
       return pmp(GATEWAY, udp);
