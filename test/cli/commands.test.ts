@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startGatewaySimulator, type GatewaySimulator, type GatewaySimulatorOptions } from '../../src/testing/simulator.js';
 import { closedUdpPort, jsonLines, runCli, runMany, simArgs } from './cli-harness.js';
+import { startLoopbackStunServer } from '../support/stun-server.js';
 
 async function withSim<T>(fn: (sim: GatewaySimulator) => Promise<T>, options: GatewaySimulatorOptions = {}): Promise<T> {
   const sim = await startGatewaySimulator(options);
@@ -79,20 +80,13 @@ describe('rxnat discover / ip', { concurrency: 2 }, () => {
     }));
 
   it('ip --nat stun:HOST:PORT asks that STUN server (a responder on loopback)', async () => {
-    const { createSocket } = await import('node:dgram');
-    const { stunBindingResponse } = await import('../lab/stun-responder.mjs');
-    const socket = createSocket('udp4');
-    socket.on('message', (message, remote) => {
-      const reply = stunBindingResponse(message, '203.0.113.9', remote.port);
-      if (reply) socket.send(reply, remote.port, remote.address);
-    });
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const server = await startLoopbackStunServer('203.0.113.9');
     try {
-      const r = await runCli(['ip', '--nat', `stun:127.0.0.1:${socket.address().port}`, '--json']);
+      const r = await runCli(['ip', '--nat', `stun:127.0.0.1:${server.port}`, '--json']);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(jsonLines(r.stdout), [{ externalIp: '203.0.113.9', backend: 'stun', gateway: null, doubleNat: false }]);
     } finally {
-      await new Promise<void>((resolve) => socket.close(() => resolve()));
+      await server.close();
     }
   });
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { firstValueFrom, isObservable } from 'rxjs';
 import { parseNat } from '../../src/parse-nat.js';
 import { parseNatSpec } from '../../src/nat-spec.js';
+import { startLoopbackStunServer } from '../support/stun-server.js';
 import { NatSpecError } from '../../src/errors.js';
 
 test('parseNat: no NAT for "", none, off (any case)', () => {
@@ -48,19 +49,12 @@ test('go-ethereum parity: an address after any: or upnp: is read (gateway to ask
 });
 
 test('stun:<server> gives a STUN NAT source, asking that server only (on loopback)', async () => {
-  const { createSocket } = await import('node:dgram');
-  const { stunBindingResponse } = await import('../lab/stun-responder.mjs');
-  const socket = createSocket('udp4');
-  socket.on('message', (message, remote) => {
-    const reply = stunBindingResponse(message, '203.0.113.9', remote.port);
-    if (reply) socket.send(reply, remote.port, remote.address);
-  });
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const server = await startLoopbackStunServer('203.0.113.9');
   try {
-    const nat = await firstValueFrom(parseNat(`stun:127.0.0.1:${socket.address().port}`, { stun: { logger: { debug: () => undefined } } })!);
+    const nat = await firstValueFrom(parseNat(`stun:127.0.0.1:${server.port}`, { stun: { logger: { debug: () => undefined } } })!);
     assert.equal(nat.kind, 'stun');
     assert.equal(await firstValueFrom(nat.externalIp()), '203.0.113.9');
   } finally {
-    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    await server.close();
   }
 });

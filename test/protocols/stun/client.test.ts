@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
 import { filter, firstValueFrom, lastValueFrom, Observable, timeout, toArray } from 'rxjs';
 import { mapPort } from '../../../src/core/map-port.js';
 import { GatewayTimeoutError, InvalidOptionError, NoGatewayError, ProtocolError } from '../../../src/errors.js';
@@ -8,6 +7,7 @@ import { parseStunServer, stun } from '../../../src/protocols/stun/client.js';
 import type { UdpExchangeOptions, UdpReply } from '../../../src/transport/udp.js';
 import { stunBindingResponse } from '../../lab/stun-responder.mjs';
 import { closedUdpPort } from '../../support/net.js';
+import { startLoopbackStunServer, type LoopbackStunServer } from '../../support/stun-server.js';
 
 const silent = { debug: () => undefined };
 
@@ -15,18 +15,7 @@ const silent = { debug: () => undefined };
 const SEEN = '203.0.113.7';
 
 /** A STUN server on loopback: `answer` decides what each Binding request gets (default: SEEN and the sender's port). */
-async function loopbackServer(answer?: (request: Buffer, port: number) => Buffer | null): Promise<{ port: number; requests: number; close: () => Promise<void> }> {
-  const socket: Socket = createSocket('udp4');
-  const state = { port: 0, requests: 0, close: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
-  socket.on('message', (message, remote) => {
-    state.requests++;
-    const reply = answer ? answer(message, remote.port) : stunBindingResponse(message, SEEN, remote.port);
-    if (reply) socket.send(reply, remote.port, remote.address);
-  });
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  state.port = socket.address().port;
-  return state;
-}
+const loopbackServer = (answer?: (request: Buffer, port: number) => Buffer | null): Promise<LoopbackStunServer> => startLoopbackStunServer(SEEN, answer);
 
 describe('stun(): on loopback sockets', () => {
   let server: Awaited<ReturnType<typeof loopbackServer>>;
