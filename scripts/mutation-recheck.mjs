@@ -21,6 +21,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, syml
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { lineMap as computeLineMap, relocate as relocateIn } from './lib/line-map.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -47,31 +48,8 @@ if (!entry) {
 const current = readFileSync(join(root, values.file), 'utf8');
 const currentLines = current.split('\n');
 const reportLines = entry.source.split('\n');
-/** Old line number (1-based) → new line number, for the lines a longest common subsequence keeps. */
-const lineMap = (() => {
-  const a = reportLines;
-  const b = currentLines;
-  const n = a.length;
-  const m = b.length;
-  const lcs = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-  const map = new Map();
-  for (let i = 0, j = 0; i < n && j < m; ) {
-    if (a[i] === b[j]) map.set(++i, ++j);
-    else if (lcs[i + 1][j] >= lcs[i][j + 1]) i++;
-    else j++;
-  }
-  return map;
-})();
-/** The mutant's location in today's source when every line it spans is kept (moved or not); else null. */
-const relocate = (m) => {
-  const start = lineMap.get(m.location.start.line);
-  if (start === undefined) return null;
-  for (let line = m.location.start.line; line <= m.location.end.line; line++) {
-    if (lineMap.get(line) !== start + (line - m.location.start.line)) return null;
-  }
-  return { start: { line: start, column: m.location.start.column }, end: { line: start + (m.location.end.line - m.location.start.line), column: m.location.end.column } };
-};
+const lineMap = computeLineMap(reportLines, currentLines);
+const relocate = (m) => relocateIn(lineMap, m.location);
 if (current !== entry.source) {
   // The lines of today's source that no mutant of the run can stand for: Stryker must mutate them.
   const kept = new Set(lineMap.values());

@@ -14,6 +14,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { lineMap, relocate } from './lib/line-map.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -47,20 +48,6 @@ for (const pattern of list(values.rechecks)) {
   }
 }
 
-function lineMap(a, b) {
-  const n = a.length;
-  const m = b.length;
-  const lcs = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-  const map = new Map();
-  for (let i = 0, j = 0; i < n && j < m; ) {
-    if (a[i] === b[j]) map.set(++i, ++j);
-    else if (lcs[i + 1][j] >= lcs[i][j + 1]) i++;
-    else j++;
-  }
-  return map;
-}
-
 const key = (file, m) => `${file}:${m.location.start.line}:${m.location.start.column}\t${m.mutatorName}\t${JSON.stringify(m.replacement).slice(0, 80)}`;
 const outcome = (file, m) => {
   const again = rechecks.get(key(file, m));
@@ -89,10 +76,7 @@ for (const file of [...files].sort()) {
     else counts.detected++;
   };
   for (const m of entry.mutants) {
-    const start = map.get(m.location.start.line);
-    let kept = start !== undefined;
-    for (let l = m.location.start.line; kept && l <= m.location.end.line; l++) kept = map.get(l) === start + (l - m.location.start.line);
-    if (!kept) {
+    if (relocate(map, m.location) === null) {
       counts.dropped++;
       continue;
     }
