@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-import { catchError, defer, map, Observable, throwError } from 'rxjs';
+import { catchError, defer, EMPTY, map, type Observable, throwError } from 'rxjs';
 import { debugLogger, type Logger } from '../../core/logger.js';
 import type { Nat } from '../../core/nat.js';
 import { InvalidOptionError, NoGatewayError, ProtocolError, type BackendFailure } from '../../errors.js';
@@ -133,7 +133,7 @@ export function stun(server?: string, options: StunOptions = {}): Observable<Nat
                 externalIp: known,
               },
             ]),
-          deleteMapping: () => new Observable<void>((subscriber) => subscriber.complete()),
+          deleteMapping: () => EMPTY,
           externalIp: () =>
             lookup(settings).pipe(
               map((next) => {
