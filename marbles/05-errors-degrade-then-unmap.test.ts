@@ -31,7 +31,7 @@ test(diagram.title, () => {
 
 test('an add that fails from the start is unmapped with the error at once, and retried', () => {
   const scheduler = testScheduler();
-  const refused = new GatewayError({ protocol: 'upnp', resultCode: 606, resultName: 'ActionNotAuthorized', gateway: 'http://192.0.2.1:5000/ctl' });
+  const refused = new GatewayError({ protocol: 'upnp', resultCode: 728, resultName: 'NoPortMapsAvailable', gateway: 'http://192.0.2.1:5000/ctl' });
   scheduler.run(({ cold, expectObservable }) => {
     const nat = fakeNat({
       add: (_request, call) => (call < 3 ? cold('-#', undefined, refused) : cold('-g|', { g: grant(8080) })),

@@ -1,4 +1,6 @@
-import type { Observable } from 'rxjs';
+import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import type { GatewayRegistry } from './core/gateway-context.js';
+import { unusableReason } from './core/unusable.js';
 import { raceNats, type NatProbe } from './core/race-nats.js';
 import { debugLogger, type Logger } from './core/logger.js';
 import type { Nat } from './core/nat.js';
@@ -34,11 +36,21 @@ export interface DiscoverNatOptions {
   /** Extra contestants, raced with the built-in ones (or alone with `backends: []`). */
   readonly probes?: readonly NatProbe[];
   readonly logger?: Logger;
+  /**
+   * Whose memory of refusals to consult: a NAT whose mapping was refused lately with a "not
+   * here" code (by streams on this registry) wins only when nothing else is found. Default the
+   * process-wide registry, as for `mapPort`.
+   */
+  readonly gatewayRegistry?: GatewayRegistry;
+  /** The scheduler of the race's deadline and of that memory's clock (pass `mapPort`'s). Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
 }
 
 /**
  * Finds the NAT gateway by racing PCP, NAT-PMP and UPnP discovery: all probe at once, the first
- * gateway that answers wins and the other probes are unsubscribed (their sockets closed). Cold:
+ * gateway that answers wins and the other probes are unsubscribed (their sockets closed). A
+ * probe answered with a refusal finds nothing; a gateway that refused to map with a backend
+ * lately (a "not here" code) is skipped while another can be found. Cold:
  * each subscription discovers anew. Fails with a `NoGatewayError` that lists why each backend
  * failed when none answers within `timeoutMs`.
  *
@@ -62,5 +74,11 @@ export function discoverNat(options: DiscoverNatOptions = {}): Observable<Nat> {
         return { name, nat$: upnp(withDeadline(options.gateway !== undefined ? { gateway: options.gateway, ...options.upnp } : options.upnp)) };
     }
   });
-  return raceNats([...probes, ...(options.probes ?? [])], timeoutMs, { logger: options.logger ?? debugLogger });
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const scope = { registry: options.gatewayRegistry, scheduler };
+  return raceNats([...probes, ...(options.probes ?? [])], timeoutMs, {
+    logger: options.logger ?? debugLogger,
+    scheduler,
+    unusable: (nat) => unusableReason(nat, scope),
+  });
 }

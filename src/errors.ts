@@ -243,7 +243,37 @@ export class GatewayError extends RxnatError {
     this.gateway = init.gateway;
     this.retryAfterSeconds = init.retryAfterSeconds;
   }
+
+  /**
+   * True when the code means "this protocol will not map here" rather than "not this request,
+   * not now": the protocol is off, not authorized, or cannot work through what lies between us
+   * and the gateway ({@link NOT_HERE_CODES}). A mapping refused so moves to another backend.
+   */
+  get notHere(): boolean {
+    return NOT_HERE_CODES[this.protocol]?.includes(this.resultCode) ?? false;
+  }
 }
+
+/**
+ * Refusals that mean "this protocol will not map on this gateway", per protocol:
+ * - NAT-PMP (RFC 6886 §3.5): 2 Not Authorized/Refused (the box has NAT-PMP off or forbids
+ *   mappings), 3 Network Failure (no usable external address: miniupnpd answers it when its
+ *   WAN address is private), 5 Unsupported opcode.
+ * - PCP (RFC 6887 §7.4): 1 UNSUPP_VERSION, 2 NOT_AUTHORIZED, 4 UNSUPP_OPCODE,
+ *   12 ADDRESS_MISMATCH (a NAT between us and the server rewrote our address: PCP cannot work
+ *   through it), 13 EXCESSIVE_REMOTE_PEERS is not one (a property of the request).
+ * - UPnP: 401 Invalid Action and 602 Optional Action Not Implemented (no such action there),
+ *   606 Action not authorized (IGD security or "allow UPnP changes" off), 501 Action Failed
+ *   (miniupnpd's answer when it cannot forward at all, for example a private WAN address).
+ * Codes about the request (a port taken, a lease not supported, a resource exhausted) are not
+ * in it: the mapping stays on its gateway and retries.
+ */
+export const NOT_HERE_CODES: Readonly<Record<GatewayProtocol, readonly number[]>> = {
+  pmp: [2, 3, 5],
+  pcp: [1, 2, 4, 12],
+  upnp: [401, 501, 602, 606],
+  stun: [],
+};
 
 /**
  * The gateway did not answer in time (after the protocol's retransmissions).
@@ -323,8 +353,10 @@ export class ProtocolError extends RxnatError {
 }
 
 /**
- * A mapping stream gave up on a gateway that kept refusing connections (the router rebooted and
- * moved its control port, or went away): the stream rediscovers and maps again. Seen on the
+ * A mapping stream gave up on a gateway: it kept refusing connections or stopped answering (the
+ * router rebooted and moved its control port, or went away), or it refused the mapping with a
+ * code that means the protocol will not map there. The stream rediscovers (skipping a backend
+ * that refused, for a while) and maps again. Seen on the
  * mapping state's `error` while that happens.
  *
  * @example
@@ -335,9 +367,15 @@ export class ProtocolError extends RxnatError {
 export class GatewayLostError extends RxnatError {
   /** The NAT's name, for example `upnp(192.168.1.1)`. */
   readonly gateway: string;
-  constructor(gateway: string, cause: unknown) {
-    super('ERR_GATEWAY_LOST', `lost gateway ${gateway}; rediscovering`, { cause });
+  /**
+   * Why: `unreachable` (connections refused, no route, or no answer to several requests in a
+   * row), or `refused` (the gateway said this protocol will not map here: {@link GatewayError.notHere}).
+   */
+  readonly reason: 'unreachable' | 'refused';
+  constructor(gateway: string, cause: unknown, reason: 'unreachable' | 'refused' = 'unreachable') {
+    super('ERR_GATEWAY_LOST', `${reason === 'refused' ? `${gateway} will not map here` : `lost gateway ${gateway}`}; rediscovering`, { cause });
     this.gateway = gateway;
+    this.reason = reason;
   }
 }
 
@@ -450,6 +488,28 @@ export class LeaseExpiredError extends RxnatError {
   readonly externalPort: number;
   constructor(gateway: string, externalPort: number) {
     super('ERR_LEASE_EXPIRED', `the lease of external port ${externalPort} on ${gateway} ended before a renewal was granted`);
+    this.gateway = gateway;
+    this.externalPort = externalPort;
+  }
+}
+
+/**
+ * The gateway no longer holds a mapping whose lease had not ended: a check of its table (UPnP
+ * GetSpecificPortMappingEntry) found it missing or pointing elsewhere (routers that clean their
+ * table, a reboot). Seen on an `unmapped` state until the mapping is re-added.
+ *
+ * @example
+ * ```ts
+ * if (state.error instanceof MappingMissingError) console.log(`${state.error.gateway} dropped port ${state.error.externalPort}`);
+ * ```
+ */
+export class MappingMissingError extends RxnatError {
+  /** The NAT's name, for example `upnp(192.168.1.1)`. */
+  readonly gateway: string;
+  /** The external port the gateway no longer holds for us. */
+  readonly externalPort: number;
+  constructor(gateway: string, externalPort: number) {
+    super('ERR_MAPPING_MISSING', `${gateway} no longer holds external port ${externalPort} for us; re-adding`);
     this.gateway = gateway;
     this.externalPort = externalPort;
   }

@@ -46,6 +46,8 @@ export {
   GatewayResetError,
   InvalidOptionError,
   LeaseExpiredError,
+  MappingMissingError,
+  NOT_HERE_CODES,
   UnconfirmedDeleteError,
   type UnconfirmedDelete,
   GatewayTimeoutError,

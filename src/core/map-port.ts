@@ -1,11 +1,12 @@
 import { defer, isObservable, Observable, of, take, type Subscription } from 'rxjs';
-import { InvalidMappingRequestError, InvalidOptionError } from '../errors.js';
+import { GatewayLostError, InvalidMappingRequestError, InvalidOptionError } from '../errors.js';
 import { backoffDelayMs } from './backoff.js';
 import { sameState, unestablished, type MappingState } from './mapping-state.js';
 import type { MappingRequest, Nat } from './nat.js';
 import { protocolOf } from './gateway-context.js';
 import { joinEntry, type Membership } from './session-runner.js';
 import type { SessionConfig } from './session.js';
+import { markUnusable } from './unusable.js';
 import { resolveMappingRequest, resolveMapPortOptions, type MapPortOptions, type ResolvedMapPortOptions, type ResolvedMappingRequest } from './validate.js';
 
 export type { MapPortOptions } from './validate.js';
@@ -31,8 +32,12 @@ export type { MappingState, MappingStatus } from './mapping-state.js';
  * - Unsubscribing deletes the last grant and every port asked for in an add that got no valid
  *   answer (it may exist); an add in flight is waited for (bounded by `teardownTimeoutMs`).
  * - Given an Observable of NATs, the mapping follows it: a new NAT replaces the old one (the old
- *   mapping is deleted best-effort). A gateway that keeps refusing connections is rediscovered by
- *   subscribing to the source again.
+ *   mapping is deleted best-effort). A gateway that keeps refusing connections or stops answering
+ *   is rediscovered by subscribing to the source again. A refusal that means the protocol will
+ *   not map there (`GatewayError.notHere`) rediscovers at once, and discovery skips that NAT for
+ *   a while (five minutes, `UNUSABLE_FOR_MS`), so the mapping moves to another backend.
+ * - Where the NAT can check its table (UPnP), the mapping is checked every `checkIntervalMs`
+ *   (30 s); an entry the router dropped turns the state `unmapped` and is re-added.
  *
  * @example
  * ```ts
@@ -94,9 +99,9 @@ function holdMapping(
     retry = null;
   };
 
-  const again = (error: Error): void => {
+  const again = (error: Error, immediate = false): void => {
     failures++;
-    const delay = backoffDelayMs(failures, settings.retry, settings.random);
+    const delay = immediate ? 0 : backoffDelayMs(failures, settings.retry, settings.random);
     logger.debug('rxnat:map', `no gateway for ${request.protocol}/${request.internalPort}; retrying in ${delay} ms`, { error });
     emit(unestablished(request.protocol, request.internalPort, 'unmapped', backend, error));
     source?.unsubscribe();
@@ -123,14 +128,26 @@ function holdMapping(
       retry: settings.retry,
       maxConsecutiveUnreachable: settings.maxConsecutiveUnreachable,
       teardownTimeoutMs: settings.teardownTimeoutMs,
+      checkIntervalMs: typeof nat.checkMapping === 'function' ? settings.checkIntervalMs : null,
     };
     const mine: { current: Membership | null; lost: boolean } = { current: null, lost: false };
     const joined = joinEntry(nat, config, settings, {
-      next: (state) => emit(state),
+      // After a failure the stream stays `unmapped` (with its error) until the new entry maps or
+      // fails: its first "mapping" would only hide why it is not mapped.
+      next: (state) => {
+        if (state.status === 'mapping' && state.error === null && last?.status === 'unmapped') return;
+        emit(state);
+      },
       lost: (error) => {
         mine.lost = true;
         if (membership === mine.current) membership = null;
-        again(error);
+        // A gateway that will not map with this protocol: discovery skips it for a while, and the
+        // first time it is marked the mapping moves at once (later marks back off, so a router
+        // on which nothing maps is not asked in a loop).
+        const refusal = error instanceof GatewayLostError && error.reason === 'refused' && error.cause instanceof Error ? error.cause : null;
+        const fresh = refusal !== null && markUnusable(nat, refusal, { registry: settings.gatewayRegistry, scheduler });
+        // The state names the gateway's own refusal (its code), not the move.
+        again(refusal ?? error, fresh && fromSource);
       },
       closed: (state) => end(state),
     });

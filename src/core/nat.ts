@@ -128,6 +128,12 @@ export interface Nat {
    * going backwards after a reboot). Mapping streams re-add at once. Hot; never errors.
    */
   readonly resets$?: Observable<unknown>;
+  /**
+   * Whether the gateway still holds `grant` for us (UPnP: GetSpecificPortMappingEntry): emits
+   * `true`, or `false` when the entry is missing or forwards elsewhere, and completes. Mapping
+   * streams check every `checkIntervalMs` and re-add a missing entry. Absent: not checked.
+   */
+  checkMapping?(grant: MappingGrant): Observable<boolean>;
   /** The gateway's mapping table (UPnP), or the mappings this process holds (NAT-PMP/PCP). */
   listMappings?(): Observable<readonly PortMappingEntry[]>;
 }

@@ -1,4 +1,4 @@
-import { catchError, defer, EMPTY, merge, take, throwError, throwIfEmpty, timeout, type Observable, type SchedulerLike } from 'rxjs';
+import { catchError, concat, defer, EMPTY, filter, merge, of, take, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs';
 import { NoGatewayError, type BackendFailure } from '../errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import type { Nat } from './nat.js';
@@ -20,7 +20,9 @@ export interface NatProbe {
 /**
  * Races discovery probes: all are subscribed at once, the first NAT found wins and every other
  * probe is unsubscribed at that moment (closing its sockets). A probe that fails does not end
- * the race. When every probe failed, or `timeoutMs` passed first, the result errors with a
+ * the race. A NAT that `unusable` names a reason for (it refused to map there lately) does not
+ * win while another probe may still find one; it is the result only when nothing else was found
+ * by the end. When every probe failed, or `timeoutMs` passed first, the result errors with a
  * {@link NoGatewayError} that lists each probe's failure (a timeout for those still running).
  *
  * @example
@@ -32,11 +34,19 @@ export interface NatProbe {
 export function raceNats(
   probes: readonly NatProbe[],
   timeoutMs: number,
-  options: { readonly scheduler?: SchedulerLike; readonly logger?: Logger } = {},
+  options: {
+    readonly scheduler?: SchedulerLike;
+    readonly logger?: Logger;
+    /** Why a found NAT should not win (a recent "not here" refusal), or `null`. */
+    readonly unusable?: (nat: Nat) => Error | null;
+  } = {},
 ): Observable<Nat> {
   const logger = options.logger ?? silentLogger;
+  const unusable = options.unusable ?? (() => null);
   return defer(() => {
     const failures = new Map<string, Error>();
+    let fallback: Nat | null = null;
+    const last = (): Observable<Nat> => (fallback !== null ? of(fallback) : throwError(noGateway));
     const noGateway = (): NoGatewayError => {
       const list: BackendFailure[] = probes.map((probe) => ({
         backend: probe.name,
@@ -47,6 +57,14 @@ export function raceNats(
     const contestants = probes.map((probe) =>
       probe.nat$.pipe(
         take(1),
+        filter((nat) => {
+          const why = unusable(nat);
+          if (why === null) return true;
+          logger.debug('rxnat:discover', `${probe.name} found ${nat.name}, which refused to map lately: ${why.message}`);
+          failures.set(probe.name, why);
+          fallback ??= nat;
+          return false;
+        }),
         catchError((error: unknown) => {
           const failure = error instanceof Error ? error : new Error(String(error));
           logger.debug('rxnat:discover', `${probe.name} found no gateway: ${failure.message}`);
@@ -55,10 +73,9 @@ export function raceNats(
         }),
       ),
     );
-    return merge(...contestants).pipe(
+    return concat(merge(...contestants), defer(last)).pipe(
       take(1),
-      timeout({ first: timeoutMs, with: () => throwError(noGateway), ...(options.scheduler ? { scheduler: options.scheduler } : {}) }),
-      throwIfEmpty(noGateway),
+      timeout({ first: timeoutMs, with: last, ...(options.scheduler ? { scheduler: options.scheduler } : {}) }),
     );
   });
 }

@@ -10,6 +10,7 @@ import { defer, Subscription, take, timeout, type SchedulerLike } from 'rxjs';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError, UnconfirmedDeleteError, type UnconfirmedDelete } from '../errors.js';
 import {
   acquireGatewayContext,
+  ADD_PRIORITY,
   DELETE_PRIORITY,
   gatewayKey,
   protocolOf,
@@ -246,6 +247,9 @@ class Entry {
       case 'delete':
         this.delete(effect.target);
         return;
+      case 'check':
+        this.check(effect.target);
+        return;
       case 'lost': {
         this.log('gateway keeps refusing connections; rediscovering', { error: effect.error });
         this.forget();
@@ -264,6 +268,8 @@ class Entry {
   private failed(error: Error): void {
     const retryAfterSeconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     const gatewayGone = error instanceof GatewayUnreachableError && error.gatewayGone;
+    const silent = error instanceof GatewayTimeoutError;
+    const notHere = error instanceof GatewayError && error.notHere;
     this.log(`add failed (${this.session.failures + 1} in a row)`, { error });
     this.dispatch({
       type: 'failed',
@@ -271,9 +277,35 @@ class Entry {
       error,
       applied: mayHaveApplied(error),
       gatewayGone,
+      silent,
+      notHere,
       retryAfterMs: typeof retryAfterSeconds === 'number' && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : 0,
       jitter: this.settings.random(),
     });
+  }
+
+  /** Asks the gateway whether it still holds `target`; a failed or empty check says nothing (`present: null`). */
+  private check(target: MappingGrant): void {
+    const checkMapping = this.nat.checkMapping;
+    if (checkMapping === undefined) return;
+    const port = target.externalPort;
+    let answered = false;
+    const answer = (present: boolean | null): void => {
+      if (answered) return;
+      answered = true;
+      if (present === false) this.log(`the gateway no longer holds external port ${port}`);
+      this.dispatch({ type: 'checked', at: this.now(), port, present });
+    };
+    this.watchers.add(
+      this.context.queue(defer(() => checkMapping.call(this.nat, target)), ADD_PRIORITY).pipe(take(1)).subscribe({
+        next: (present) => answer(present === true ? true : present === false ? false : null),
+        error: (error: unknown) => {
+          this.log(`check of external port ${port} failed`, { error: toError(error) });
+          answer(null);
+        },
+        complete: () => answer(null),
+      }),
+    );
   }
 
   private delete(target: MappingGrant): void {

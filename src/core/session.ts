@@ -10,6 +10,7 @@ import {
   GatewayLostError,
   GatewayResetError,
   LeaseExpiredError,
+  MappingMissingError,
   ProtocolError,
   type GatewayProtocol,
   type UnconfirmedDelete,
@@ -36,7 +37,7 @@ export type Phase = 'idle' | 'queued' | 'adding' | 'mapped' | 'renewing' | 'degr
 export const PHASES: readonly Phase[] = ['idle', 'queued', 'adding', 'mapped', 'renewing', 'degraded', 'unmapped', 'closing', 'closed'];
 
 /** The session's timers; each is a due instant in the session, kept scheduled by the shell. */
-export type TimerName = 'renew' | 'retry' | 'leaseEnd' | 'readd' | 'addBound';
+export type TimerName = 'renew' | 'retry' | 'leaseEnd' | 'readd' | 'addBound' | 'check';
 
 /** What does not change during a session: the request and the settings that shape its timing. */
 export interface SessionConfig {
@@ -49,6 +50,8 @@ export interface SessionConfig {
   readonly retry: RetryOptions;
   readonly maxConsecutiveUnreachable: number;
   readonly teardownTimeoutMs: number;
+  /** How often a held mapping is checked in the gateway's table (UPnP), in ms; `null` when the NAT cannot check. */
+  readonly checkIntervalMs: number | null;
 }
 
 /** An add (or renewal) of ours: queued while `sentAt` is null, on the wire after. */
@@ -110,6 +113,10 @@ export type SessionEvent =
       readonly applied: boolean;
       /** Connection refused or no route: nothing serves the protocol there. */
       readonly gatewayGone: boolean;
+      /** No answer at all (the request timed out after its retransmissions). */
+      readonly silent: boolean;
+      /** A refusal meaning the protocol will not map on this gateway (`GatewayError.notHere`). */
+      readonly notHere: boolean;
       /** How long the gateway asked us to wait (PCP error lifetime), in ms. */
       readonly retryAfterMs: number;
       /** A number in [0, 1) for the backoff's jitter. */
@@ -118,6 +125,8 @@ export type SessionEvent =
   | { readonly type: 'timer'; readonly at: number; readonly name: TimerName }
   | { readonly type: 'address'; readonly at: number; readonly ip: string | null; readonly error: Error | null }
   | { readonly type: 'reset'; readonly at: number }
+  /** A check of the gateway's table answered: `present` false when it no longer holds `port` for us, `null` when the check failed. */
+  | { readonly type: 'checked'; readonly at: number; readonly port: number; readonly present: boolean | null }
   | { readonly type: 'teardown'; readonly at: number }
   | { readonly type: 'stop'; readonly at: number }
   | { readonly type: 'deleted'; readonly at: number; readonly port: number }
@@ -133,6 +142,8 @@ export type Effect =
     }
   | { readonly type: 'cancelAdd' }
   | { readonly type: 'delete'; readonly target: MappingGrant }
+  /** Ask the gateway whether it still holds `target` (through the queue, like an address lookup). */
+  | { readonly type: 'check'; readonly target: MappingGrant }
   | { readonly type: 'lost'; readonly error: Error }
   | { readonly type: 'closed'; readonly unconfirmed: readonly UnconfirmedDelete[] };
 
@@ -212,6 +223,8 @@ function transition(s: Session, e: SessionEvent, c: SessionConfig, fx: Effect[])
       return onAddress(s, e.ip, e.error, e.at, c, fx);
     case 'reset':
       return onReset(s, e.at, c, fx);
+    case 'checked':
+      return onChecked(s, e.port, e.present, e.at, c, fx);
     case 'teardown':
     case 'stop':
       return beginClosing(s, e.type === 'stop', e.at, c, fx);
@@ -235,7 +248,7 @@ function sendAdd(s: Session, c: SessionConfig, fx: Effect[]): Session {
     ...s,
     phase: lease ? 'renewing' : 'queued',
     inFlight: { port, previous, sentAt: null },
-    timers: without(s.timers, 'renew', 'retry', 'readd'),
+    timers: without(s.timers, 'renew', 'retry', 'readd', 'check'),
   };
 }
 
@@ -250,7 +263,7 @@ function forceReadd(s: Session, at: number, c: SessionConfig, fx: Effect[]): Ses
 function onGranted(s: Session, grant: MappingGrant, at: number, c: SessionConfig, fx: Effect[]): Session {
   const problem = grantProblem(grant, c);
   if (problem) {
-    return onFailed(s, { type: 'failed', at, error: problem, applied: true, gatewayGone: false, retryAfterMs: 0, jitter: 0.5 }, c, fx);
+    return onFailed(s, { type: 'failed', at, error: problem, applied: true, gatewayGone: false, silent: false, notHere: false, retryAfterMs: 0, jitter: 0.5 }, c, fx);
   }
   const inFlight = s.inFlight!;
   const sentAt = inFlight.sentAt ?? at;
@@ -262,6 +275,7 @@ function onGranted(s: Session, grant: MappingGrant, at: number, c: SessionConfig
   const timers: Partial<Record<TimerName, number>> = { renew: at + Math.max(MIN_RENEW_DELAY_MS, leaseMs * c.renewFraction) };
   if (leaseEndsAt !== Infinity) timers.leaseEnd = leaseEndsAt;
   if (s.timers.readd !== undefined) timers.readd = s.timers.readd;
+  if (c.checkIntervalMs !== null) timers.check = at + c.checkIntervalMs;
   const externalIp = grant.externalIp ?? s.externalIp;
   let next: Session = {
     ...s,
@@ -277,7 +291,7 @@ function onGranted(s: Session, grant: MappingGrant, at: number, c: SessionConfig
     renewals: s.renewals + (inFlight.previous !== null ? 1 : 0),
     inFlight: null,
     maybeApplied,
-    timers: leaseEndsAt > at ? timers : { ...without(timers, 'renew', 'leaseEnd'), retry: timers.renew! },
+    timers: leaseEndsAt > at ? timers : { ...without(timers, 'renew', 'leaseEnd', 'check'), retry: timers.renew! },
   };
   if (next.readdPending) next = forceReadd({ ...next, readdPending: false }, at, c, fx);
   return next;
@@ -287,18 +301,24 @@ function onFailed(s: Session, e: Extract<SessionEvent, { type: 'failed' }>, c: S
   const inFlight = s.inFlight!;
   const maybeApplied = e.applied ? union(s.maybeApplied, [inFlight.port]) : s.maybeApplied;
   const failures = s.failures + 1;
-  const unreachable = e.gatewayGone ? s.unreachable + 1 : 0;
+  const unreachable = e.gatewayGone || e.silent ? s.unreachable + 1 : 0;
   const base: Session = { ...s, inFlight: null, maybeApplied, failures, unreachable, error: e.error, readdPending: false };
+  const leaseHolds = holdsLease(s.phase) && s.leaseEndsAt !== null && s.leaseEndsAt > e.at;
+  // The protocol will not map here: move to another backend at once. A lease still held is kept
+  // (degraded, retried) until it ends: a refused renewal does not take away a working mapping.
+  if (e.notHere && !leaseHolds) {
+    fx.push({ type: 'lost', error: new GatewayLostError(c.gateway, e.error, 'refused') });
+    return beginClosing(base, false, e.at, c, fx);
+  }
   if (unreachable >= c.maxConsecutiveUnreachable) {
     fx.push({ type: 'lost', error: new GatewayLostError(c.gateway, e.error) });
     return beginClosing(base, false, e.at, c, fx);
   }
   const delay = Math.max(backoffDelayMs(failures, c.retry, () => e.jitter), e.retryAfterMs);
-  const leaseHolds = holdsLease(s.phase) && s.leaseEndsAt !== null && s.leaseEndsAt > e.at;
   return {
     ...base,
     phase: leaseHolds ? 'degraded' : 'unmapped',
-    timers: { ...without(s.timers, 'readd', 'renew'), retry: e.at + delay },
+    timers: { ...without(s.timers, 'readd', 'renew', 'check'), retry: e.at + delay },
   };
 }
 
@@ -316,6 +336,11 @@ function onTimer(s: Session, name: TimerName, at: number, c: SessionConfig, fx: 
       return endLease(cleared, new LeaseExpiredError(c.gateway, s.grant?.externalPort ?? c.request.externalPort));
     case 'addBound':
       return cleared;
+    case 'check':
+      // Only a quiet mapping is checked: a request of ours in flight answers the question itself.
+      if (s.phase !== 'mapped' || s.grant === null) return cleared;
+      fx.push({ type: 'check', target: s.grant });
+      return cleared;
   }
 }
 
@@ -325,7 +350,7 @@ function endLease(s: Session, reason: Error): Session {
   switch (s.phase) {
     case 'mapped': {
       const renewAt = s.timers.renew;
-      const timers = without(s.timers, 'renew', 'leaseEnd');
+      const timers = without(s.timers, 'renew', 'leaseEnd', 'check');
       return { ...s, phase: 'unmapped', error, timers: renewAt !== undefined ? { ...timers, retry: renewAt } : timers };
     }
     case 'renewing':
@@ -351,8 +376,20 @@ function onAddress(s: Session, ip: string | null, error: Error | null, at: numbe
 function onReset(s: Session, at: number, c: SessionConfig, fx: Effect[]): Session {
   if (s.grant === null && s.inFlight === null) return s;
   // The gateway forgot every mapping: ours is gone now, whatever its lease said.
-  const lapsed = holdsLease(s.phase) ? endLease({ ...s, error: null, leaseEndsAt: at }, new GatewayResetError(c.gateway)) : s;
-  return forceReadd({ ...lapsed, timers: without(lapsed.timers, 'leaseEnd') }, at, c, fx);
+  return forget(s, new GatewayResetError(c.gateway), at, c, fx);
+}
+
+/** The gateway no longer holds our lease (reset, or found missing): `unmapped` now, re-added (rate-limited). */
+function forget(s: Session, reason: Error, at: number, c: SessionConfig, fx: Effect[]): Session {
+  const lapsed = holdsLease(s.phase) ? endLease({ ...s, error: null, leaseEndsAt: at }, reason) : s;
+  return forceReadd({ ...lapsed, timers: without(lapsed.timers, 'leaseEnd', 'check') }, at, c, fx);
+}
+
+function onChecked(s: Session, port: number, present: boolean | null, at: number, c: SessionConfig, fx: Effect[]): Session {
+  // An answer about another grant, or one that came while a request of ours was made, says nothing now.
+  if (s.phase !== 'mapped' || s.grant === null || s.grant.externalPort !== port) return s;
+  if (present === false) return forget(s, new MappingMissingError(c.gateway, port), at, c, fx);
+  return c.checkIntervalMs === null ? s : { ...s, timers: { ...s.timers, check: at + c.checkIntervalMs } };
 }
 
 function beginClosing(s: Session, graceful: boolean, at: number, c: SessionConfig, fx: Effect[]): Session {

@@ -66,6 +66,8 @@ export const OPTION_LIMITS = {
   minInitialDelayMs: 50,
   /** `retry.maxDelayMs` at least this (and at least `initialDelayMs`). */
   minMaxDelayMs: 500,
+  /** `checkIntervalMs` at least this. */
+  minCheckIntervalMs: 1000,
   /** Longest delay or bound any option may name (what a timer can wait). */
   maxDelayMs: 2 ** 31 - 1,
 } as const;
@@ -77,6 +79,7 @@ export interface ResolvedMapPortOptions {
   readonly retry: { readonly initialDelayMs: number; readonly maxDelayMs: number; readonly jitter: number };
   readonly maxConsecutiveUnreachable: number;
   readonly teardownTimeoutMs: number;
+  readonly checkIntervalMs: number;
   readonly stop: Observable<unknown> | undefined;
   readonly logger: Logger;
   readonly random: () => number;
@@ -100,13 +103,23 @@ export interface MapPortOptions {
   readonly externalIpCacheMs?: number;
   /** Backoff for failed adds and renewals, and for rediscovery (`initialDelayMs` ≥ 50, `maxDelayMs` ≥ 500, `jitter` in [0, 0.5]). */
   readonly retry?: RetryOptions;
-  /** After this many "connection refused" in a row the gateway is taken as lost and rediscovered. Default 3 (go-libp2p-nat). */
+  /**
+   * After this many failed adds in a row that got no answer (connection refused, no route, or no
+   * reply after the retransmissions), the gateway is taken as lost and rediscovered. Default 3
+   * (go-libp2p-nat counts refusals the same way).
+   */
   readonly maxConsecutiveUnreachable?: number;
   /**
    * Bound on each request of teardown on the wire (each delete, and an add still in flight then),
    * counted from when it is sent, never while it waits in the gateway's queue. Default 10 000 ms.
    */
   readonly teardownTimeoutMs?: number;
+  /**
+   * How often a mapping is checked in the gateway's table where the protocol can list it (UPnP
+   * GetSpecificPortMappingEntry, through the gateway's queue), whatever the lease: an entry the
+   * router dropped is re-added then. At least 1000 ms. Default 30 000 ms.
+   */
+  readonly checkIntervalMs?: number;
   /**
    * A graceful stop: when it emits, the mapping is deleted, a last `unmapped` state is emitted
    * (its `error` an `UnconfirmedDeleteError` when the gateway did not confirm the delete) and the
@@ -163,6 +176,7 @@ export function resolveMapPortOptions(options: MapPortOptions | undefined | null
     throw new InvalidOptionError('maxConsecutiveUnreachable', `maxConsecutiveUnreachable must be a whole number, not ${maxConsecutiveUnreachable}`);
   }
   const teardownTimeoutMs = number('teardownTimeoutMs', options.teardownTimeoutMs, 10_000, 1, longest);
+  const checkIntervalMs = number('checkIntervalMs', options.checkIntervalMs, 30_000, OPTION_LIMITS.minCheckIntervalMs, longest);
   if (options.stop !== undefined && !isObservable(options.stop)) throw new InvalidOptionError('stop', 'stop must be an Observable');
   const logger = options.logger === undefined ? debugLogger : options.logger;
   if (logger === null || typeof logger !== 'object' || typeof logger.debug !== 'function') {
@@ -187,6 +201,7 @@ export function resolveMapPortOptions(options: MapPortOptions | undefined | null
     retry: { initialDelayMs, maxDelayMs, jitter },
     maxConsecutiveUnreachable,
     teardownTimeoutMs,
+    checkIntervalMs,
     stop: options.stop,
     logger,
     random: checkedRandom,

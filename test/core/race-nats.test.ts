@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { NEVER, throwError, VirtualTimeScheduler } from 'rxjs';
+import { map, NEVER, of, throwError, timer, VirtualTimeScheduler } from 'rxjs';
+import { extIp } from '../../src/core/ext-ip.js';
+import type { Nat } from '../../src/core/nat.js';
 import { NoGatewayError } from '../../src/errors.js';
 import { raceNats } from '../../src/core/race-nats.js';
 import type { Logger } from '../../src/core/logger.js';
@@ -41,3 +43,47 @@ test('a probe that finds no gateway is logged under rxnat:discover with its name
   assert.ok(failure instanceof NoGatewayError);
   assert.deepEqual(lines, ['rxnat:discover pcp found no gateway: connection refused', 'rxnat:discover upnp found no gateway: not an error']);
 });
+
+test('a NAT that refused to map lately does not win while another probe can still find one', () => {
+  const scheduler = new VirtualTimeScheduler();
+  const refused = extIpNamed('pcp(192.0.2.1)');
+  const other = extIpNamed('pmp(192.0.2.1)');
+  const why = new Error('2 NOT_AUTHORIZED');
+  const lines: string[] = [];
+  let winner: Nat | undefined;
+  raceNats(
+    [
+      { name: 'pcp', nat$: of(refused) },
+      { name: 'pmp', nat$: timer(30, scheduler).pipe(map(() => other)) },
+    ],
+    2000,
+    { scheduler, unusable: (nat) => (nat === refused ? why : null), logger: { debug: (ns, m) => lines.push(`${ns} ${m}`) } },
+  ).subscribe((nat) => (winner = nat));
+  assert.equal(winner, undefined, 'the refused one did not win at once');
+  scheduler.flush();
+  assert.equal(winner, other);
+  assert.equal(scheduler.now(), 30);
+  assert.deepEqual(lines, ['rxnat:discover pcp found pcp(192.0.2.1), which refused to map lately: 2 NOT_AUTHORIZED']);
+});
+
+test('when nothing else is found, the NAT that refused lately is the result (at the end, or at the deadline)', () => {
+  const scheduler = new VirtualTimeScheduler();
+  const refused = extIpNamed('pcp(192.0.2.1)');
+  const why = new Error('2 NOT_AUTHORIZED');
+  const unusable = (nat: Nat): Error | null => (nat === refused ? why : null);
+  let ended: Nat | undefined;
+  raceNats([{ name: 'pcp', nat$: of(refused) }, { name: 'pmp', nat$: throwError(() => new Error('silent')) }], 2000, { scheduler, unusable }).subscribe((nat) => (ended = nat));
+  assert.equal(ended, refused, 'every other probe failed: no need to wait');
+  let atDeadline: Nat | undefined;
+  raceNats([{ name: 'pcp', nat$: of(refused) }, { name: 'upnp', nat$: NEVER }], 2000, { scheduler, unusable }).subscribe((nat) => (atDeadline = nat));
+  assert.equal(atDeadline, undefined);
+  scheduler.flush();
+  assert.equal(atDeadline, refused);
+  let failure: unknown;
+  raceNats([{ name: 'pmp', nat$: NEVER }], 2000, { scheduler: new VirtualTimeScheduler(), unusable }).subscribe({ error: (e: unknown) => (failure = e) });
+  assert.equal(failure, undefined);
+});
+
+function extIpNamed(name: string): Nat {
+  return { ...extIp('203.0.113.7'), name };
+}

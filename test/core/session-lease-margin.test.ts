@@ -20,6 +20,7 @@ const config: SessionConfig = {
   retry: { initialDelayMs: 1000, maxDelayMs: 60_000, jitter: 0.2 },
   maxConsecutiveUnreachable: 3,
   teardownTimeoutMs: 10_000,
+  checkIntervalMs: null,
 };
 
 /** When a router with a whole-second clock drops an entry it made at `appliedAt` (ms) for `lifetimeSeconds`. */

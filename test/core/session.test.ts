@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { GatewayError, GatewayResetError, GatewayTimeoutError, LeaseExpiredError, ProtocolError } from '../../src/errors.js';
+import { GatewayError, GatewayLostError, GatewayResetError, GatewayTimeoutError, LeaseExpiredError, MappingMissingError, ProtocolError } from '../../src/errors.js';
 import type { MappingGrant } from '../../src/core/nat.js';
 import {
   grantProblem,
@@ -33,6 +33,7 @@ const config: SessionConfig = {
   retry: { initialDelayMs: 1000, maxDelayMs: 60_000, jitter: 0.2 },
   maxConsecutiveUnreachable: 3,
   teardownTimeoutMs: 10_000,
+  checkIntervalMs: 30_000,
 };
 
 const grant = (externalPort = 8080, lifetimeSeconds = 60, extra: Partial<MappingGrant> = {}): MappingGrant => ({
@@ -44,12 +45,15 @@ const grant = (externalPort = 8080, lifetimeSeconds = 60, extra: Partial<Mapping
 });
 const refused = new GatewayError({ protocol: 'pmp', resultCode: 3, resultName: 'NETWORK_FAILURE', gateway: '192.0.2.1' });
 const silent = new GatewayTimeoutError('pmp', '192.0.2.1', 2000);
+const notHere = new GatewayError({ protocol: 'pcp', resultCode: 2, resultName: 'NOT_AUTHORIZED', gateway: '192.0.2.1' });
 const failed = (at: number, applied: boolean, extra: Partial<Extract<SessionEvent, { type: 'failed' }>> = {}): SessionEvent => ({
   type: 'failed',
   at,
   error: applied ? silent : refused,
   applied,
   gatewayGone: false,
+  silent: false,
+  notHere: false,
   retryAfterMs: 0,
   jitter: 0.5,
   ...extra,
@@ -95,12 +99,16 @@ type EventName =
   | 'sent'
   | 'granted'
   | 'refused'
+  | 'notHere'
   | 'noAnswer'
   | 'renew'
   | 'retry'
   | 'leaseEnd'
   | 'readd'
   | 'addBound'
+  | 'check'
+  | 'present'
+  | 'missing'
   | 'newAddress'
   | 'badAddress'
   | 'reset'
@@ -123,6 +131,13 @@ function event(name: EventName, session: Session, at: number): SessionEvent {
       return { type: 'granted', at: at + 1, grant: grant() };
     case 'refused':
       return failed(at + 1, false);
+    case 'notHere':
+      return failed(at + 1, false, { error: notHere, notHere: true });
+    case 'check':
+      return { type: 'timer', at: due('check'), name: 'check' };
+    case 'present':
+    case 'missing':
+      return { type: 'checked', at: at + 1, port: 8080, present: name === 'present' };
     case 'noAnswer':
       return failed(at + 1, true);
     case 'renew':
@@ -145,15 +160,15 @@ function event(name: EventName, session: Session, at: number): SessionEvent {
 // Each cell: the phase the event leads to, then the effects asked for ('' for none).
 // prettier-ignore
 const TABLE: Record<Phase, Record<EventName, string>> = {
-  idle:     { start: 'queued add', sent: 'idle', granted: 'idle', refused: 'idle', noAnswer: 'idle', renew: 'idle', retry: 'idle', leaseEnd: 'idle', readd: 'idle', addBound: 'idle', newAddress: 'idle', badAddress: 'idle', reset: 'idle', teardown: 'closed closed', stop: 'closed closed', deleted: 'idle', deleteFailed: 'idle' },
-  queued:   { start: 'queued', sent: 'adding', granted: 'mapped', refused: 'unmapped', noAnswer: 'unmapped', renew: 'queued', retry: 'queued', leaseEnd: 'queued', readd: 'queued', addBound: 'queued', newAddress: 'queued', badAddress: 'queued', reset: 'queued', teardown: 'closed cancelAdd,closed', stop: 'closed cancelAdd,closed', deleted: 'queued', deleteFailed: 'queued' },
-  adding:   { start: 'adding', sent: 'adding', granted: 'mapped', refused: 'unmapped', noAnswer: 'unmapped', renew: 'adding', retry: 'adding', leaseEnd: 'adding', readd: 'adding', addBound: 'adding', newAddress: 'adding', badAddress: 'adding', reset: 'adding', teardown: 'closing', stop: 'closing', deleted: 'adding', deleteFailed: 'adding' },
-  mapped:   { start: 'mapped', sent: 'mapped', granted: 'mapped', refused: 'mapped', noAnswer: 'mapped', renew: 'renewing add', retry: 'mapped', leaseEnd: 'unmapped', readd: 'mapped', addBound: 'mapped', newAddress: 'renewing add', badAddress: 'mapped', reset: 'queued add', teardown: 'closing delete', stop: 'closing delete', deleted: 'mapped', deleteFailed: 'mapped' },
-  renewing: { start: 'renewing', sent: 'renewing', granted: 'mapped', refused: 'degraded', noAnswer: 'degraded', renew: 'renewing', retry: 'renewing', leaseEnd: 'queued', readd: 'renewing', addBound: 'renewing', newAddress: 'renewing', badAddress: 'renewing', reset: 'queued', teardown: 'closing cancelAdd,delete', stop: 'closing cancelAdd,delete', deleted: 'renewing', deleteFailed: 'renewing' },
-  degraded: { start: 'degraded', sent: 'degraded', granted: 'degraded', refused: 'degraded', noAnswer: 'degraded', renew: 'degraded', retry: 'renewing add', leaseEnd: 'unmapped', readd: 'degraded', addBound: 'degraded', newAddress: 'renewing add', badAddress: 'degraded', reset: 'queued add', teardown: 'closing delete', stop: 'closing delete', deleted: 'degraded', deleteFailed: 'degraded' },
-  unmapped: { start: 'unmapped', sent: 'unmapped', granted: 'unmapped', refused: 'unmapped', noAnswer: 'unmapped', renew: 'unmapped', retry: 'queued add', leaseEnd: 'unmapped', readd: 'unmapped', addBound: 'unmapped', newAddress: 'unmapped', badAddress: 'unmapped', reset: 'unmapped', teardown: 'closed closed', stop: 'closed closed', deleted: 'unmapped', deleteFailed: 'unmapped' },
-  closing:  { start: 'closing', sent: 'closing', granted: 'closing', refused: 'closing', noAnswer: 'closing', renew: 'closing', retry: 'closing', leaseEnd: 'closing', readd: 'closing', addBound: 'closing', newAddress: 'closing', badAddress: 'closing', reset: 'closing', teardown: 'closing', stop: 'closing', deleted: 'closed closed', deleteFailed: 'closed closed' },
-  closed:   { start: 'closed', sent: 'closed', granted: 'closed', refused: 'closed', noAnswer: 'closed', renew: 'closed', retry: 'closed', leaseEnd: 'closed', readd: 'closed', addBound: 'closed', newAddress: 'closed', badAddress: 'closed', reset: 'closed', teardown: 'closed', stop: 'closed', deleted: 'closed', deleteFailed: 'closed' },
+  idle:     { start: 'queued add', sent: 'idle', granted: 'idle', refused: 'idle', notHere: 'idle', noAnswer: 'idle', renew: 'idle', retry: 'idle', leaseEnd: 'idle', readd: 'idle', addBound: 'idle', check: 'idle', present: 'idle', missing: 'idle', newAddress: 'idle', badAddress: 'idle', reset: 'idle', teardown: 'closed closed', stop: 'closed closed', deleted: 'idle', deleteFailed: 'idle' },
+  queued:   { start: 'queued', sent: 'adding', granted: 'mapped', refused: 'unmapped', notHere: 'closed lost,closed', noAnswer: 'unmapped', renew: 'queued', retry: 'queued', leaseEnd: 'queued', readd: 'queued', addBound: 'queued', check: 'queued', present: 'queued', missing: 'queued', newAddress: 'queued', badAddress: 'queued', reset: 'queued', teardown: 'closed cancelAdd,closed', stop: 'closed cancelAdd,closed', deleted: 'queued', deleteFailed: 'queued' },
+  adding:   { start: 'adding', sent: 'adding', granted: 'mapped', refused: 'unmapped', notHere: 'closed lost,closed', noAnswer: 'unmapped', renew: 'adding', retry: 'adding', leaseEnd: 'adding', readd: 'adding', addBound: 'adding', check: 'adding', present: 'adding', missing: 'adding', newAddress: 'adding', badAddress: 'adding', reset: 'adding', teardown: 'closing', stop: 'closing', deleted: 'adding', deleteFailed: 'adding' },
+  mapped:   { start: 'mapped', sent: 'mapped', granted: 'mapped', refused: 'mapped', notHere: 'mapped', noAnswer: 'mapped', renew: 'renewing add', retry: 'mapped', leaseEnd: 'unmapped', readd: 'mapped', addBound: 'mapped', check: 'mapped check', present: 'mapped', missing: 'queued add', newAddress: 'renewing add', badAddress: 'mapped', reset: 'queued add', teardown: 'closing delete', stop: 'closing delete', deleted: 'mapped', deleteFailed: 'mapped' },
+  renewing: { start: 'renewing', sent: 'renewing', granted: 'mapped', refused: 'degraded', notHere: 'degraded', noAnswer: 'degraded', renew: 'renewing', retry: 'renewing', leaseEnd: 'queued', readd: 'renewing', addBound: 'renewing', check: 'renewing', present: 'renewing', missing: 'renewing', newAddress: 'renewing', badAddress: 'renewing', reset: 'queued', teardown: 'closing cancelAdd,delete', stop: 'closing cancelAdd,delete', deleted: 'renewing', deleteFailed: 'renewing' },
+  degraded: { start: 'degraded', sent: 'degraded', granted: 'degraded', refused: 'degraded', notHere: 'degraded', noAnswer: 'degraded', renew: 'degraded', retry: 'renewing add', leaseEnd: 'unmapped', readd: 'degraded', addBound: 'degraded', check: 'degraded', present: 'degraded', missing: 'degraded', newAddress: 'renewing add', badAddress: 'degraded', reset: 'queued add', teardown: 'closing delete', stop: 'closing delete', deleted: 'degraded', deleteFailed: 'degraded' },
+  unmapped: { start: 'unmapped', sent: 'unmapped', granted: 'unmapped', refused: 'unmapped', notHere: 'unmapped', noAnswer: 'unmapped', renew: 'unmapped', retry: 'queued add', leaseEnd: 'unmapped', readd: 'unmapped', addBound: 'unmapped', check: 'unmapped', present: 'unmapped', missing: 'unmapped', newAddress: 'unmapped', badAddress: 'unmapped', reset: 'unmapped', teardown: 'closed closed', stop: 'closed closed', deleted: 'unmapped', deleteFailed: 'unmapped' },
+  closing:  { start: 'closing', sent: 'closing', granted: 'closing', refused: 'closing', notHere: 'closing', noAnswer: 'closing', renew: 'closing', retry: 'closing', leaseEnd: 'closing', readd: 'closing', addBound: 'closing', check: 'closing', present: 'closing', missing: 'closing', newAddress: 'closing', badAddress: 'closing', reset: 'closing', teardown: 'closing', stop: 'closing', deleted: 'closed closed', deleteFailed: 'closed closed' },
+  closed:   { start: 'closed', sent: 'closed', granted: 'closed', refused: 'closed', notHere: 'closed', noAnswer: 'closed', renew: 'closed', retry: 'closed', leaseEnd: 'closed', readd: 'closed', addBound: 'closed', check: 'closed', present: 'closed', missing: 'closed', newAddress: 'closed', badAddress: 'closed', reset: 'closed', teardown: 'closed', stop: 'closed', deleted: 'closed', deleteFailed: 'closed' },
 };
 
 describe('step: every phase × every event', () => {
@@ -669,5 +684,98 @@ describe('step: what the second mutation pass found untested', () => {
 
   test('a missing grant says so', () => {
     assert.match(grantProblem(null as never, config)?.message ?? '', /success reply is not a mapping: no grant$/);
+  });
+});
+
+describe('step: backends that will not map here, gateways that fall silent, entries the router dropped', () => {
+  const sessions = fixtures();
+
+  test('a "not here" refusal of an add with no lease held: lost (refused) at once, nothing to delete', () => {
+    const { session, effects } = run([failed(5, false, { error: notHere, notHere: true })], sessions.adding.session);
+    assert.equal(session.phase, 'closed');
+    const lost = effects.find((e) => e.type === 'lost');
+    assert.ok(lost && lost.type === 'lost' && lost.error instanceof GatewayLostError);
+    assert.equal((lost.error as GatewayLostError).reason, 'refused');
+    assert.equal((lost.error as GatewayLostError).cause, notHere);
+  });
+
+  test('a "not here" refusal of a renewal keeps the lease it still holds: degraded, retried, not lost', () => {
+    const { session, effects } = run([failed(20_002, false, { error: notHere, notHere: true })], run([{ type: 'sent', at: 20_001 }], sessions.renewing.session).session);
+    assert.equal(session.phase, 'degraded');
+    assert.deepEqual(effects, []);
+    assert.equal(view(session, config).status, 'degraded');
+  });
+
+  test('a "not here" refusal after the lease ended: lost, and the grant is deleted best-effort', () => {
+    const lapsed = run([{ type: 'timer', at: 59_001, name: 'leaseEnd' }, { type: 'sent', at: 59_001 }], sessions.renewing.session).session;
+    const { session, effects } = run([failed(59_002, false, { error: notHere, notHere: true })], lapsed);
+    assert.equal(session.phase, 'closing');
+    assert.deepEqual(effects.map((e) => e.type), ['lost', 'delete']);
+  });
+
+  test('adds that get no answer count like refused connections: maxConsecutiveUnreachable in a row is lost (unreachable)', () => {
+    const timedOut = (at: number): SessionEvent => failed(at, true, { silent: true });
+    let session = sessions.adding.session;
+    for (let i = 0; i < config.maxConsecutiveUnreachable - 1; i++) {
+      session = run([timedOut(10 + i), { type: 'timer', at: session.timers.retry ?? 0, name: 'retry' }], session).session;
+      session = run([{ type: 'timer', at: session.timers.retry ?? 0, name: 'retry' }, { type: 'sent', at: 100_000 * (i + 1) }], session).session;
+      assert.notEqual(session.phase, 'closing', `after ${i + 1} silent adds`);
+    }
+    const { effects } = run([timedOut(900_000)], session);
+    const lost = effects.find((e) => e.type === 'lost');
+    assert.ok(lost && lost.type === 'lost' && lost.error instanceof GatewayLostError);
+    assert.equal((lost.error as GatewayLostError).reason, 'unreachable');
+    assert.deepEqual(effects.map((e) => e.type), ['lost', 'delete'], 'the port the silent adds asked for may exist: deleted');
+  });
+
+  test('a silent add between two grants does not count towards lost once a grant came', () => {
+    const once = run([failed(2, true, { silent: true })], sessions.adding.session).session;
+    assert.equal(once.unreachable, 1);
+    const granted = run([{ type: 'timer', at: once.timers.retry!, name: 'retry' }, { type: 'sent', at: once.timers.retry! }, { type: 'granted', at: once.timers.retry! + 1, grant: grant() }], once).session;
+    assert.equal(granted.unreachable, 0);
+    assert.equal(run([failed(2, true)], sessions.adding.session).session.unreachable, 0, 'an answer that is not a mapping is not silence');
+  });
+
+  test('a grant schedules the table check checkIntervalMs later; none when the NAT cannot check', () => {
+    assert.equal(sessions.mapped.session.timers.check, 1 + 30_000);
+    const unchecked = { ...config, checkIntervalMs: null };
+    let session = initialSession();
+    for (const e of [{ type: 'start', at: 0 }, { type: 'sent', at: 0 }, { type: 'granted', at: 1, grant: grant() }] as SessionEvent[]) session = step(session, e, unchecked).session;
+    assert.equal(session.timers.check, undefined);
+  });
+
+  test('a check due while mapped asks the gateway about the grant; present reschedules it, a failed check too', () => {
+    const long = run([{ type: 'granted', at: 1, grant: grant(8080, 3600) }], sessions.adding.session).session;
+    const { session, effects } = run([{ type: 'timer', at: 30_001, name: 'check' }], long);
+    assert.deepEqual(effects, [{ type: 'check', target: grant(8080, 3600) }]);
+    assert.equal(session.timers.check, undefined, 'one check at a time');
+    assert.equal(run([{ type: 'checked', at: 30_050, port: 8080, present: true }], session).session.timers.check, 60_050);
+    assert.equal(run([{ type: 'checked', at: 30_050, port: 8080, present: null }], session).session.timers.check, 60_050);
+  });
+
+  test('an entry found missing: unmapped now (MappingMissingError), re-added at once on the same port', () => {
+    const long = run([{ type: 'granted', at: 1, grant: grant(8080, 3600) }], sessions.adding.session).session;
+    const { session, effects } = run([{ type: 'timer', at: 30_001, name: 'check' }, { type: 'checked', at: 30_050, port: 8080, present: false }], long);
+    assert.equal(session.phase, 'queued');
+    assert.equal(session.leaseEndsAt, 30_050);
+    assert.ok(session.error instanceof MappingMissingError);
+    assert.equal(view(session, config).status, 'unmapped');
+    const add = effects.find((e) => e.type === 'add');
+    assert.ok(add && add.type === 'add' && add.request.externalPort === 8080);
+    assert.equal(session.timers.check, undefined);
+  });
+
+  test('a check answer about another port, or one that comes while a renewal is made, changes nothing', () => {
+    const long = run([{ type: 'granted', at: 1, grant: grant(8080, 3600) }], sessions.adding.session).session;
+    assert.equal(run([{ type: 'checked', at: 5, port: 9090, present: false }], long).session, long);
+    assert.equal(run([{ type: 'checked', at: 20_002, port: 8080, present: false }], sessions.renewing.session).session, sessions.renewing.session);
+  });
+
+  test('a check timer in any phase but mapped asks nothing', () => {
+    for (const phase of PHASES.filter((p) => p !== 'mapped')) {
+      const { session } = sessions[phase];
+      const withTimer: Session = { ...session, timers: { ...session.timers, check: 5 } };
+      assert.deepEqual(step(withTimer, { type: 'timer', at: 5, name: 'check' }, config).effects, [], phase);
+    }
   });
 });

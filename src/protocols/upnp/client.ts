@@ -131,6 +131,8 @@ export interface UpnpNat extends Nat {
   statusInfo(): Observable<StatusInfo>;
   /** GetSpecificPortMappingEntry; `null` when there is no such mapping (714). */
   specificMapping(protocol: MappingProtocol, externalPort: number): Observable<PortMappingEntry | null>;
+  /** Whether the router still forwards the grant's external port to this host and internal port (GetSpecificPortMappingEntry). */
+  checkMapping(grant: MappingGrant): Observable<boolean>;
   listMappings(): Observable<readonly PortMappingEntry[]>;
 }
 
@@ -550,6 +552,16 @@ class UpnpGateway implements UpnpNat {
     );
   }
 
+  /**
+   * Whether the router still forwards `grant` to us: its entry exists, forwards to this host and
+   * the grant's internal port, and is enabled. Another host's entry on the port is `false` too.
+   */
+  checkMapping(grant: MappingGrant): Observable<boolean> {
+    return this.specificMapping(grant.protocol, grant.externalPort).pipe(
+      map((entry) => entry !== null && entry.enabled && entry.internalPort === grant.internalPort && sameHost(entry.internalClient, this.internalClient)),
+    );
+  }
+
   listMappings(): Observable<readonly PortMappingEntry[]> {
     const max = this.config.maxListedMappings;
     const fetch = (index: number): Observable<{ index: number; values: ReadonlyMap<string, string> | null }> =>
@@ -687,3 +699,9 @@ function grantOf(request: NatMappingRequest, externalPort: number, lease: number
   return { protocol: request.protocol, internalPort: request.internalPort, externalPort, lifetimeSeconds: lease };
 }
 
+
+/** Two spellings of one host address (case, IPv4-mapped IPv6); an empty one is taken as ours (some routers leave it out). */
+function sameHost(reported: string, ours: string): boolean {
+  const plain = (address: string): string => address.trim().toLowerCase().replace(/^::ffff:/, '');
+  return reported.trim() === '' || plain(reported) === plain(ours);
+}
