@@ -125,7 +125,7 @@ export function snapshotKey(snapshot: NetworkSnapshot): string {
  * `fallbackPeriodMs` (elsewhere), and emits the first snapshot and then each one whose
  * {@link snapshotKey} differs from the last emitted. It never errors or completes: a reading
  * that fails emits nothing (the first one emits the offline snapshot, so that a watcher always
- * hears something). Each change also forgets the cached default gateway
+ * hears something). Options out of range error at subscribe ({@link InvalidOptionError}). Each change also forgets the cached default gateway
  * (`clearDefaultGatewayCache`), so that lookups made because of it see the new route.
  *
  * @example
@@ -135,12 +135,12 @@ export function snapshotKey(snapshot: NetworkSnapshot): string {
  * ```
  */
 export function networkWatch(options: NetworkWatchOptions = {}): Observable<NetworkSnapshot> {
-  const periodMs = positive('periodMs', options.periodMs, 2000);
-  const fallbackPeriodMs = positive('fallbackPeriodMs', options.fallbackPeriodMs, 10_000);
-  const readTimeoutMs = positive('readTimeoutMs', options.readTimeoutMs, 5000);
-  const scheduler = options.scheduler ?? asyncScheduler;
-  const reader: NetworkReader = { ...systemNetworkReader, ...options.reader };
   return defer(() => {
+    const periodMs = positive('periodMs', options.periodMs, 2000);
+    const fallbackPeriodMs = positive('fallbackPeriodMs', options.fallbackPeriodMs, 10_000);
+    const readTimeoutMs = positive('readTimeoutMs', options.readTimeoutMs, 5000);
+    const scheduler = options.scheduler ?? asyncScheduler;
+    const reader: NetworkReader = { ...systemNetworkReader, ...options.reader };
     let heard = false;
     const poll = (): Observable<Reading> => readNetwork(reader, readTimeoutMs, scheduler);
     return poll().pipe(

@@ -197,10 +197,12 @@ describe('networkWatch', () => {
     b.unsubscribe();
   });
 
-  it('rejects periods that are not positive', () => {
+  it('rejects periods that are not positive, at subscribe', () => {
     for (const option of ['periodMs', 'fallbackPeriodMs', 'readTimeoutMs'] as const) {
       for (const value of [0, -1, Number.NaN, Infinity]) {
-        assert.throws(() => networkWatch({ [option]: value }), (e: unknown) => e instanceof InvalidOptionError && e.option === option);
+        let seen: unknown;
+        networkWatch({ [option]: value }).subscribe({ error: (e: unknown) => (seen = e) });
+        assert.ok(seen instanceof InvalidOptionError && seen.option === option, `${option}: ${value}`);
       }
     }
   });
