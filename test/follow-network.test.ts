@@ -6,12 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defer, finalize, NEVER, type Observable, of, Subject, throwError } from 'rxjs';
+import { defer, filter, finalize, firstValueFrom, NEVER, type Observable, of, Subject, throwError, timeout } from 'rxjs';
 import { mapPort, type MappingState } from '../src/core/map-port.js';
 import { silentLogger } from '../src/core/logger.js';
 import type { Nat } from '../src/core/nat.js';
 import { InvalidOptionError, NoGatewayError } from '../src/errors.js';
+import { discoverNat } from '../src/discover.js';
 import { followNetwork } from '../src/follow-network.js';
+import { startGatewaySimulator } from '../src/testing/simulator.js';
 import { networkWatch, type NetworkReader, type NetworkSnapshot } from '../src/transport/network-watch.js';
 import { recordingNat, type RecordingNat } from './facade/fake-nats.js';
 import { VirtualClock } from './support/virtual-clock.js';
@@ -246,6 +248,50 @@ describe('followNetwork', () => {
       let seen: unknown;
       followNetwork(() => NEVER, { settleMs, watch: NEVER }).subscribe({ error: (e: unknown) => (seen = e) });
       assert.ok(seen instanceof InvalidOptionError && seen.option === 'settleMs', String(settleMs));
+    }
+  });
+});
+
+describe('followNetwork over real sockets (two gateway simulators on loopback)', () => {
+  it('the intended use: followNetwork(() => discoverNat(…)) given to mapPort moves the mapping when the network changes', async () => {
+    const a = await startGatewaySimulator({ externalIp: '203.0.113.1' });
+    const b = await startGatewaySimulator({ externalIp: '203.0.113.2' });
+    // The snapshots stand for two networks; each one's "router" is a simulator (nothing is sent to 192.0.2.x).
+    const simulators = new Map([
+      ['192.0.2.1', a],
+      ['192.0.2.2', b],
+    ]);
+    const network = (gateway: string): NetworkSnapshot => ({ defaultGateway: { gateway, interface: 'lo' }, localAddress: '127.0.0.1' });
+    const watch = new Subject<NetworkSnapshot>();
+    const nat$ = followNetwork((snapshot) => discoverNat({ ...simulators.get(snapshot.defaultGateway!.gateway)!.discoverOptions, logger: silentLogger }), {
+      watch,
+      settleMs: 50,
+      logger: silentLogger,
+    });
+    const stop = new Subject<void>();
+    const states = new Subject<MappingState>();
+    const completed = new Promise<void>((resolve) => {
+      mapPort(nat$, { protocol: 'udp', internalPort: 4001 }, { stop, logger: silentLogger }).subscribe({ next: (s) => states.next(s), complete: resolve });
+    });
+    const mappedOn = (ip: string): Promise<MappingState> =>
+      firstValueFrom(states.pipe(filter((s) => s.status === 'mapped' && s.externalIp === ip), timeout(10_000)));
+    try {
+      const onA = mappedOn('203.0.113.1');
+      watch.next(network('192.0.2.1'));
+      await onA;
+      assert.equal(a.table.list().length, 1);
+      const onB = mappedOn('203.0.113.2');
+      watch.next(network('192.0.2.2'));
+      await onB;
+      assert.equal(b.table.list().length, 1);
+      for (let i = 0; i < 100 && a.table.list().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(a.table.list(), [], 'the old gateway still holds the mapping');
+      stop.next();
+      await completed;
+      assert.deepEqual(b.table.list(), [], 'the stop did not delete on the new gateway');
+    } finally {
+      stop.next();
+      await Promise.all([a.close(), b.close()]);
     }
   });
 });
