@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NEVER, type Observable, of, throwError } from 'rxjs';
+import { firstValueFrom, NEVER, type Observable, of, throwError } from 'rxjs';
 import { DefaultGatewayError, InvalidOptionError } from '../../src/errors.js';
 import type { DefaultGateway } from '../../src/transport/default-gateway.js';
-import { localAddressFacing, networkWatch, snapshotKey, type InterfaceAddress, type NetworkReader, type NetworkSnapshot } from '../../src/transport/network-watch.js';
+import { parseRouteTable } from '../../src/transport/route-table.js';
+import { localAddressFacing, networkWatch, snapshotKey, systemNetworkReader, type InterfaceAddress, type NetworkReader, type NetworkSnapshot } from '../../src/transport/network-watch.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 const HEADER = 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT';
@@ -205,6 +206,14 @@ describe('networkWatch', () => {
         assert.ok(seen instanceof InvalidOptionError && seen.option === option, `${option}: ${value}`);
       }
     }
+  });
+});
+
+describe('systemNetworkReader', () => {
+  it('reads this namespace\'s routing table and interfaces (nothing is sent anywhere)', { skip: process.platform !== 'linux' && 'Linux only' }, async () => {
+    const text = await firstValueFrom(systemNetworkReader.readRouteTable());
+    assert.notEqual(parseRouteTable(text, systemNetworkReader.byteOrder), null);
+    assert.ok(Object.values(systemNetworkReader.networkInterfaces()).flat().some((a) => a?.internal), 'no loopback interface listed');
   });
 });
 
