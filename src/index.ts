@@ -23,6 +23,8 @@ export type {
 } from './core/nat.js';
 export { discoverNat, type BackendName, type DiscoverNatOptions } from './discover.js';
 export { parseNat } from './parse-nat.js';
+export { followNetwork, type FollowNetworkOptions } from './follow-network.js';
+export { localAddressFacing, networkWatch, snapshotKey, systemNetworkReader, type InterfaceAddress, type NetworkReader, type NetworkSnapshot, type NetworkWatchOptions } from './transport/network-watch.js';
 export { pmp, type PmpOptions } from './protocols/pmp/client.js';
 export type { PortControlOptions } from './protocols/pmp-pcp-shared.js';
 export { pcp, type PcpMappingToken, type PcpOptions } from './protocols/pcp/client.js';

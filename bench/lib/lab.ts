@@ -147,7 +147,8 @@ export interface LabAvailability {
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STUN_SCRIPT = join(REPO_ROOT, 'test', 'lab', 'stun-responder.mjs');
 const NS_PREFIX = 'rxnat-';
-const NS_PATTERN = /^rxnat-(\d+)-(\d+|probe)(?:-(lan|gw|wan))?$/;
+// The roles of other topologies (lab-two-gateways.ts: gwa, wanb, ...) are lower-case words too.
+const NS_PATTERN = /^rxnat-(\d+)-(\d+|probe)(?:-([a-z0-9]+))?$/;
 const RUN_DIR_PATTERN = /^rxnat-(\d+)-\d+-[A-Za-z0-9]{6}$/;
 const TSX_IMPORT = 'tsx';
 
@@ -388,7 +389,13 @@ table inet filter {
 `;
 }
 
-function miniupnpdConfig(options: LabOptions, runDir: string): string {
+/** The addresses a gateway's miniupnpd.conf names: its STUN server and the LAN subnet it serves. */
+interface GatewayNet {
+  readonly internet: string;
+  readonly lanSubnet: string;
+}
+
+function miniupnpdConfig(options: LabOptions, runDir: string, net: GatewayNet = { internet: LAB_ADDRESSES.internet, lanSubnet: '192.168.77.0/24' }): string {
   const lines = [
     'ext_ifname=gw-wan',
     'listening_ip=gw-lan',
@@ -408,11 +415,11 @@ function miniupnpdConfig(options: LabOptions, runDir: string): string {
     `force_igd_desc_v1=${options.igdV1 ? 'yes' : 'no'}`,
   ];
   if (options.stun !== false) {
-    lines.push('ext_perform_stun=yes', `ext_stun_host=${LAB_ADDRESSES.internet}`, 'ext_stun_port=3478');
+    lines.push('ext_perform_stun=yes', `ext_stun_host=${net.internet}`, 'ext_stun_port=3478');
   }
   lines.push(...(options.extraConfig ?? []));
   if (options.denyRange) lines.push(`deny ${options.denyRange.from}-${options.denyRange.to} 0.0.0.0/0 0-65535`);
-  lines.push('allow 1024-65535 192.168.77.0/24 1024-65535', 'deny 0-65535 0.0.0.0/0 0-65535');
+  lines.push(`allow 1024-65535 ${net.lanSubnet} 1024-65535`, 'deny 0-65535 0.0.0.0/0 0-65535');
   for (const line of lines) {
     // miniupnpd's parser takes a trailing comment as part of the value
     if (line.includes('#')) throw new Error(`miniupnpd.conf line with a '#': ${line}`);
@@ -1096,6 +1103,39 @@ function lastJsonLine<T>(stdout: string): T | undefined {
 process.on('exit', () => {
   for (const lab of liveLabs) lab.destroySync();
 });
+
+/** A fresh lab id, `rxnat-<pid>-<seq>` (the sequence {@link startLab} uses). */
+function nextLabId(): string {
+  sequence += 1;
+  return `${NS_PREFIX}${process.pid}-${sequence}`;
+}
+
+/**
+ * The building blocks of {@link Lab}, for other topologies built on the same conventions
+ * (bench/lib/lab-two-gateways.ts): namespace names `rxnat-<pid>-<seq>-<role>` cleaned by
+ * {@link cleanStaleLabs}, processes killed by PID only after the ownership checks, the nft
+ * layout and miniupnpd.conf of one gateway (`net` gives its STUN server and LAN subnet).
+ *
+ * @internal
+ */
+export const labKit = {
+  exec,
+  execChecked,
+  waitFor,
+  isAlive,
+  inNamespace,
+  killInNamespace,
+  killOwnChild,
+  destroyNamespacesSync,
+  nftLayout,
+  miniupnpdConfig,
+  portBound,
+  nextLabId,
+  lastJsonLine,
+  CLOSE_FDS_AND_EXEC,
+  STUN_SCRIPT,
+  TSX_IMPORT,
+} as const;
 
 /**
  * Starts a gateway lab: three fresh namespaces, the nft layout, the STUN responder and
