@@ -50,6 +50,22 @@ export const LAB_ADDRESSES = {
   internet: '10.77.0.1',
 } as const;
 
+/**
+ * The lab's IPv6 addresses, given only with `startLab({ ipv6: true })` (valid only inside the
+ * namespaces; unique-local and documentation prefixes). No NAT66: the router forwards and
+ * filters, miniupnpd opens its firewall (PCP MAP over IPv6, UPnP pinholes).
+ */
+export const LAB_IPV6_ADDRESSES = {
+  /** The LAN host (`lan0`, fd77::/64); default route via the router's LAN address. */
+  lan: 'fd77::10',
+  /** The router's LAN address (`gw-lan`): PCP on udp 5351, HTTP on 5000. */
+  gateway: 'fd77::1',
+  /** The router's WAN address (`gw-wan`, 2001:db8:77::/64). */
+  external: '2001:db8:77::2',
+  /** The "internet" host (`wan0`), routing fd77::/64 to the router. */
+  internet: '2001:db8:77::1',
+} as const;
+
 /** The router's UPnP description URL (from the lan namespace). */
 export const LAB_DESCRIPTION_URL = `http://${LAB_ADDRESSES.gateway}:5000/rootDesc.xml`;
 
@@ -76,6 +92,13 @@ export interface LabOptions {
   readonly readyTimeoutMs?: number;
   /** Keep the run directory (config, logs) after {@link Lab.stop}. Default: env `RXNAT_LAB_KEEP=1`. */
   readonly keepRunDir?: boolean;
+  /**
+   * Also give the links IPv6 addresses ({@link LAB_IPV6_ADDRESSES}, DAD off, forwarding on in
+   * the gateway only, no NAT66) and run miniupnpd with IPv6 (`ipv6_disable=no`, `lease_file6`):
+   * PCP over IPv6 at [fd77::1]:5351 and the WANIPv6FirewallControl pinholes, both as accept rules
+   * in `inet filter miniupnpd`. Default false: the IPv4 lab exactly as before.
+   */
+  readonly ipv6?: boolean;
 }
 
 /** The outcome of a command run inside a namespace. Never thrown: inspect `code`. */
@@ -400,7 +423,9 @@ function miniupnpdConfig(options: LabOptions, runDir: string, net: GatewayNet = 
     'ext_ifname=gw-wan',
     'listening_ip=gw-lan',
     'http_port=5000',
-    'ipv6_disable=yes',
+    // IPv6 needs a non-link-local address on gw-lan (else "disabling IPv6"); ipv6_listening_ip
+    // stays unset: HTTP is one dual-stack socket, and binding it to fd77::1 broke IPv4.
+    options.ipv6 === true ? 'ipv6_disable=no' : 'ipv6_disable=yes',
     'enable_upnp=yes',
     // also enables PCP
     'enable_natpmp=yes',
@@ -414,6 +439,7 @@ function miniupnpdConfig(options: LabOptions, runDir: string, net: GatewayNet = 
     `minissdpdsocket=${join(runDir, 'no-minissdpd.sock')}`,
     `force_igd_desc_v1=${options.igdV1 ? 'yes' : 'no'}`,
   ];
+  if (options.ipv6 === true) lines.push(`lease_file6=${join(runDir, 'leases6')}`);
   if (options.stun !== false) {
     lines.push('ext_perform_stun=yes', `ext_stun_host=${net.internet}`, 'ext_stun_port=3478');
   }
@@ -427,12 +453,20 @@ function miniupnpdConfig(options: LabOptions, runDir: string, net: GatewayNet = 
   return `${lines.join('\n')}\n`;
 }
 
-/** Whether a UDP/TCP socket is bound on `port` in the namespace of `pid` (reads /proc/PID/net). */
+/**
+ * Whether a UDP/TCP socket is bound on `port` in the namespace of `pid` (reads /proc/PID/net,
+ * both families: with IPv6 on, miniupnpd's HTTP socket is one dual-stack tcp6 socket).
+ */
 function portBound(pid: number, proto: 'udp' | 'tcp', port: number): boolean {
+  return portBoundIn(pid, proto, port) || portBoundIn(pid, `${proto}6`, port);
+}
+
+function portBoundIn(pid: number, table: 'udp' | 'tcp' | 'udp6' | 'tcp6', port: number): boolean {
+  const proto = table.startsWith('udp') ? 'udp' : 'tcp';
   try {
-    const table = readFileSync(`/proc/${pid}/net/${proto}`, 'utf8');
+    const text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
     const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-    return table
+    return text
       .split('\n')
       .slice(1)
       .some((line) => {
@@ -956,12 +990,20 @@ export class Lab {
       ],
       wan: ['link set lo up', `addr add ${LAB_ADDRESSES.internet}/24 dev wan0`, 'link set wan0 up'],
     };
+    if (this.options.ipv6 === true) {
+      // No DAD (addresses usable at once), forwarding in the gateway only, no NAT66.
+      const v6 = LAB_IPV6_ADDRESSES;
+      inside.lan.push(`addr add ${v6.lan}/64 dev lan0 nodad`, `route add ::/0 via ${v6.gateway}`);
+      inside.gw.push(`addr add ${v6.gateway}/64 dev gw-lan nodad`, `addr add ${v6.external}/64 dev gw-wan nodad`, `route add ::/0 via ${v6.internet}`);
+      inside.wan.push(`addr add ${v6.internet}/64 dev wan0 nodad`, `route add fd77::/64 via ${v6.external}`);
+    }
     await Promise.all(
       (Object.keys(inside) as LabRole[]).map((role) =>
         execChecked('ip', ['-n', this.namespaces[role], '-batch', '-'], { input: `${inside[role].join('\n')}\n` }),
       ),
     );
     await Promise.all([
+      ...(this.options.ipv6 === true ? [execChecked('ip', ['netns', 'exec', gw, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'])] : []),
       execChecked('ip', ['netns', 'exec', gw, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
       execChecked('ip', ['netns', 'exec', gw, 'nft', '-f', '-'], { input: nftLayout() }),
     ]);

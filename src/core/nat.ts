@@ -3,6 +3,18 @@ import type { Observable } from 'rxjs';
 /** Transport protocol of a port mapping. */
 export type MappingProtocol = 'tcp' | 'udp';
 
+/**
+ * The address family of a mapping. `'ipv4'` (the default) is a port forwarded through the NAT to
+ * this host. `'ipv6'` is an opening in the router's firewall for one of this host's own IPv6
+ * addresses (no NAT: the external address is the host's address, the external port its port).
+ *
+ * @example
+ * ```ts
+ * const family: AddressFamily = 'ipv6';
+ * ```
+ */
+export type AddressFamily = 'ipv4' | 'ipv6';
+
 /** Which mechanism a {@link Nat} speaks. */
 export type BackendKind = 'upnp' | 'pmp' | 'pcp' | 'extip' | 'stun';
 
@@ -12,6 +24,10 @@ export type BackendKind = 'upnp' | 'pmp' | 'pcp' | 'extip' | 'stun';
  * @example
  * ```ts
  * const request: MappingRequest = { protocol: 'tcp', internalPort: 8080, description: 'my app' };
+ * // IPv6: open the router's firewall for this host's IPv6 address, port 8080
+ * const v6: MappingRequest = { protocol: 'tcp', internalPort: 8080, family: 'ipv6' };
+ * // the same, for one address of several (implies family 'ipv6')
+ * const one: MappingRequest = { protocol: 'tcp', internalPort: 8080, internalAddress: '2001:db8::10' };
  * ```
  */
 export interface MappingRequest {
@@ -25,6 +41,20 @@ export interface MappingRequest {
   readonly description?: string;
   /** Requested lease in seconds. Defaults to 60 (go-libp2p-nat's MappingDuration); 0 asks for a permanent lease. */
   readonly lifetimeSeconds?: number;
+  /**
+   * `'ipv6'` asks the router to open its IPv6 firewall for this host (PCP over IPv6, UPnP
+   * pinholes) instead of forwarding an IPv4 port. The states are the same; `mapped` carries the
+   * address and port the router opened (the host's own global address, without NAT66) and
+   * `doubleNat` is false. Default `'ipv4'`, or `'ipv6'` when `internalAddress` is given.
+   */
+  readonly family?: AddressFamily;
+  /**
+   * IPv6 only: which of this host's IPv6 addresses to open, in text form without a zone (a
+   * global or unique-local unicast address; link-local, loopback and IPv4-mapped are refused).
+   * Default: the source address this host uses toward the gateway (for a link-local router such
+   * as `fe80::1%eth0`, a global address of that interface).
+   */
+  readonly internalAddress?: string;
 }
 
 /**
@@ -46,6 +76,10 @@ export interface NatMappingRequest {
   readonly lifetimeSeconds: number;
   /** The grant this request renews, if any (PCP reuses its nonce; backends may reuse its state). */
   readonly previous?: MappingGrant;
+  /** {@link MappingRequest.family}; absent means `'ipv4'`. A backend that cannot map this family fails the add (a `ProtocolError` of reason `family`). */
+  readonly family?: AddressFamily;
+  /** {@link MappingRequest.internalAddress} (IPv6, RFC 5952 text); absent: the backend's default source address. */
+  readonly internalAddress?: string;
 }
 
 /**
@@ -115,6 +149,8 @@ export interface Nat {
    * Default: `gateway`.
    */
   readonly endpoint?: string;
+  /** The address family this Nat's mappings are in (`'ipv6'`: firewall openings). Default `'ipv4'`. */
+  readonly family?: AddressFamily;
   /** Most requests the core sends this gateway at once (routers choke on concurrency). Default 1. */
   readonly maxConcurrentRequests?: number;
   /** Adds (or renews) a mapping; emits the grant once and completes. */

@@ -3,15 +3,22 @@ import { InvalidMappingRequestError, InvalidOptionError } from '../errors.js';
 import type { RetryOptions } from './backoff.js';
 import { isGatewayRegistry, type GatewayRegistry } from './gateway-context.js';
 import { debugLogger, type Logger } from './logger.js';
-import type { MappingProtocol, MappingRequest } from './nat.js';
+import { bytesToIp, classifyAddress, ipToBytes, parseIpv6 } from './address.js';
+import type { AddressFamily, MappingProtocol, MappingRequest } from './nat.js';
 
-/** A {@link MappingRequest} with every default applied. */
+/**
+ * A {@link MappingRequest} with every default applied. `family` is present when the request
+ * named one or gave an `internalAddress` (absent means `'ipv4'`, so IPv4 requests resolve as
+ * they always did); `internalAddress` is present when given, in RFC 5952 text.
+ */
 export interface ResolvedMappingRequest {
   readonly protocol: MappingProtocol;
   readonly internalPort: number;
   readonly externalPort: number;
   readonly description: string;
   readonly lifetimeSeconds: number;
+  readonly family?: AddressFamily;
+  readonly internalAddress?: string;
 }
 
 /** go-libp2p-nat's MappingDuration: the lease asked for when the caller names none. */
@@ -28,10 +35,16 @@ const isPort = (value: unknown): value is number =>
  * description `rxnat`, lifetime 60 s). Throws {@link InvalidMappingRequestError}: the only
  * error that ends a mapping stream, because only the caller can fix it.
  *
+ * `family` must be `'ipv4'` or `'ipv6'`; an `internalAddress` implies `'ipv6'` and must be an
+ * IPv6 unicast address of global or unique-local scope without a zone (`family: 'ipv4'` with one
+ * is refused as a contradiction); it is returned in RFC 5952 form.
+ *
  * @example
  * ```ts
  * resolveMappingRequest({ protocol: 'tcp', internalPort: 8080 });
  * // { protocol: 'tcp', internalPort: 8080, externalPort: 8080, description: 'rxnat', lifetimeSeconds: 60 }
+ * resolveMappingRequest({ protocol: 'tcp', internalPort: 8080, internalAddress: '2001:DB8:0::10' });
+ * // { ..., family: 'ipv6', internalAddress: '2001:db8::10' }
  * ```
  */
 export function resolveMappingRequest(request: MappingRequest): ResolvedMappingRequest {
@@ -55,7 +68,41 @@ export function resolveMappingRequest(request: MappingRequest): ResolvedMappingR
   if (typeof description !== 'string') {
     throw new InvalidMappingRequestError('description', 'the description must be a string');
   }
-  return { protocol, internalPort, externalPort, description, lifetimeSeconds };
+  const family = resolveFamily(request.family, request.internalAddress);
+  return {
+    protocol,
+    internalPort,
+    externalPort,
+    description,
+    lifetimeSeconds,
+    ...(family.family !== undefined ? { family: family.family } : {}),
+    ...(family.internalAddress !== undefined ? { internalAddress: family.internalAddress } : {}),
+  };
+}
+
+/** The request's family and internal address, checked; each `undefined` when not given. */
+function resolveFamily(given: unknown, address: unknown): { family?: AddressFamily; internalAddress?: string } {
+  if (given !== undefined && given !== 'ipv4' && given !== 'ipv6') {
+    throw new InvalidMappingRequestError('family', `unknown family ${JSON.stringify(given)}: use 'ipv4' or 'ipv6'`);
+  }
+  if (address === undefined) return given === undefined ? {} : { family: given };
+  if (typeof address !== 'string') throw new InvalidMappingRequestError('internalAddress', 'the internal address must be a string');
+  if (given === 'ipv4') {
+    throw new InvalidMappingRequestError('internalAddress', `an internal address is for IPv6 requests; family 'ipv4' maps the address this host uses toward the gateway`);
+  }
+  const shown = JSON.stringify(address);
+  if (address.includes('%')) {
+    throw new InvalidMappingRequestError('internalAddress', `internal address ${shown} has a zone: only a link-local address has one, and the internet cannot reach it`);
+  }
+  if (parseIpv6(address) === undefined) throw new InvalidMappingRequestError('internalAddress', `internal address ${shown} is not an IPv6 address`);
+  const bytes = ipToBytes(address);
+  const kind = classifyAddress(address);
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  if (mapped || (kind !== 'public' && kind !== 'private')) {
+    const what = mapped ? 'IPv4-mapped' : kind === 'reserved' ? 'multicast' : kind;
+    throw new InvalidMappingRequestError('internalAddress', `internal address ${shown} is ${what}: use one of this host's global (or unique-local) IPv6 addresses`);
+  }
+  return { family: 'ipv6', internalAddress: bytesToIp(bytes) };
 }
 
 /** The floors and ranges {@link resolveMapPortOptions} enforces, so that no option can make rxnat flood a gateway. */

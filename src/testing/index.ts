@@ -21,6 +21,7 @@
  */
 export { startGatewaySimulator, type GatewaySimulator, type GatewaySimulatorOptions } from './simulator.js';
 export { MappingTable, type MappingTableOptions, type SimulatedAddRequest, type SimulatedAddResult, type SimulatedMapping } from './table.js';
+export { Ipv6MappingTable, type Ipv6MappingTableOptions, type SimulatedIpv6Mapping } from './ipv6-table.js';
 export {
   startPmpPcpServer,
   type DropFault,

@@ -28,6 +28,7 @@ import {
   PcpResultCode,
   type PcpMapRequest,
 } from '../protocols/pcp/codec.js';
+import { Ipv6MappingTable } from './ipv6-table.js';
 import type { MappingTable } from './table.js';
 import { ProtocolError } from '../errors.js';
 
@@ -193,6 +194,15 @@ export interface PmpPcpServerOptions {
   readonly logSize?: number;
   /** Randomness for `drop.probability`. Default `Math.random`. */
   readonly random?: () => number;
+  /** The IPv6 firewall PCP over IPv6 opens (to share one, or give it a fake clock). Default: a new {@link Ipv6MappingTable}. */
+  readonly ipv6Table?: Ipv6MappingTable;
+  /**
+   * The address an IPv6 MAP response assigns to a client on loopback (`::1`), standing for the
+   * global address a real host would have (a loopback address is no external address). Clients
+   * with another IPv6 source are assigned their own address, as by a router without NAT66.
+   * Default `2001:db8::10`.
+   */
+  readonly ipv6HostAddress?: string;
 }
 
 /**
@@ -212,6 +222,8 @@ export interface PmpPcpServer {
   readonly port: number;
   /** The table behind it. */
   readonly table: MappingTable;
+  /** The IPv6 firewall behind PCP over IPv6 (lost, like `table`, when `table` reboots). */
+  readonly ipv6Table: Ipv6MappingTable;
   /** Faults, changeable at any time. */
   readonly faults: PmpPcpFaults;
   /** Counters since start or {@link PmpPcpServer.resetCounters}. */
@@ -255,6 +267,13 @@ function zeroCounters(): PmpPcpServerCounters {
  * source (else ADDRESS_MISMATCH); mandatory PCP options are UNSUPP_OPTION (none supported);
  * PEER is UNSUPP_OPCODE. Epoch, external address and reboots come from the table.
  *
+ * Over IPv6 (bind `::1`), as miniupnpd with IPv6: a PCP MAP from an IPv6 client opens its
+ * firewall instead of forwarding a port: an entry of {@link PmpPcpServer.ipv6Table} for the
+ * client's address and internal port, answered with that port as external port and the
+ * client's own address as external address (`ipv6HostAddress` for `::1`); the suggested
+ * external port and address are ignored. Nonces, lifetimes, deletes, faults and epochs work as
+ * for IPv4. NAT-PMP requests from IPv6 clients get no answer (NAT-PMP is IPv4 only).
+ *
  * @example
  * ```ts
  * const table = new MappingTable({ externalIp: '203.0.113.9' });
@@ -295,6 +314,10 @@ class Server implements PmpPcpServer {
   private readonly random: () => number;
   /** The last epoch sent under the `epochFalls` fault. */
   private fallingEpoch = FALLING_EPOCH_TOP + FALLING_EPOCH_STEP;
+  readonly ipv6Table: Ipv6MappingTable;
+  private readonly ipv6HostAddress: string;
+  /** The table's epoch at the last IPv6 request: lower now means the table rebooted, and the firewall with it. */
+  private ipv6Epoch = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -312,6 +335,8 @@ class Server implements PmpPcpServer {
     this.errorLifetime = options.errorLifetimeSeconds ?? 30;
     this.logSize = options.logSize ?? 256;
     this.random = options.random ?? Math.random;
+    this.ipv6Table = options.ipv6Table ?? new Ipv6MappingTable();
+    this.ipv6HostAddress = options.ipv6HostAddress ?? '2001:db8::10';
     this.faults = { refuse: undefined, drop: undefined, delayMs: 0, silent: false, tamper: undefined, epochFalls: false, ...options.faults };
     socket.on('error', () => {
       this.counters.errors++;
@@ -367,6 +392,10 @@ class Server implements PmpPcpServer {
   /** The reply to a datagram, or `undefined` when the RFCs say to stay silent. */
   private answer(bytes: Uint8Array, from: { address: string; port: number }): Uint8Array | undefined {
     const version = bytes[0];
+    if (version === 0 && isIpv6Client(from.address)) {
+      this.counters.ignored++;
+      return undefined;
+    }
     if (version === 0 && this.servePmp) return this.answerPmp(bytes, from.address);
     if (version === PCP_VERSION && this.servePcp) return this.answerPcp(bytes, from.address);
     // A version this server does not speak.
@@ -465,7 +494,7 @@ class Server implements PmpPcpServer {
     if (request.op === 'announce') {
       return encodePcpResponse({ op: 'announce', opcode: PcpOpcode.ANNOUNCE, resultCode: PcpResultCode.SUCCESS, lifetimeSeconds: 0, epochSeconds: this.epoch(), options: [] });
     }
-    return this.pcpMap(bytes, request, client);
+    return isIpv6Client(client) ? this.pcpMap6(bytes, request, client) : this.pcpMap(bytes, request, client);
   }
 
   private pcpMap(bytes: Uint8Array, request: PcpMapRequest, client: string): Uint8Array {
@@ -506,6 +535,42 @@ class Server implements PmpPcpServer {
     });
     if (!added.ok) return this.pcpError(bytes, PcpResultCode.NO_RESOURCES);
     return reply(added.mapping.externalPort, added.mapping.lifetimeSeconds);
+  }
+
+  /** A MAP from an IPv6 client: a firewall opening for its own address, no translation. */
+  private pcpMap6(bytes: Uint8Array, request: PcpMapRequest, client: string): Uint8Array {
+    const protocol = pcpProtocolName(request.protocol);
+    if (protocol === undefined) return this.pcpError(bytes, PcpResultCode.UNSUPP_PROTOCOL);
+    if (request.internalPort === 0) return this.pcpError(bytes, PcpResultCode.MALFORMED_REQUEST);
+    const epoch = this.table.epochSeconds();
+    if (epoch < this.ipv6Epoch) this.ipv6Table.clear();
+    this.ipv6Epoch = epoch;
+    const nonce = nonceToHex(request.nonce);
+    const existing = this.ipv6Table.get(protocol, client, request.internalPort);
+    if (existing !== undefined && existing.nonce !== nonce) return this.pcpError(bytes, PcpResultCode.NOT_AUTHORIZED);
+    const externalIp = client === '::1' ? this.ipv6HostAddress : client.replace(/%.*$/, '');
+    const reply = (lifetimeSeconds: number): Uint8Array =>
+      encodePcpResponse({
+        op: 'map',
+        opcode: PcpOpcode.MAP,
+        resultCode: PcpResultCode.SUCCESS,
+        lifetimeSeconds,
+        epochSeconds: this.epoch(),
+        nonce: request.nonce,
+        protocol: request.protocol,
+        internalPort: request.internalPort,
+        externalPort: request.internalPort,
+        externalIp,
+        options: [],
+      });
+    if (request.lifetimeSeconds === 0) {
+      if (existing !== undefined) this.ipv6Table.delete(protocol, client, request.internalPort);
+      return reply(0);
+    }
+    const lifetimeSeconds = Math.min(this.maxLifetime, Math.max(this.minLifetime, request.lifetimeSeconds));
+    const added = this.ipv6Table.add({ protocol, internalClient: client, internalPort: request.internalPort, externalIp, lifetimeSeconds, nonce });
+    if (added === undefined) return this.pcpError(bytes, PcpResultCode.NO_RESOURCES);
+    return reply(lifetimeSeconds);
   }
 
   private pcpError(request: Uint8Array, resultCode: number, lifetimeSeconds?: number): Uint8Array {
@@ -590,6 +655,11 @@ function classify(bytes: Uint8Array): PmpPcpRequestKind {
     return 'pcp.other';
   }
   return 'other';
+}
+
+/** An IPv6 client that is not an IPv4 one seen through a dual-stack socket (`::ffff:a.b.c.d`). */
+function isIpv6Client(address: string): boolean {
+  return address.includes(':') && !/^::ffff:\d/i.test(address);
 }
 
 function stripMapped(ip: string): string {

@@ -9,6 +9,8 @@
  */
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import { defaultGateway, type DefaultGateway } from './default-gateway.js';
+import { defaultIpv6Gateway } from './default-gateway6.js';
+import { listGlobalIpv6Addresses } from './local-addresses.js';
 import { http, type HttpRequest, type HttpResponse } from './http.js';
 import { udpCollect, udpExchange, type UdpCollectOptions, type UdpExchangeOptions, type UdpReply } from './udp.js';
 
@@ -31,6 +33,10 @@ export interface Transport {
   readonly http: (request: HttpRequest) => Observable<HttpResponse>;
   /** The router on the default route, for backends given no gateway address. See {@link defaultGateway}. */
   readonly defaultGateway: () => Observable<DefaultGateway>;
+  /** The router on the default IPv6 route (a link-local one with its zone). See {@link defaultIpv6Gateway}. Absent: IPv6 backends need the gateway given. */
+  readonly defaultIpv6Gateway?: () => Observable<DefaultGateway>;
+  /** This host's global, then unique-local, IPv6 addresses on an interface. See {@link listGlobalIpv6Addresses}. */
+  readonly globalIpv6Addresses?: (iface: string) => Observable<readonly string[]>;
   /** The clock and timers of the backend and of its exchanges. */
   readonly scheduler: SchedulerLike;
 }
@@ -43,7 +49,15 @@ export interface Transport {
  * pmp(undefined, { transport: nodeTransport }); // the same as pmp()
  * ```
  */
-export const nodeTransport: Transport = Object.freeze({ udpExchange, udpCollect, http, defaultGateway, scheduler: asyncScheduler });
+export const nodeTransport: Transport = Object.freeze({
+  udpExchange,
+  udpCollect,
+  http,
+  defaultGateway,
+  defaultIpv6Gateway,
+  globalIpv6Addresses: listGlobalIpv6Addresses,
+  scheduler: asyncScheduler,
+});
 
 /**
  * A {@link Transport}: {@link nodeTransport} with the given members replaced.

@@ -6,7 +6,7 @@
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { catchError, defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable } from 'rxjs';
-import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
+import type { AddressFamily, MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { exponentialBackoff, type UdpEndpoint } from '../../transport/udp.js';
 import { mapAnswerError } from '../answer-check.js';
@@ -65,6 +65,12 @@ export interface PcpOptions extends PortControlOptions {
   readonly maxRetransmitMs?: number;
   /** Source of mapping nonces (12 bytes). Default `crypto.randomBytes`. */
   readonly randomBytes?: (size: number) => Uint8Array;
+  /**
+   * Which default router to ask when no gateway address is given: `'ipv4'` (default) the IPv4
+   * default route's, `'ipv6'` the IPv6 default route's (`transport.defaultIpv6Gateway`). A
+   * given gateway's family is its own (a colon: IPv6).
+   */
+  readonly family?: AddressFamily;
 }
 
 /**
@@ -78,6 +84,8 @@ export interface PcpOptions extends PortControlOptions {
 export interface PcpMappingToken {
   /** The 96-bit mapping nonce, as 24 hex digits. */
   readonly nonce: string;
+  /** The local address the mapping was made from, when the add was bound to one (IPv6): renewals and the delete are sent from it too. */
+  readonly source?: string;
 }
 
 interface ResolvedPcpOptions extends ResolvedPortControlOptions {
@@ -88,7 +96,7 @@ interface ResolvedPcpOptions extends ResolvedPortControlOptions {
 }
 
 function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
-  const { fallbackToPmp: _fallback, maxRetransmitMs: _max, randomBytes: _random, ...pmpOptions } = options;
+  const { fallbackToPmp: _fallback, maxRetransmitMs: _max, randomBytes: _random, family: _family, ...pmpOptions } = options;
   return {
     ...resolvePortControlOptions(pmpOptions),
     maxRetransmitMs: options.maxRetransmitMs ?? 2000,
@@ -117,6 +125,21 @@ function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
  * `grant.externalIp` is dotted IPv4 for an IPv4-mapped address, IPv6 text otherwise.
  * `resets$` emits when an epoch shows the gateway lost state (RFC 6887 §8.5).
  *
+ * **IPv6** (RFC 6887 over IPv6; the Nat's `family` is `'ipv6'`): a gateway address with a colon,
+ * or `options.family: 'ipv6'` without one (the IPv6 default router). A MAP then opens the
+ * router's firewall for this host: the PCP client address (the mapping's internal address) is
+ * the socket's source, so an add is sent from `request.internalAddress` when the request names
+ * one, else from `localAddress`, else from what the kernel picks; for a link-local router
+ * (`fe80::1%eth0`) without either, from the first global (else unique-local) address of that
+ * interface (`transport.globalIpv6Addresses`), since a link-local source opens nothing the
+ * internet can reach; an interface without one fails with a {@link ProtocolError} of reason
+ * `no-global-address`. The suggested external address is `::` ("no preference"); nonces and
+ * epochs work as for IPv4; renewals and the delete are sent from the add's source. There is no
+ * NAT-PMP over IPv6: an UNSUPP_VERSION answer is a {@link GatewayError} whatever
+ * `fallbackToPmp` says, and `externalIp()` answers the address the latest live mapping was
+ * assigned (no request), failing with reason `external-address` while none is held. A request
+ * of the other family fails with a {@link ProtocolError} of reason `family`.
+ *
  * `externalIp()`: PCP has no request for the external address alone. The Nat asks NAT-PMP's
  * external address request on the same server (PCP servers usually speak NAT-PMP too,
  * RFC 6887 Appendix A) with the probe deadline; if that is refused, unreachable or silent, it
@@ -135,13 +158,13 @@ function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
 export function pcp(gateway?: string, options: PcpOptions = {}): Observable<Nat> {
   return defer(() => {
     const resolved = resolveOptions(options);
-    return resolveGateway(gateway, resolved.transport.defaultGateway).pipe(
-      switchMap((ip) => {
-        const nat = new PcpNat(ip, resolved);
+    return resolvePcpGateway(gateway, options.family, resolved).pipe(
+      switchMap(({ ip, source }) => {
+        const nat = new PcpNat(ip, resolved, source);
         return nat.probe().pipe(
           switchMap((outcome): Observable<Nat> => {
             if (outcome === 'pcp') return of(nat);
-            if (options.fallbackToPmp === false) {
+            if (options.fallbackToPmp === false || nat.family === 'ipv6') {
               return throwError(
                 () =>
                   new GatewayError({
@@ -149,7 +172,10 @@ export function pcp(gateway?: string, options: PcpOptions = {}): Observable<Nat>
                     resultCode: PcpResultCode.UNSUPP_VERSION,
                     resultName: pcpResultName(PcpResultCode.UNSUPP_VERSION),
                     gateway: ip,
-                    message: 'the gateway does not speak PCP version 2 (it answered like a NAT-PMP gateway) and fallbackToPmp is false',
+                    message:
+                      nat.family === 'ipv6'
+                        ? 'the gateway does not speak PCP version 2 over IPv6 (and NAT-PMP is IPv4 only)'
+                        : 'the gateway does not speak PCP version 2 (it answered like a NAT-PMP gateway) and fallbackToPmp is false',
                   }),
               );
             }
@@ -159,6 +185,36 @@ export function pcp(gateway?: string, options: PcpOptions = {}): Observable<Nat>
       }),
     );
   });
+}
+
+/**
+ * The gateway address (the given one, else the default router of `family`) and, for a
+ * link-local IPv6 router with no `localAddress` given, the global address to send from.
+ */
+function resolvePcpGateway(gateway: string | undefined, family: AddressFamily | undefined, options: ResolvedPcpOptions): Observable<{ ip: string; source: string | undefined }> {
+  const { transport } = options;
+  const lookup =
+    gateway === undefined && family === 'ipv6'
+      ? (): Observable<{ gateway: string; interface: string | null }> =>
+          transport.defaultIpv6Gateway?.() ??
+          throwError(() => new ProtocolError('pcp', 'no-default-route', 'this transport cannot look up the IPv6 default router; pass the gateway address'))
+      : transport.defaultGateway;
+  return resolveGateway(gateway, lookup).pipe(
+    switchMap((ip) => {
+      const zone = /%(.+)$/.exec(ip)?.[1];
+      if (zone === undefined || options.localAddress !== undefined) return of({ ip, source: undefined });
+      const list = transport.globalIpv6Addresses?.(zone) ?? of([]);
+      return list.pipe(
+        map((addresses) => {
+          const source = addresses[0];
+          if (source === undefined) {
+            throw new ProtocolError('pcp', 'no-global-address', `interface ${zone} has no global or unique-local IPv6 address: a mapping from its link-local address cannot be reached from the internet`, ip);
+          }
+          return { ip, source };
+        }),
+      );
+    }),
+  );
 }
 
 /** What the ANNOUNCE probe learned. */
@@ -205,6 +261,7 @@ const EARLY_ERRORS = new Set<number>([PcpResultCode.UNSUPP_VERSION, PcpResultCod
 /** The PCP {@link Nat}. */
 class PcpNat implements Nat {
   readonly kind = 'pcp' as const;
+  readonly family: AddressFamily;
   readonly name: string;
   readonly gateway: string;
   readonly endpoint: string;
@@ -213,8 +270,8 @@ class PcpNat implements Nat {
   private readonly resets = new Subject<void>();
   private readonly epoch: GatewayEpoch;
   private readonly registry: MappingRegistry;
-  /** NAT-PMP on the same server, for `externalIp()`. */
-  private readonly pmpSide: Nat;
+  /** NAT-PMP on the same server, for `externalIp()` (IPv4 only: NAT-PMP has no IPv6). */
+  private readonly pmpSide: Nat | undefined;
   /** Why NAT-PMP's external address request failed, once it has: later calls go straight to MAP. */
   private pmpExternalIpError: unknown;
   /** The nonce of the last add sent per (protocol, internal port), answered or not: what a delete without token uses. */
@@ -223,8 +280,11 @@ class PcpNat implements Nat {
   constructor(
     gateway: string,
     private readonly options: ResolvedPcpOptions,
+    /** Where requests are sent from when the request names no internal address (a link-local router's global source). */
+    private readonly defaultSource: string | undefined = undefined,
   ) {
     this.gateway = gateway;
+    this.family = gateway.includes(':') ? 'ipv6' : 'ipv4';
     this.endpoint = `${gateway}:${options.port}`;
     this.name = `pcp(${gateway})`;
     this.maxConcurrentRequests = options.maxConcurrentRequests;
@@ -232,16 +292,16 @@ class PcpNat implements Nat {
     const now = (): number => options.scheduler.now();
     this.epoch = new GatewayEpoch(pcpEpochLost, now, () => this.resets.next());
     this.registry = new MappingRegistry(now);
-    this.pmpSide = createPmpNat(gateway, { ...options.pmpOptions, timeoutMs: options.probeTimeoutMs });
+    this.pmpSide = this.family === 'ipv4' ? createPmpNat(gateway, { ...options.pmpOptions, timeoutMs: options.probeTimeoutMs }) : undefined;
     // The external-address poll goes through the NAT-PMP side: the same server, the same epoch
     // (RFC 6887 Appendix A). A reset it sees is this gateway's reset.
-    this.pmpSide.resets$?.subscribe(() => this.resets.next());
+    this.pmpSide?.resets$?.subscribe(() => this.resets.next());
   }
 
   /** ANNOUNCE: `'pcp'` on any PCP answer but UNSUPP_VERSION. */
   probe(): Observable<ProbeOutcome> {
     return defer(() =>
-      this.exchange(PcpOpcode.ANNOUNCE, undefined, (local) => ({ op: 'announce', lifetimeSeconds: 0, clientIp: local.address }), this.options.probeTimeoutMs),
+      this.exchange(PcpOpcode.ANNOUNCE, undefined, (local) => ({ op: 'announce', lifetimeSeconds: 0, clientIp: local.address }), this.options.probeTimeoutMs, this.defaultSource),
     ).pipe(
       map(({ response }): ProbeOutcome => {
         if (response.op === 'pmp-unsupported-version') return 'unsupported-version';
@@ -252,6 +312,10 @@ class PcpNat implements Nat {
 
   addMapping(request: NatMappingRequest): Observable<MappingGrant> {
     return defer(() => {
+      const family = request.family ?? 'ipv4';
+      if (family !== this.family) {
+        return throwError(() => new ProtocolError('pcp', 'family', `an ${family} mapping asked of an ${this.family} PCP gateway: ask the gateway of that family`, this.gateway));
+      }
       const previous =
         request.previous !== undefined && request.previous.protocol === request.protocol && request.previous.internalPort === request.internalPort
           ? request.previous
@@ -260,9 +324,12 @@ class PcpNat implements Nat {
       const lifetimeSeconds = request.lifetimeSeconds > 0 ? request.lifetimeSeconds : this.options.permanentLifetimeSeconds;
       const protocol = PcpProtocolNumber[request.protocol];
       const expect: MapExpectation = { nonce, protocol, internalPort: request.internalPort };
+      // The PCP client address is the socket's source: an IPv6 mapping is made from the internal
+      // address asked for (a renewal from the one it was made from).
+      const source = request.internalAddress ?? tokenSource(previous?.token) ?? this.defaultSource;
       // Remembered before sending: if no valid answer comes, the server may still hold the
-      // mapping under this nonce, and only this nonce can delete it.
-      this.sentNonces.remember(request.protocol, request.internalPort, nonce);
+      // mapping under this nonce, and only this nonce (from this source) can delete it.
+      this.sentNonces.remember(request.protocol, request.internalPort, nonce, source);
       return this.exchange(
         PcpOpcode.MAP,
         expect,
@@ -275,16 +342,20 @@ class PcpNat implements Nat {
           internalPort: request.internalPort,
           // Renewals ask for what they hold (RFC 6887 §11.2); never port 0.
           suggestedExternalPort: previous?.externalPort || request.externalPort || request.internalPort,
-          suggestedExternalIp: previous?.externalIp ?? '0.0.0.0',
+          suggestedExternalIp: previous?.externalIp ?? this.noPreference(),
         }),
         this.options.timeoutMs,
+        source,
       ).pipe(
         map(({ response, local }) => {
           const answer = this.successOrThrow(response) as PcpMapResponse;
           // A success that cannot be a mapping (lifetime 0, port 0, no usable address) is not a grant.
           const invalid = mapAnswerError('pcp', this.gateway, answer);
           if (invalid !== undefined) throw invalid;
-          const token: PcpMappingToken = { nonce: nonceToHex(nonce) };
+          // An IPv6 mapping stays with the address it was made from (the kernel may pick another
+          // of the host's addresses next time: a temporary one, say).
+          const from = source ?? (this.family === 'ipv6' ? local.address : undefined);
+          const token: PcpMappingToken = from !== undefined ? { nonce: nonceToHex(nonce), source: from } : { nonce: nonceToHex(nonce) };
           const grant: MappingGrant = {
             protocol: request.protocol,
             internalPort: request.internalPort,
@@ -306,6 +377,7 @@ class PcpNat implements Nat {
       // without one, that of the last add sent for this mapping (its answer may have been lost);
       // else a fresh one lets the server say so.
       const nonce = tokenNonce(grant.token) ?? this.sentNonces.get(grant.protocol, grant.internalPort) ?? this.newNonce();
+      const source = tokenSource(grant.token) ?? this.sentNonces.source(grant.protocol, grant.internalPort) ?? this.defaultSource;
       const protocol = PcpProtocolNumber[grant.protocol];
       return this.exchange(
         PcpOpcode.MAP,
@@ -318,9 +390,10 @@ class PcpNat implements Nat {
           protocol,
           internalPort: grant.internalPort,
           suggestedExternalPort: grant.externalPort,
-          suggestedExternalIp: grant.externalIp ?? '0.0.0.0',
+          suggestedExternalIp: grant.externalIp ?? this.noPreference(),
         }),
         this.options.timeoutMs,
+        source,
       ).pipe(
         map(({ response }) => {
           this.successOrThrow(response);
@@ -334,6 +407,13 @@ class PcpNat implements Nat {
 
   externalIp(): Observable<string> {
     return defer(() => {
+      const pmpSide = this.pmpSide;
+      if (pmpSide === undefined) {
+        // IPv6: no NAT-PMP, and no request for the address alone. The MAP responses name it.
+        const held = this.registry.latest()?.grant.externalIp;
+        if (held !== undefined) return of(held);
+        return throwError(() => new ProtocolError('pcp', 'external-address', 'an IPv6 PCP gateway names the external address only in a MAP response, and no mapping is held yet', this.gateway));
+      }
       const viaMap = (fallbackError: unknown): Observable<string> => {
         const held = this.registry.latest();
         if (held === undefined) return throwError(() => fallbackError);
@@ -352,7 +432,7 @@ class PcpNat implements Nat {
         );
       };
       if (this.pmpExternalIpError !== undefined) return viaMap(this.pmpExternalIpError);
-      return this.pmpSide.externalIp().pipe(
+      return pmpSide.externalIp().pipe(
         catchError((error: unknown) => {
           if (!natPmpNotSpoken(error)) return throwError(() => error);
           this.pmpExternalIpError = error;
@@ -364,6 +444,11 @@ class PcpNat implements Nat {
 
   listMappings(): Observable<readonly PortMappingEntry[]> {
     return defer(() => of(this.registry.list()));
+  }
+
+  /** The suggested external address meaning "no preference" (RFC 6887 §11.1): `::` for IPv6, the IPv4-mapped `0.0.0.0` for IPv4. */
+  private noPreference(): string {
+    return this.family === 'ipv6' ? '::' : '0.0.0.0';
   }
 
   private newNonce(): Uint8Array {
@@ -401,6 +486,7 @@ class PcpNat implements Nat {
     expect: MapExpectation | undefined,
     build: (local: UdpEndpoint) => PcpRequest,
     timeoutMs: number,
+    source: string | undefined = undefined,
   ): Observable<{ response: PcpResponse; local: UdpEndpoint }> {
     return this.options.transport.udpExchange({
       protocol: 'pcp',
@@ -410,7 +496,7 @@ class PcpNat implements Nat {
       accept: (bytes) => matchPcpReply(opcode, expect, bytes) !== undefined,
       timeoutMs,
       retransmit: exponentialBackoff({ initialMs: this.options.initialRetransmitMs, maxIntervalMs: this.options.maxRetransmitMs, jitter: 0.1 }),
-      localAddress: this.options.localAddress,
+      localAddress: source ?? this.options.localAddress,
       scheduler: this.options.scheduler,
       stats: this.options.stats,
       logger: this.options.logger,
@@ -423,6 +509,11 @@ class PcpNat implements Nat {
       }),
     );
   }
+}
+
+function tokenSource(token: unknown): string | undefined {
+  const source = (token as Partial<PcpMappingToken> | null | undefined)?.source;
+  return typeof source === 'string' ? source : undefined;
 }
 
 function tokenNonce(token: unknown): Uint8Array | undefined {

@@ -23,7 +23,7 @@ export const DEFAULT_REMEMBERED_NONCES = 1024;
  * ```
  */
 export class NonceMemory {
-  private readonly nonces = new Map<string, Uint8Array>();
+  private readonly nonces = new Map<string, { readonly nonce: Uint8Array; readonly source: string | undefined }>();
 
   /** @param capacity Most entries kept (at least 1). Default {@link DEFAULT_REMEMBERED_NONCES}. */
   constructor(private readonly capacity: number = DEFAULT_REMEMBERED_NONCES) {
@@ -35,11 +35,15 @@ export class NonceMemory {
     return this.nonces.size;
   }
 
-  /** Records `nonce` as the last one sent for the mapping; drops the oldest entry past capacity. */
-  remember(protocol: MappingProtocol, internalPort: number, nonce: Uint8Array): void {
+  /**
+   * Records `nonce` as the last one sent for the mapping, and the local address it was sent from
+   * when the add was bound to one (an IPv6 internal address: the delete must come from it too);
+   * drops the oldest entry past capacity.
+   */
+  remember(protocol: MappingProtocol, internalPort: number, nonce: Uint8Array, source?: string): void {
     const key = nonceKey(protocol, internalPort);
     this.nonces.delete(key); // re-inserted last: the most recent
-    this.nonces.set(key, nonce.slice());
+    this.nonces.set(key, { nonce: nonce.slice(), source });
     while (this.nonces.size > this.capacity) {
       const oldest = this.nonces.keys().next();
       if (oldest.done === true) break;
@@ -49,7 +53,12 @@ export class NonceMemory {
 
   /** The last nonce sent for the mapping, if still remembered. */
   get(protocol: MappingProtocol, internalPort: number): Uint8Array | undefined {
-    return this.nonces.get(nonceKey(protocol, internalPort))?.slice();
+    return this.nonces.get(nonceKey(protocol, internalPort))?.nonce.slice();
+  }
+
+  /** The local address the last add for the mapping was bound to, if it was bound and is still remembered. */
+  source(protocol: MappingProtocol, internalPort: number): string | undefined {
+    return this.nonces.get(nonceKey(protocol, internalPort))?.source;
   }
 
   /**
@@ -58,7 +67,7 @@ export class NonceMemory {
    */
   forget(protocol: MappingProtocol, internalPort: number, nonce?: Uint8Array): void {
     const key = nonceKey(protocol, internalPort);
-    const held = this.nonces.get(key);
+    const held = this.nonces.get(key)?.nonce;
     if (held === undefined) return;
     if (nonce === undefined || (held.length === nonce.length && held.every((b, i) => b === nonce[i]))) this.nonces.delete(key);
   }

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { defer, ignoreElements, map, of, Subject, switchMap, type Observable } from 'rxjs';
+import { defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { exponentialBackoff } from '../../transport/udp.js';
@@ -177,6 +177,8 @@ class PmpNat implements Nat {
 
   addMapping(request: NatMappingRequest): Observable<MappingGrant> {
     return defer(() => {
+      // NAT-PMP maps IPv4 only (RFC 6886): an IPv6 request must not come back as an IPv4 mapping.
+      if (request.family === 'ipv6') return throwError(() => new ProtocolError('pmp', 'family', 'NAT-PMP maps IPv4 only: an IPv6 mapping needs PCP or UPnP pinholes', this.gateway));
       const previous = sameMapping(request.previous, request) ? request.previous : undefined;
       const lifetimeSeconds = request.lifetimeSeconds > 0 ? request.lifetimeSeconds : this.options.permanentLifetimeSeconds;
       const mapRequest: PmpMapRequest = {

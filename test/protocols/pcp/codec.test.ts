@@ -117,6 +117,50 @@ describe('PCP codec: fixtures both directions', () => {
   });
 });
 
+describe('PCP codec: IPv6 fields (RFC 6887 §7.1, §11.1)', () => {
+  const nonce6 = Uint8Array.from({ length: 12 }, (_, i) => 0xf1 + i);
+  const request6: PcpMapRequest = {
+    op: 'map',
+    lifetimeSeconds: 600,
+    clientIp: '2001:db8::10',
+    nonce: nonce6,
+    protocol: 6,
+    internalPort: 18080,
+    suggestedExternalPort: 18080,
+    suggestedExternalIp: '::',
+    options: [],
+  };
+
+  it('MAP request: a native IPv6 client address and :: ("no preference") as the suggested external address', () => {
+    assert.deepEqual(encodePcpRequest(request6), pcpFixture('map-request-ipv6'));
+    assert.deepEqual(decodePcpRequest(pcpFixture('map-request-ipv6')), request6);
+  });
+
+  it('MAP response: the assigned external address is IPv6 text, not IPv4-mapped', () => {
+    const response: PcpMapResponse = { op: 'map', opcode: 1, resultCode: 0, lifetimeSeconds: 600, epochSeconds: 42, nonce: nonce6, protocol: 6, internalPort: 18080, externalPort: 18080, externalIp: '2001:db8::10', options: [] };
+    assert.deepEqual(encodePcpResponse(response), pcpFixture('map-response-ipv6'));
+    assert.deepEqual(decodePcpResponse(pcpFixture('map-response-ipv6')), response);
+  });
+
+  it('ANNOUNCE request from a unique-local address', () => {
+    const announce = { op: 'announce' as const, lifetimeSeconds: 0, clientIp: 'fd77::10', options: [] };
+    assert.deepEqual(encodePcpRequest(announce), pcpFixture('announce-request-ipv6'));
+    assert.deepEqual(decodePcpRequest(pcpFixture('announce-request-ipv6')), announce);
+  });
+
+  it(':: and ::ffff:0.0.0.0 are different "no preference" values (IPv6 and IPv4), byte for byte', () => {
+    assert.deepEqual(ipToPcpBytes('::'), new Uint8Array(16));
+    assert.deepEqual(ipToPcpBytes('0.0.0.0'), Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0));
+    assert.equal(pcpBytesToIp(new Uint8Array(16)), '::');
+    assert.equal(pcpBytesToIp(ipToPcpBytes('0.0.0.0')), '0.0.0.0');
+  });
+
+  it('a zoned link-local client address is sent without its zone (the wire has no room for it)', () => {
+    const bytes = encodePcpRequest({ ...request6, clientIp: 'fe80::1c2d:3eff:fe4f:5a6b%eth0' });
+    assert.equal(pcpBytesToIp(bytes.subarray(8, 24)), 'fe80::1c2d:3eff:fe4f:5a6b');
+  });
+});
+
 describe('PCP codec: round trips', () => {
   const port = fc.integer({ min: 0, max: 0xffff });
   const u32 = fc.integer({ min: 0, max: 0xffffffff });

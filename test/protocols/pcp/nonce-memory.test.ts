@@ -22,4 +22,17 @@ describe('NonceMemory', () => {
     assert.equal(memory.get('udp', 1), undefined);
     assert.throws(() => new NonceMemory(0), RangeError);
   });
+
+  it('remembers the source address an add was bound to (IPv6), until a new add or the delete', () => {
+    const memory = new NonceMemory();
+    const nonce = new Uint8Array(12).fill(1);
+    memory.remember('tcp', 8080, nonce, '2001:db8::10');
+    memory.remember('udp', 8080, nonce);
+    assert.equal(memory.source('tcp', 8080), '2001:db8::10');
+    assert.equal(memory.source('udp', 8080), undefined, 'not bound: the kernel picks');
+    memory.remember('tcp', 8080, nonce, '2001:db8::11');
+    assert.equal(memory.source('tcp', 8080), '2001:db8::11');
+    memory.forget('tcp', 8080, nonce);
+    assert.equal(memory.source('tcp', 8080), undefined);
+  });
 });
