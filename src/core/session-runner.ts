@@ -65,7 +65,9 @@ export interface RunnerSettings {
  */
 export function joinEntry(nat: Nat, config: SessionConfig, settings: RunnerSettings, holder: Holder): Membership {
   const { context, release } = acquireGatewayContext(nat, contextOptions(settings));
-  const key = `${gatewayKey(nat)} ${config.request.protocol}/${config.request.internalPort}`;
+  // One router entry per protocol, internal port and (IPv6) internal address on the gateway.
+  const { protocol, internalPort, family = 'ipv4', internalAddress = '' } = config.request;
+  const key = `${gatewayKey(nat)} ${protocol}/${internalPort} ${family} ${internalAddress}`;
   let entry = context.entries.get(key) as Entry | undefined;
   if (!entry) {
     entry = new Entry(nat, config, settings, context, () => {

@@ -363,6 +363,9 @@ function endLease(s: Session, reason: Error): Session {
 }
 
 function onAddress(s: Session, ip: string | null, error: Error | null, at: number, c: SessionConfig, fx: Effect[]): Session {
+  // An IPv6 mapping (a firewall pinhole) is reached at its own address, which its grant names:
+  // the gateway-wide reading says nothing about it (another stream's host may be in it).
+  if (c.request.family === 'ipv6') return s;
   if (ip === null || !isUsableExternalAddress(ip)) {
     const reason = error ?? new ProtocolError(c.protocol, 'external-address', `the gateway's external address ${JSON.stringify(ip)} is not usable (not connected)`, c.gateway);
     return { ...s, externalIp: null, addressError: reason };

@@ -779,3 +779,23 @@ describe('step: backends that will not map here, gateways that fall silent, entr
     }
   });
 });
+
+describe('step: IPv6 mappings', () => {
+  const v6: SessionConfig = { ...config, request: { ...config.request, family: 'ipv6', internalAddress: '2001:db8::10' } };
+  const start = (events: readonly SessionEvent[]): Session => events.reduce((s, e) => step(s, e, v6).session, initialSession());
+
+  test('the gateway-wide address reading is ignored: the grant names the mapping\'s own address', () => {
+    const session = start([
+      { type: 'start', at: 0 },
+      { type: 'sent', at: 0 },
+      { type: 'address', at: 1, ip: '2001:db8::99', error: null },
+      { type: 'granted', at: 2, grant: grant(8080, 60, { externalIp: '2001:db8::10' }) },
+      { type: 'address', at: 3, ip: '2001:db8::77', error: null },
+      { type: 'address', at: 4, ip: '0.0.0.0', error: null },
+    ]);
+    const state = view(session, v6);
+    assert.equal(state.status, 'mapped');
+    assert.equal(state.externalIp, '2001:db8::10');
+    assert.equal(session.readdPending, false, 'another host\'s address is no address change');
+  });
+});
