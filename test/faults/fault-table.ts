@@ -248,10 +248,11 @@ export const FAULT_TABLE: readonly FaultRow[] = [
     name: 'reboot, UPnP: table wiped and the control port moved; refused 3 times, lost, rediscovered over SSDP',
     backends: ['upnp', 'upnp-v1'],
     inject: (ctx) => ctx.sim.reboot({ moveControlPort: true }),
+    faultedForbids: ['mapping'],
     faulted: [
       degradedBy('connection refused', unreachable),
       unmappedBy('gateway lost', lost),
-      { status: 'mapping', what: 'mapping (rediscovered)' },
+      // Rediscovery shows no "mapping" in between: the stream stays unmapped (lost) until mapped.
       mappedAndHeld,
     ],
     recovered: [mappedAndHeld],
