@@ -3,8 +3,11 @@ import type { Observable } from 'rxjs';
 /** Transport protocol of a port mapping. */
 export type MappingProtocol = 'tcp' | 'udp';
 
-/** Which mechanism a {@link Nat} speaks. */
-export type BackendKind = 'upnp' | 'pmp' | 'pcp' | 'extip' | 'stun';
+/**
+ * Which mechanism a {@link Nat} speaks. `upnp-pinhole` is a UPnP IGDv2 WANIPv6FirewallControl
+ * pinhole: an IPv6 firewall opening, no address translation (its errors report as `upnp`).
+ */
+export type BackendKind = 'upnp' | 'upnp-pinhole' | 'pmp' | 'pcp' | 'extip' | 'stun';
 
 /**
  * What a caller asks {@link mapPort} for. Only `protocol` and `internalPort` are required.
