@@ -21,6 +21,7 @@
  */
 export { startGatewaySimulator, type GatewaySimulator, type GatewaySimulatorOptions } from './simulator.js';
 export { MappingTable, type MappingTableOptions, type SimulatedAddRequest, type SimulatedAddResult, type SimulatedMapping } from './table.js';
+export { PinholeTable, type PinholeTableOptions, type SimulatedPinhole, type SimulatedPinholeRequest } from './pinhole-table.js';
 export {
   startPmpPcpServer,
   type DropFault,
@@ -43,3 +44,4 @@ export {
   type UpnpServerOptions,
 } from './upnp-server.js';
 export type { UpnpAction } from '../protocols/upnp/soap.js';
+export type { FirewallAction } from '../protocols/upnp/firewall-soap.js';
