@@ -165,8 +165,10 @@ export function pinholeTokenOf(grant: MappingGrant | undefined): PinholeToken | 
  * when the request carries the previous grant (a fresh AddPinhole if the gateway forgot it:
  * 704); the grant's external port is the internal port (no translation), its external address
  * the host's own, its lifetime the LeaseTime sent (0 and anything above a day ask for 86400 s:
- * pinholes are never permanent). `deleteMapping` is DeletePinhole (704 counts as done).
- * `externalIp()` emits `internalClient`.
+ * pinholes are never permanent). A request's `internalAddress` (an IPv6 address) opens that
+ * address instead of `internalClient`; a request of another `family` than `'ipv6'` fails with a
+ * {@link ProtocolError} of reason `family`. `deleteMapping` is DeletePinhole (704 counts as
+ * done). `externalIp()` emits `internalClient`.
  *
  * @example
  * ```ts
@@ -175,6 +177,8 @@ export function pinholeTokenOf(grant: MappingGrant | undefined): PinholeToken | 
  */
 export interface UpnpPinholeNat extends Nat {
   readonly kind: 'upnp-pinhole';
+  /** Pinholes are IPv6 firewall openings. */
+  readonly family: 'ipv6';
   /** The description URL. */
   readonly gateway: string;
   /** The control URL requests go to (after `controlHost`). */
@@ -500,8 +504,15 @@ function soapCaller(config: Config, limit: RequestLimit, controlUrl: string): So
 
 const isFault = (error: unknown, code: number): boolean => error instanceof GatewayError && error.resultCode === code;
 
+/**
+ * The request fields of IPv6 mappings (`family`, `internalAddress`), read structurally so that
+ * this backend honours them wherever the core passes them.
+ */
+type FamilyRequest = NatMappingRequest & { readonly family?: string; readonly internalAddress?: string };
+
 class PinholeGateway implements UpnpPinholeNat {
   readonly kind = 'upnp-pinhole' as const;
+  readonly family = 'ipv6' as const;
   readonly name: string;
   readonly gateway: string;
   readonly maxConcurrentRequests: number;
@@ -522,13 +533,21 @@ class PinholeGateway implements UpnpPinholeNat {
 
   addMapping(request: NatMappingRequest): Observable<MappingGrant> {
     return defer(() => {
+      const { family, internalAddress } = request as FamilyRequest;
+      if (family !== undefined && family !== 'ipv6') {
+        return throwError(() => new ProtocolError('upnp', 'family', `a pinhole is an IPv6 firewall opening; this request is ${family}`, this.endpoint));
+      }
+      const client = internalAddress === undefined ? this.internalClient : ipv6Client(internalAddress);
+      if (client === undefined || (internalAddress !== undefined && client !== internalAddress)) {
+        return throwError(() => new ProtocolError('upnp', 'internal-address', `internalAddress ${JSON.stringify(internalAddress)} is not an IPv6 address without zone`, this.endpoint));
+      }
       const lease = pinholeLeaseSeconds(request.lifetimeSeconds);
       const token = pinholeTokenOf(request.previous);
-      if (token === undefined || token.internalClient !== this.internalClient) return this.add(request, lease);
+      if (token === undefined || token.internalClient !== client) return this.add(request, client, lease);
       return this.values(encodeUpdatePinhole(token.uniqueId, lease, this.service.serviceType)).pipe(
-        map(() => this.grant(request, token.uniqueId, lease)),
+        map(() => this.grant(request, client, token.uniqueId, lease)),
         // 704 NoSuchEntry: the gateway forgot it (expired, rebooted): open it again.
-        catchError((error: unknown) => (isFault(error, 704) ? this.add(request, lease) : throwError(() => error))),
+        catchError((error: unknown) => (isFault(error, 704) ? this.add(request, client, lease) : throwError(() => error))),
       );
     });
   }
@@ -596,20 +615,25 @@ class PinholeGateway implements UpnpPinholeNat {
     );
   }
 
-  private add(request: NatMappingRequest, lease: number): Observable<MappingGrant> {
-    const args = { internalClient: this.internalClient, internalPort: request.internalPort, protocol: request.protocol, leaseTimeSeconds: lease };
+  private add(request: NatMappingRequest, internalClient: string, lease: number): Observable<MappingGrant> {
+    const args = { internalClient, internalPort: request.internalPort, protocol: request.protocol, leaseTimeSeconds: lease };
     return this.values(encodeAddPinhole(args, this.service.serviceType)).pipe(
       map((values) => {
         const id = readUniqueId(values, this.endpoint);
         if (id instanceof ProtocolError) throw id;
-        return this.grant(request, id, lease);
+        return this.grant(request, internalClient, id, lease);
       }),
     );
   }
 
-  private grant(request: { readonly protocol: MappingProtocol; readonly internalPort: number }, uniqueId: number, lease: number): MappingGrant {
-    const token: PinholeToken = { kind: 'upnp-pinhole', uniqueId, internalClient: this.internalClient };
-    return { protocol: request.protocol, internalPort: request.internalPort, externalPort: request.internalPort, lifetimeSeconds: lease, externalIp: this.internalClient, token };
+  private grant(
+    request: { readonly protocol: MappingProtocol; readonly internalPort: number },
+    internalClient: string,
+    uniqueId: number,
+    lease: number,
+  ): MappingGrant {
+    const token: PinholeToken = { kind: 'upnp-pinhole', uniqueId, internalClient };
+    return { protocol: request.protocol, internalPort: request.internalPort, externalPort: request.internalPort, lifetimeSeconds: lease, externalIp: internalClient, token };
   }
 
   private withId<T>(grant: MappingGrant, use: (id: number) => Observable<T>): Observable<T> {

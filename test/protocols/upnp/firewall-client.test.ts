@@ -189,6 +189,29 @@ describe('upnpPinhole() against the simulated IGD on ::1', () => {
   });
 });
 
+describe('the IPv6 request fields', () => {
+  it("a request's internalAddress is the address opened; another family than ipv6 is refused before anything is sent", async () => {
+    const server = await start({ pinholeSecureMode: false });
+    const nat = await connect(server);
+    assert.equal(nat.family, 'ipv6');
+    const one = { ...request(18092), internalAddress: '2001:db8::20' } as NatMappingRequest;
+    const grant = await firstValueFrom(nat.addMapping(one));
+    assert.equal(grant.externalIp, '2001:db8::20');
+    assert.equal(sent(server, 'AddPinhole')[0]!.InternalClient, '2001:db8::20');
+    // Renewing for the same address updates; for another address it opens that one.
+    await firstValueFrom(nat.addMapping({ ...one, previous: grant } as NatMappingRequest));
+    assert.equal(sent(server, 'UpdatePinhole').length, 1);
+    await firstValueFrom(nat.addMapping({ ...request(18092), previous: grant }));
+    assert.deepEqual(sent(server, 'AddPinhole').map((a) => a.InternalClient), ['2001:db8::20', '::1']);
+    const before = server.requests.length;
+    await assert.rejects(firstValueFrom(nat.addMapping({ ...request(18093), family: 'ipv4' } as NatMappingRequest)), (e: unknown) => e instanceof ProtocolError && e.reason === 'family');
+    for (const bad of ['192.0.2.1', 'fe80::1%eth0', 'nonsense']) {
+      await assert.rejects(firstValueFrom(nat.addMapping({ ...request(18093), internalAddress: bad } as NatMappingRequest)), (e: unknown) => e instanceof ProtocolError && e.reason === 'internal-address', bad);
+    }
+    assert.equal(server.requests.length, before);
+  });
+});
+
 describe('pinholes through an IGD found over IPv4', () => {
   it('without an IPv6 address for InternalClient, discovery says so', async () => {
     const server = await start({ address: '127.0.0.1' });
