@@ -408,19 +408,22 @@ function fromDescription(config: Config, limit: RequestLimit, description: Devic
     return throwError(() => new ProtocolError('upnp', 'bad-url', `controlHost ${JSON.stringify(config.controlHost)} is not a host`, service.controlUrl));
   }
   const call = soapCaller(config, limit, controlUrl);
-  return call(encodeGetFirewallStatus(service.serviceType)).pipe(
-    map(({ values, localAddress: seen }) => {
+  // The local address of the GetFirewallStatus exchange, whatever its answer: the address this
+  // host reaches the control URL from (the InternalClient miniupnpd insists on).
+  let seen: string | undefined;
+  return call(encodeGetFirewallStatus(service.serviceType), (address) => (seen = address)).pipe(
+    map(({ values }): FirewallStatus | null => {
       const status = readFirewallStatus(values, controlUrl);
-      return { status: status instanceof ProtocolError ? null : status, seen };
+      return status instanceof ProtocolError ? null : status;
     }),
     catchError((error: unknown) => {
       // A gateway that answers GetFirewallStatus with a fault (other than the two that say
       // pinholes are impossible) or with nonsense is still tried: AddPinhole will tell.
-      if (error instanceof GatewayError && error.resultCode !== 702 && error.resultCode !== 703) return of({ status: null, seen: undefined });
-      if (error instanceof ProtocolError) return of({ status: null, seen: undefined });
+      if (error instanceof GatewayError && error.resultCode !== 702 && error.resultCode !== 703) return of(null);
+      if (error instanceof ProtocolError) return of(null);
       return throwError(() => error);
     }),
-    map(({ status, seen }) => {
+    map((status) => {
       if (status && !status.firewallEnabled) throw statusError(702, controlUrl, 'the IPv6 firewall is disabled: inbound IPv6 is not filtered, no pinhole can be opened');
       if (status && !status.inboundPinholeAllowed) throw statusError(703, controlUrl, 'the gateway allows no inbound pinholes');
       const internalClient = ipv6Client(config.internalClient ?? seen ?? localAddress);
@@ -476,14 +479,16 @@ function requestLimit(maxConcurrentRequests: number): RequestLimit {
   return (request) => queue(request, 0);
 }
 
-type SoapCall = (request: SoapRequest) => Observable<{ readonly values: ReadonlyMap<string, string>; readonly localAddress: string }>;
+/** One action; `onAnswer` hears the local address of the connection of any answer (a fault too). */
+type SoapCall = (request: SoapRequest, onAnswer?: (localAddress: string) => void) => Observable<{ readonly values: ReadonlyMap<string, string> }>;
 
 /** POSTs actions to the control URL; emits the output arguments, or errors typed with the pinhole names. */
 function soapCaller(config: Config, limit: RequestLimit, controlUrl: string): SoapCall {
-  return (request) => {
+  return (request, onAnswer) => {
     const log = (message: string): void => config.logger.debug('rxnat:upnp', `${request.action} ${controlUrl}: ${message}`);
     return limit(httpRequest(config, { method: 'POST', url: controlUrl, headers: request.headers, body: request.body })).pipe(
       map((response) => {
+        if (response.localAddress !== '') onAnswer?.(response.localAddress);
         const decoded = decodeSoapResponse(response.body.toString('utf8'), request.action, {
           status: response.status,
           gateway: controlUrl,
@@ -491,7 +496,7 @@ function soapCaller(config: Config, limit: RequestLimit, controlUrl: string): So
         });
         if (decoded instanceof ProtocolError) throw decoded;
         if (decoded.kind === 'fault') throw firewallFaultToError(decoded, controlUrl);
-        return { values: decoded.values, localAddress: response.localAddress };
+        return { values: decoded.values };
       }),
       tap({
         subscribe: () => log(`sent ${request.body.length} bytes`),

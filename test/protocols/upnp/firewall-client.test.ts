@@ -233,6 +233,10 @@ describe('pinholes through an IGD found over IPv4', () => {
     assert.equal(v4.counters.description, 1, 'fetched once, by upnp()');
     assert.equal(v6.counters.description, undefined);
     assert.deepEqual(sent(v4, 'AddPinhole'), []);
+    // A gateway that faults GetFirewallStatus: the address is still the one its answer came to.
+    v6.faults.inject({ kind: 'error', code: 501 }, { action: 'GetFirewallStatus' });
+    const again = await firstValueFrom(upnpPinholeVia(igd, { controlHost: '[::1]', requestTimeoutMs: ANSWERED_MS }));
+    assert.deepEqual([again.firewallStatus, again.internalClient], [null, '::1']);
   });
 
   it('upnpPinholeVia with an explicit internalClient, over IPv4 (a gateway that does not insist on IPv6)', async () => {
