@@ -4,12 +4,13 @@
  */
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { firstValueFrom, lastValueFrom, of, toArray, type Observable } from 'rxjs';
+import { firstValueFrom, from, lastValueFrom, Observable, of, toArray } from 'rxjs';
 import { mapPort, type MappingState } from '../../../src/core/map-port.js';
 import type { MappingGrant, NatMappingRequest } from '../../../src/core/nat.js';
 import { GatewayError, GatewayTimeoutError, ProtocolError } from '../../../src/errors.js';
 import { upnp } from '../../../src/protocols/upnp/client.js';
 import {
+  MAX_PINHOLE_PROBES,
   pinholeTokenOf,
   upnpPinhole,
   upnpPinholeVia,
@@ -319,6 +320,60 @@ describe('IPv6 SSDP for pinholes', () => {
       await assert.rejects(firstValueFrom(upnpPinhole({ transport: net.transport, ssdpTargets: [{ address: '::1', port: 1900 }] })), GatewayTimeoutError, location);
       assert.deepEqual(net.fetched, [], location);
     }
+  });
+});
+
+describe('hostile or broken answers', () => {
+  it('a flood of distinct LOCATIONs: at most MAX_PINHOLE_PROBES descriptions fetched, one at a time; the last error reported', async () => {
+    const fetched: string[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const answers = Array.from({ length: 50 }, (_, i) =>
+      ({ message: Buffer.from(`HTTP/1.1 200 OK\r\nST: ${WAN_IPV6_FIREWALL_CONTROL_1}\r\nLOCATION: http://[2001:db8::1]:5000/d${i}.xml\r\n\r\n`, 'latin1'), remote: { address: '2001:db8::1', port: 1900 }, local: { address: '::', port: 40000 } }) as UdpReply,
+    );
+    const transport = createTransport({
+      udpCollect: () => from(answers),
+      http: (req: HttpRequest) =>
+        new Observable<HttpResponse>((subscriber) => {
+          fetched.push(req.url);
+          most = Math.max(most, ++inFlight);
+          // An IGDv1: no firewall service.
+          subscriber.next({ status: 200, headers: {}, body: Buffer.from(fixture('igd1.xml')), localAddress: '2001:db8::10', remoteAddress: '2001:db8::1' });
+          inFlight--;
+          subscriber.complete();
+        }),
+    });
+    await assert.rejects(firstValueFrom(upnpPinhole({ transport, ssdpTargets: [{ address: '::1', port: 1900 }] })), (e: unknown) => e instanceof ProtocolError && e.reason === 'no-firewall-service');
+    assert.equal(fetched.length, MAX_PINHOLE_PROBES);
+    assert.equal(most, 1);
+  });
+
+  it('an AddPinhole answer without a UniqueID, broken XML, an oversized body: ProtocolErrors', async () => {
+    const server = await start();
+    const nat = await connect(server, { maxBodyBytes: 4096 });
+    server.faults.inject({ kind: 'malformed' }, { action: 'AddPinhole' });
+    await assert.rejects(firstValueFrom(nat.addMapping(request(18095))), ProtocolError);
+    server.faults.inject({ kind: 'oversize', bytes: 10_000 }, { action: 'AddPinhole' });
+    await assert.rejects(firstValueFrom(nat.addMapping(request(18095))), (e: unknown) => e instanceof ProtocolError && e.reason === 'too-large');
+    const noId = createTransport({
+      http: (req: HttpRequest) =>
+        of<HttpResponse>({
+          status: 200,
+          headers: {},
+          body: Buffer.from(
+            req.method === 'GET'
+              ? fixture('igd2-miniupnpd.xml')
+              : String(req.body).includes('u:AddPinhole')
+                ? // an AddPinhole answer with nothing in it
+                  fixture('pinhole/update-pinhole-response.xml').replace(/UpdatePinhole/g, 'AddPinhole')
+                : fixture('pinhole/get-firewall-status-response.xml'),
+          ),
+          localAddress: 'fd77::10',
+          remoteAddress: 'fd77::1',
+        }),
+    });
+    const fake = await firstValueFrom(upnpPinhole({ transport: noId, descriptionUrl: 'http://[fd77::1]:5000/rootDesc.xml' }));
+    await assert.rejects(firstValueFrom(fake.addMapping(request(18096))), (e: unknown) => e instanceof ProtocolError && e.reason === 'unique-id' && e.gateway === 'http://[fd77::1]:5000/ctl/IP6FCtl');
   });
 });
 
