@@ -225,7 +225,8 @@ function watchExternalIp(nat: () => Nat, queue: GatewayContext['queue'], options
 }
 
 /**
- * The protocol a NAT's errors are reported under (`extip` never fails; it reports as `pmp`).
+ * The protocol a NAT's errors are reported under (`extip` never fails; it reports as `pmp`;
+ * a `upnp-pinhole` speaks UPnP SOAP and reports as `upnp`).
  *
  * @example
  * ```ts
@@ -233,7 +234,7 @@ function watchExternalIp(nat: () => Nat, queue: GatewayContext['queue'], options
  * ```
  */
 export function protocolOf(nat: Nat): 'upnp' | 'pmp' | 'pcp' | 'stun' {
-  return nat.kind === 'extip' ? 'pmp' : nat.kind;
+  return nat.kind === 'extip' ? 'pmp' : nat.kind === 'upnp-pinhole' ? 'upnp' : nat.kind;
 }
 
 /**

@@ -15,8 +15,11 @@ export type MappingProtocol = 'tcp' | 'udp';
  */
 export type AddressFamily = 'ipv4' | 'ipv6';
 
-/** Which mechanism a {@link Nat} speaks. */
-export type BackendKind = 'upnp' | 'pmp' | 'pcp' | 'extip' | 'stun';
+/**
+ * Which mechanism a {@link Nat} speaks. `upnp-pinhole` is a UPnP IGDv2 WANIPv6FirewallControl
+ * pinhole: an IPv6 firewall opening, no address translation (its errors report as `upnp`).
+ */
+export type BackendKind = 'upnp' | 'upnp-pinhole' | 'pmp' | 'pcp' | 'extip' | 'stun';
 
 /**
  * What a caller asks {@link mapPort} for. Only `protocol` and `internalPort` are required.

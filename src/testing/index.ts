@@ -22,6 +22,7 @@
 export { startGatewaySimulator, type GatewaySimulator, type GatewaySimulatorOptions } from './simulator.js';
 export { MappingTable, type MappingTableOptions, type SimulatedAddRequest, type SimulatedAddResult, type SimulatedMapping } from './table.js';
 export { Ipv6MappingTable, type Ipv6MappingTableOptions, type SimulatedIpv6Mapping } from './ipv6-table.js';
+export { PinholeTable, type PinholeTableOptions, type SimulatedPinhole, type SimulatedPinholeRequest } from './pinhole-table.js';
 export {
   startPmpPcpServer,
   type DropFault,
@@ -44,3 +45,4 @@ export {
   type UpnpServerOptions,
 } from './upnp-server.js';
 export type { UpnpAction } from '../protocols/upnp/soap.js';
+export type { FirewallAction } from '../protocols/upnp/firewall-soap.js';

@@ -1,7 +1,9 @@
 /**
  * The gateway simulator's UPnP IGD: an SSDP responder (unicast UDP, loopback by default), an
  * HTTP server with an IGDv1 or IGDv2 description and SOAP control over a shared
- * {@link MappingTable}, and faults a test sets at runtime. It never crashes on any input.
+ * {@link MappingTable}, and faults a test sets at runtime. An IGDv2 also serves
+ * WANIPv6FirewallControl:1 over its own {@link PinholeTable}; on `::1` it is an IPv6 gateway.
+ * It never crashes on any input.
  *
  * @packageDocumentation
  */
@@ -9,10 +11,14 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { parseIpv6 } from '../core/address.js';
 import type { MappingProtocol } from '../core/nat.js';
 import { ProtocolError } from '../errors.js';
+import { WAN_IPV6_FIREWALL_CONTROL_1 } from '../protocols/upnp/description.js';
+import { encodeFirewallFault, FIREWALL_ACTIONS, readAddPinholeRequest, readPinholeIdRequest, type FirewallAction } from '../protocols/upnp/firewall-soap.js';
 import { decodeSoapRequest, encodeSoapFault, encodeSoapResponse, SOAP_CONTENT_TYPE, type SoapArguments, type UpnpAction } from '../protocols/upnp/soap.js';
 import { escapeXml } from '../protocols/upnp/xml.js';
+import { PinholeTable } from './pinhole-table.js';
 import type { MappingTable, SimulatedMapping } from './table.js';
 
 /**
@@ -28,7 +34,7 @@ export interface UpnpServerOptions {
   readonly igdVersion?: 1 | 2;
   /** `ip` (WANIPConnection) or `ppp` (WANPPPConnection:1 only, IGDv1 layout). Default `ip`. */
   readonly connection?: 'ip' | 'ppp';
-  /** Address to listen on (UDP and HTTP). Default `127.0.0.1`. */
+  /** Address to listen on (UDP and HTTP): `127.0.0.1` (the default) or `::1`. */
   readonly address?: string;
   /** SSDP port; 0 picks a free one. Default 0. */
   readonly ssdpPort?: number;
@@ -44,6 +50,22 @@ export interface UpnpServerOptions {
   readonly ssdpResponseDelayMs?: number;
   /** The device UUID (USN, UDN). Default a fixed test UUID. */
   readonly uuid?: string;
+  /**
+   * Serve WANIPv6FirewallControl:1 (IPv6 pinholes) in the WANConnectionDevice, as miniupnpd
+   * with IPv6 does. Default true for IGDv2; an IGDv1 never has it.
+   */
+  readonly ipv6Firewall?: boolean;
+  /** The pinhole table (for example one with a fake clock or a small capacity). Default a new {@link PinholeTable}. */
+  readonly pinholes?: PinholeTable;
+  /**
+   * miniupnpd's pinhole rule: a pinhole's InternalClient must be the address the request comes
+   * from, and its internal port at least 1024, else 606 (for AddPinhole and for every action on
+   * an existing pinhole). Default true. Tests on loopback that send a documentation address as
+   * InternalClient turn it off.
+   */
+  readonly pinholeSecureMode?: boolean;
+  /** What GetOutboundPinholeTimeout answers, in seconds (miniupnpd 2.3.1 answers 501 instead). Default 120. */
+  readonly outboundPinholeTimeoutSeconds?: number;
 }
 
 /**
@@ -89,14 +111,16 @@ export type UpnpAnswerFault =
   | { readonly kind: 'oversize'; readonly bytes: number };
 
 /**
- * What a fault applies to: a SOAP action, or `description` (GET of the device description).
+ * What a fault applies to: a SOAP action (of the WAN connection or of the IPv6 firewall), or
+ * `description` (GET of the device description).
  *
  * @example
  * ```ts
  * const target: UpnpFaultTarget = 'description';
+ * server.faults.inject({ kind: 'error', code: 701 }, { action: 'AddPinhole' });
  * ```
  */
-export type UpnpFaultTarget = UpnpAction | 'description';
+export type UpnpFaultTarget = UpnpAction | FirewallAction | 'description';
 
 interface FaultRule {
   readonly fault: UpnpFault;
@@ -121,6 +145,10 @@ export class UpnpFaults {
   readonly conflictingPorts = new Set<number>();
   /** The SSDP responder ignores every M-SEARCH. */
   ssdpSilent = false;
+  /** The IPv6 firewall is off: GetFirewallStatus says so, the pinhole actions answer 702 FirewallDisabled. */
+  firewallDisabled = false;
+  /** Inbound pinholes are not allowed: GetFirewallStatus says so, the pinhole actions answer 703 InboundPinholeNotAllowed. */
+  inboundPinholeNotAllowed = false;
   private rules: FaultRule[] = [];
 
   /** Applies `fault` to the next `times` requests (default 1; `Infinity` for all), of `action` only when given. */
@@ -128,12 +156,14 @@ export class UpnpFaults {
     this.rules.push({ fault, target: options.action, remaining: options.times ?? 1 });
   }
 
-  /** Removes every fault, including `permanentLeasesOnly`, `conflictingPorts` and `ssdpSilent`. */
+  /** Removes every fault, including `permanentLeasesOnly`, `conflictingPorts`, `ssdpSilent`, `firewallDisabled` and `inboundPinholeNotAllowed`. */
   clear(): void {
     this.rules = [];
     this.permanentLeasesOnly = false;
     this.conflictingPorts.clear();
     this.ssdpSilent = false;
+    this.firewallDisabled = false;
+    this.inboundPinholeNotAllowed = false;
   }
 
   /** @internal The fault the next request to `target` meets, consumed. */
@@ -172,6 +202,8 @@ export interface RecordedUpnpRequest {
  */
 export interface UpnpServer {
   readonly table: MappingTable;
+  /** The IPv6 pinholes (WANIPv6FirewallControl:1), apart from the port mappings. */
+  readonly pinholes: PinholeTable;
   readonly igdVersion: 1 | 2;
   /** `http://<locationHost>:<httpPort>/rootDesc.xml` (changes after a reboot that moves the port). */
   readonly descriptionUrl: string;
@@ -179,6 +211,8 @@ export interface UpnpServer {
   readonly controlUrl: string;
   /** The service type controlled. */
   readonly serviceType: string;
+  /** The WANIPv6FirewallControl:1 control URL; `undefined` when the service is not served. */
+  readonly firewallControlUrl: string | undefined;
   readonly ssdpPort: number;
   readonly httpPort: number;
   readonly faults: UpnpFaults;
@@ -193,7 +227,7 @@ export interface UpnpServer {
   /** GetStatusInfo's `NewConnectionStatus`. Default `Connected`. */
   connectionStatus: string;
   /**
-   * Simulates a router reboot: the mapping table is wiped (unless `keepMappings`), and with
+   * Simulates a router reboot: the mapping table and the pinholes are wiped (unless `keepMappings`), and with
    * `moveControlPort` the HTTP server moves to a new port and the old one is closed (refuses).
    */
   reboot(options?: { readonly moveControlPort?: boolean; readonly keepMappings?: boolean }): Promise<void>;
@@ -202,6 +236,7 @@ export interface UpnpServer {
 }
 
 const DESCRIPTION_PATH = '/rootDesc.xml';
+const FIREWALL_CONTROL_PATH = '/ctl/IP6FCtl';
 const MAX_REQUEST_BYTES = 64 * 1024;
 const IGD2_MAX_LEASE_SECONDS = 604_800;
 
@@ -230,6 +265,7 @@ class SimulatedIgd implements UpnpServer {
   readonly requests: RecordedUpnpRequest[] = [];
   readonly counters: Record<string, number> = Object.create(null) as Record<string, number>;
   readonly serviceType: string;
+  readonly pinholes: PinholeTable;
   connectionStatus = 'Connected';
   ssdpPort = 0;
   httpPort = 0;
@@ -238,6 +274,7 @@ class SimulatedIgd implements UpnpServer {
   private readonly uuid: string;
   private readonly controlPath: string;
   private readonly searchTargets: readonly string[];
+  private readonly firewall: boolean;
   private udp: UdpSocket | undefined;
   private httpServer: Server | undefined;
   private readonly sockets = new Set<Socket>();
@@ -251,7 +288,9 @@ class SimulatedIgd implements UpnpServer {
     const ppp = options.connection === 'ppp';
     this.igdVersion = ppp ? 1 : (options.igdVersion ?? 2);
     this.address = options.address ?? '127.0.0.1';
-    this.locationHost = options.locationHost ?? this.address;
+    this.locationHost = urlHost(options.locationHost ?? this.address);
+    this.firewall = this.igdVersion === 2 && (options.ipv6Firewall ?? true);
+    this.pinholes = options.pinholes ?? new PinholeTable();
     this.uuid = options.uuid ?? 'b7a2c2d4-5f43-4b1e-9a6e-00000000cafe';
     this.controlPath = ppp ? '/ctl/PPPConn' : '/ctl/IPConn';
     this.serviceType = ppp
@@ -260,7 +299,13 @@ class SimulatedIgd implements UpnpServer {
     const igd = (v: number): string => `urn:schemas-upnp-org:device:InternetGatewayDevice:${v}`;
     this.searchTargets =
       this.igdVersion === 2
-        ? [igd(1), igd(2), 'urn:schemas-upnp-org:service:WANIPConnection:1', 'urn:schemas-upnp-org:service:WANIPConnection:2']
+        ? [
+            igd(1),
+            igd(2),
+            'urn:schemas-upnp-org:service:WANIPConnection:1',
+            'urn:schemas-upnp-org:service:WANIPConnection:2',
+            ...(this.firewall ? [WAN_IPV6_FIREWALL_CONTROL_1] : []),
+          ]
         : [igd(1), this.serviceType];
     // The `events` emitter must never throw for want of an 'error' listener.
     this.events.on('error', () => undefined);
@@ -274,13 +319,17 @@ class SimulatedIgd implements UpnpServer {
     return `http://${this.locationHost}:${this.httpPort}${this.controlPath}`;
   }
 
+  get firewallControlUrl(): string | undefined {
+    return this.firewall ? `http://${this.locationHost}:${this.httpPort}${FIREWALL_CONTROL_PATH}` : undefined;
+  }
+
   get openConnections(): number {
     return this.sockets.size;
   }
 
   async start(ssdpPort: number, httpPort: number): Promise<void> {
     await this.listenHttp(httpPort);
-    this.udp = createSocket('udp4');
+    this.udp = createSocket(this.address.includes(':') ? 'udp6' : 'udp4');
     this.udp.on('error', () => undefined);
     this.udp.on('message', (msg, rinfo) => {
       try {
@@ -301,7 +350,10 @@ class SimulatedIgd implements UpnpServer {
   }
 
   async reboot(options: { readonly moveControlPort?: boolean; readonly keepMappings?: boolean } = {}): Promise<void> {
-    if (!options.keepMappings) this.table.reboot();
+    if (!options.keepMappings) {
+      this.table.reboot();
+      this.pinholes.clear();
+    }
     if (options.moveControlPort) {
       const old = this.httpServer;
       const oldSockets = [...this.sockets];
@@ -447,7 +499,8 @@ class SimulatedIgd implements UpnpServer {
       this.events.emit('request', 'description');
       return this.respond(res, 'description', () => ({ status: 200, body: this.description() }));
     }
-    if (path !== this.controlPath) return send(res, 404, 'text/plain', 'not found');
+    const firewall = this.firewall && path === FIREWALL_CONTROL_PATH;
+    if (path !== this.controlPath && !firewall) return send(res, 404, 'text/plain', 'not found');
     if (req.method !== 'POST') return send(res, 405, 'text/plain', 'method not allowed');
     const soapAction = req.headers['soapaction'];
     const decoded = decodeSoapRequest(body, typeof soapAction === 'string' ? soapAction : undefined);
@@ -456,7 +509,9 @@ class SimulatedIgd implements UpnpServer {
     this.count(decoded.action);
     this.requests.push({ action: decoded.action, args: Object.fromEntries(decoded.args), remoteAddress });
     this.events.emit('request', decoded.action);
-    this.respond(res, decoded.action as UpnpFaultTarget, () => this.perform(decoded.action, decoded.args, remoteAddress));
+    this.respond(res, decoded.action as UpnpFaultTarget, () =>
+      firewall ? this.performFirewall(decoded.action, decoded.args, remoteAddress) : this.perform(decoded.action, decoded.args, remoteAddress),
+    );
   }
 
   /** Sends the normal answer produced by `answer`, or the fault injected for `target`. */
@@ -568,6 +623,56 @@ class SimulatedIgd implements UpnpServer {
     }
   }
 
+  /** WANIPv6FirewallControl:1, as miniupnpd 2.3.1 answers it (checks in its order). */
+  private performFirewall(action: string, args: ReadonlyMap<string, string>, remoteAddress: string): { status: number; body: string } {
+    const ok = (values: SoapArguments): { status: number; body: string } => ({
+      status: 200,
+      body: encodeSoapResponse(WAN_IPV6_FIREWALL_CONTROL_1, action, values),
+    });
+    const fault = (code: number): { status: number; body: string } => ({ status: 500, body: encodeFirewallFault(code) });
+    if (!FIREWALL_ACTIONS.includes(action as FirewallAction)) return fault(401);
+    const faults = this.faults;
+    if (action === 'GetFirewallStatus') {
+      return ok([
+        ['FirewallEnabled', faults.firewallDisabled ? 0 : 1],
+        ['InboundPinholeAllowed', faults.inboundPinholeNotAllowed ? 0 : 1],
+      ]);
+    }
+    if (faults.firewallDisabled) return fault(702);
+    if (action === 'GetOutboundPinholeTimeout') {
+      if (args.get('InternalPort') === undefined || args.get('RemotePort') === undefined || args.get('Protocol') === undefined) return fault(402);
+      return ok([['OutboundPinholeTimeout', this.options.outboundPinholeTimeoutSeconds ?? 120]]);
+    }
+    if (faults.inboundPinholeNotAllowed) return fault(703);
+    const secure = this.options.pinholeSecureMode ?? true;
+    const authorized = (internalClient: string, internalPort: number): boolean =>
+      !secure || (sameAddress(internalClient, remoteAddress) && internalPort >= 1024);
+    if (action === 'AddPinhole') {
+      const parsed = readAddPinholeRequest(args);
+      if (typeof parsed === 'number') return fault(parsed);
+      if (!authorized(parsed.internalClient, parsed.internalPort)) return fault(606);
+      const added = this.pinholes.add(parsed);
+      return added.ok ? ok([['UniqueID', added.pinhole.uniqueId]]) : fault(701);
+    }
+    const request = readPinholeIdRequest(args, action === 'UpdatePinhole');
+    if (typeof request === 'number') return fault(request);
+    const pinhole = this.pinholes.get(request.uniqueId);
+    if (!pinhole) return fault(704);
+    if (!authorized(pinhole.internalClient, pinhole.internalPort)) return fault(606);
+    switch (action as Exclude<FirewallAction, 'GetFirewallStatus' | 'GetOutboundPinholeTimeout' | 'AddPinhole'>) {
+      case 'UpdatePinhole':
+        this.pinholes.update(request.uniqueId, request.leaseTimeSeconds!);
+        return ok([]);
+      case 'DeletePinhole':
+        this.pinholes.delete(request.uniqueId);
+        return ok([]);
+      case 'GetPinholePackets':
+        return ok([['PinholePackets', pinhole.packets]]);
+      case 'CheckPinholeWorking':
+        return pinhole.packets === 0 ? fault(709) : ok([['IsWorking', 1]]);
+    }
+  }
+
   private entryValues(mapping: SimulatedMapping): SoapArguments {
     return [
       ['NewRemoteHost', ''],
@@ -595,9 +700,12 @@ class SimulatedIgd implements UpnpServer {
       `<UDN>uuid:${this.uuid.slice(0, -2)}${udnSuffix}</UDN><serviceList>${services}</serviceList>` +
       (devices ? `<deviceList>${devices}</deviceList>` : '') +
       `</device>`;
-    const connection = ppp
-      ? service('urn:schemas-upnp-org:service:WANPPPConnection:1', 'urn:upnp-org:serviceId:WANPPPConn1', 'PPPConn')
-      : service(this.serviceType, 'urn:upnp-org:serviceId:WANIPConn1', 'IPConn');
+    const connection =
+      (ppp
+        ? service('urn:schemas-upnp-org:service:WANPPPConnection:1', 'urn:upnp-org:serviceId:WANPPPConn1', 'PPPConn')
+        : service(this.serviceType, 'urn:upnp-org:serviceId:WANIPConn1', 'IPConn')) +
+      // miniupnpd lists it after WANIPConnection, with these ids and paths.
+      (this.firewall ? service(WAN_IPV6_FIREWALL_CONTROL_1, 'urn:upnp-org:serviceId:WANIPv6Firewall1', 'IP6FCtl') : '');
     const wanConnectionDevice = device(`WANConnectionDevice:${v}`, 'WANConnectionDevice', '03', connection);
     const wanDevice = device(
       `WANDevice:${v}`,
@@ -665,6 +773,19 @@ function parsePort(text: string | undefined): number | undefined {
 
 function clientAddress(req: IncomingMessage): string {
   return (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+}
+
+/** An address as a URL's host: an IPv6 one in brackets. */
+function urlHost(address: string): string {
+  return address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
+}
+
+/** The same address, whatever the IPv6 spelling (`::1` and `0:0:0:0:0:0:0:1`). */
+function sameAddress(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = parseIpv6(a);
+  const y = parseIpv6(b);
+  return x !== undefined && y !== undefined && x.every((g, i) => g === y[i]);
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defer, NEVER, Observable, of, Subject, throwError, type Subscriber } from 'rxjs';
 import { ProtocolError } from '../../src/errors.js';
-import { acquireGatewayContext, ADD_PRIORITY, createGatewayRegistry, DELETE_PRIORITY, isGatewayRegistry, priorityQueue } from '../../src/core/gateway-context.js';
+import { acquireGatewayContext, ADD_PRIORITY, createGatewayRegistry, DELETE_PRIORITY, isGatewayRegistry, priorityQueue, protocolOf } from '../../src/core/gateway-context.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Nat } from '../../src/core/nat.js';
 import { VirtualClock } from '../support/virtual-clock.js';
@@ -203,4 +203,11 @@ test('two registries share no context, and neither sees the options of the other
   assert.equal(isGatewayRegistry(null), false);
   assert.equal(isGatewayRegistry('registry'), false);
   assert.equal(isGatewayRegistry(undefined), false);
+});
+
+test('protocolOf: a UPnP pinhole reports as upnp, extip as pmp, the others as themselves', () => {
+  const nat = (kind: Nat['kind']): Nat => ({ kind } as unknown as Nat);
+  assert.equal(protocolOf(nat('upnp-pinhole')), 'upnp');
+  assert.equal(protocolOf(nat('extip')), 'pmp');
+  for (const kind of ['upnp', 'pmp', 'pcp', 'stun'] as const) assert.equal(protocolOf(nat(kind)), kind);
 });

@@ -36,6 +36,17 @@ export const WAN_IP_CONNECTION_1 = 'urn:schemas-upnp-org:service:WANIPConnection
 export const WAN_PPP_CONNECTION_1 = 'urn:schemas-upnp-org:service:WANPPPConnection:1';
 
 /**
+ * `WANIPv6FirewallControl:1` (IGDv2): IPv6 firewall pinholes.
+ *
+ * @example
+ * ```ts
+ * const service = firewallControlService(description);
+ * if (!(service instanceof ProtocolError)) console.log(service.serviceType === WAN_IPV6_FIREWALL_CONTROL_1);
+ * ```
+ */
+export const WAN_IPV6_FIREWALL_CONTROL_1 = 'urn:schemas-upnp-org:service:WANIPv6FirewallControl:1';
+
+/**
  * The WAN connection service types rxnat controls, most preferred first.
  *
  * @example
@@ -272,6 +283,68 @@ export function wanConnectionServices(description: DeviceDescription): readonly 
 export function chooseWanConnectionService(description: DeviceDescription): WanConnectionService | ProtocolError {
   const services = wanConnectionServices(description);
   return services instanceof ProtocolError ? services : (services[0] as WanConnectionService);
+}
+
+/**
+ * The IPv6 firewall control service of a description, as a service rxnat can control.
+ *
+ * @example
+ * ```ts
+ * const service = firewallControlService(description);
+ * if (!(service instanceof ProtocolError)) console.log(service.controlUrl);
+ * ```
+ */
+export interface FirewallControlService {
+  /** `urn:schemas-upnp-org:service:WANIPv6FirewallControl:1`. */
+  readonly serviceType: string;
+  readonly serviceId: string;
+  /** Absolute control URL, on the description's host and port. */
+  readonly controlUrl: string;
+  /** The UDN of the device that holds the service (miniupnpd: the WANConnectionDevice). */
+  readonly deviceUdn: string;
+}
+
+/**
+ * The first WANIPv6FirewallControl:1 service of a description (depth first, document order)
+ * whose control URL stays on the description's host and port. A {@link ProtocolError} with
+ * reason `no-firewall-service` when the description has none (an IGDv1, or an IGDv2 without
+ * IPv6), `foreign-control-url` when the only one points elsewhere.
+ *
+ * @example
+ * ```ts
+ * const service = firewallControlService(description);
+ * if (service instanceof ProtocolError) throw service;
+ * ```
+ */
+export function firewallControlService(description: DeviceDescription): FirewallControlService | ProtocolError {
+  const gateway = description.descriptionUrl;
+  const origin = new URL(gateway).origin;
+  let foreign: string | undefined;
+  let found = false;
+  // An explicit stack, not recursion: a hostile description's nesting never grows the call stack.
+  const stack: UpnpDevice[] = [description.device];
+  while (stack.length > 0) {
+    const device = stack.pop()!;
+    for (const service of device.services) {
+      if (service.serviceType !== WAN_IPV6_FIREWALL_CONTROL_1) continue;
+      found = true;
+      if (service.controlUrl === undefined) continue;
+      const url = new URL(service.controlUrl);
+      if (url.protocol !== 'http:' || url.origin !== origin) {
+        foreign ??= service.controlUrl;
+        continue;
+      }
+      return { serviceType: service.serviceType, serviceId: service.serviceId, controlUrl: service.controlUrl, deviceUdn: device.udn };
+    }
+    for (let i = device.devices.length - 1; i >= 0; i--) stack.push(device.devices[i]!);
+  }
+  if (foreign !== undefined) return new ProtocolError('upnp', 'foreign-control-url', `control URL ${foreign} is not on the description's host and port`, gateway);
+  return new ProtocolError(
+    'upnp',
+    'no-firewall-service',
+    found ? 'the WANIPv6FirewallControl service has no control URL' : 'the description has no WANIPv6FirewallControl:1 service (no IPv6 pinholes)',
+    gateway,
+  );
 }
 
 function parseUrl(value: string, base?: URL): URL | undefined {
