@@ -1,6 +1,7 @@
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import type { GatewayRegistry } from './core/gateway-context.js';
 import { unusableReason } from './core/unusable.js';
+import { followNetwork, type FollowNetworkOptions } from './follow-network.js';
 import { raceNats, type NatProbe } from './core/race-nats.js';
 import { debugLogger, type Logger } from './core/logger.js';
 import type { Nat } from './core/nat.js';
@@ -44,6 +45,14 @@ export interface DiscoverNatOptions {
   readonly gatewayRegistry?: GatewayRegistry;
   /** The scheduler of the race's deadline and of that memory's clock (pass `mapPort`'s). Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Follow the network ({@link followNetwork}): discover again whenever the default route, its
+   * interface or the local address facing the router changes, and emit each new gateway (the
+   * stream then never completes). Without `gateway`, each discovery targets the router of the
+   * route it was asked for. `true` for the defaults (a 2 s poll of the routing table, no child
+   * process on Linux), or its options. Default `false`: one race, then complete.
+   */
+  readonly followNetwork?: boolean | FollowNetworkOptions;
 }
 
 /**
@@ -61,6 +70,16 @@ export interface DiscoverNatOptions {
  * ```
  */
 export function discoverNat(options: DiscoverNatOptions = {}): Observable<Nat> {
+  const { followNetwork: follow, ...once } = options;
+  if (follow) {
+    return followNetwork(
+      (snapshot) => {
+        const router = once.gateway ?? snapshot.defaultGateway?.gateway;
+        return discoverNat(router === undefined ? once : { ...once, gateway: router });
+      },
+      { ...(once.logger ? { logger: once.logger } : {}), ...(once.scheduler ? { scheduler: once.scheduler } : {}), ...(typeof follow === 'object' ? follow : {}) },
+    );
+  }
   const timeoutMs = options.timeoutMs ?? 3000;
   const backends = options.backends ?? ['pcp', 'pmp', 'upnp'];
   const withDeadline = <T extends { timeoutMs?: number }>(o: T | undefined): T => ({ timeoutMs, ...o }) as T;

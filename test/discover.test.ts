@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { filter, firstValueFrom, Subject, tap, timeout } from 'rxjs';
+import { filter, firstValueFrom, Observable, Subject, tap, timeout } from 'rxjs';
+import type { NetworkSnapshot } from '../src/transport/network-watch.js';
 import { createGatewayRegistry } from '../src/core/gateway-context.js';
 import { silentLogger } from '../src/core/logger.js';
 import { mapPort } from '../src/core/map-port.js';
@@ -99,3 +100,30 @@ async function waitFor(done: () => boolean, what: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+test('followNetwork: each network change rediscovers, aimed at the router of the new route', async () => {
+  const sim = await simulator();
+  const watch = new Subject<NetworkSnapshot>();
+  const found: string[] = [];
+  let races = 0;
+  const nat$ = discoverNat({
+    backends: ['pmp'],
+    pmp: { port: sim.pmpPort, localAddress: sim.address, timeoutMs: WITHIN_MS },
+    probes: [{ name: 'counter', nat$: new Observable<never>(() => void races++) }],
+    logger: silentLogger,
+    followNetwork: { watch, settleMs: 0 },
+  });
+  const subscription = nat$.subscribe((nat) => found.push(nat.name));
+  try {
+    watch.next({ defaultGateway: { gateway: sim.address, interface: 'lo' }, localAddress: sim.address });
+    await waitFor(() => found.length === 1, 'the first gateway');
+    assert.deepEqual(found, [`pmp(${sim.address})`], 'the snapshot\'s router was asked');
+    watch.next({ defaultGateway: { gateway: sim.address, interface: 'lo' }, localAddress: '127.0.0.2' });
+    await waitFor(() => races === 2 && found.length === 2, 'rediscovered after the change');
+    watch.next({ defaultGateway: { gateway: sim.address, interface: 'lo' }, localAddress: '127.0.0.2' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(races, 2, 'the same network again: no rediscovery');
+  } finally {
+    subscription.unsubscribe();
+  }
+});

@@ -101,7 +101,9 @@ export async function loadNatSource(command: CommandName, options: NatOptions, i
     throw new UsageError(`--nat ${options.nat} turns NAT traversal off; give a mechanism such as any, upnp, pmp or pcp`, command);
   }
   cliLog(io, `NAT source for ${command}`, { spec: options.nat });
-  return backendOf(spec, natSourceOptions(options, io.logger));
+  // `map` runs until stopped: it follows the network (a new route or address rediscovers).
+  const base = natSourceOptions(options, io.logger);
+  return backendOf(spec, command === 'map' ? { ...base, followNetwork: true } : base);
 }
 
 /** Imports the module of the backend `spec` names and builds its NAT source. */
