@@ -100,10 +100,15 @@ function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
 /**
  * Finds a PCP gateway: on subscribe, resolves the address (the one given, else the default
  * gateway), sends it a PCP ANNOUNCE, and emits one {@link Nat} of kind `'pcp'` named
- * `pcp(<ip>)`, then completes. Any PCP version-2 answer proves PCP is spoken (even an error
- * such as UNSUPP_OPCODE). An UNSUPP_VERSION answer, including a NAT-PMP gateway's 8-byte
+ * `pcp(<ip>)`, then completes. A PCP version-2 answer proves PCP is spoken, unless it is a
+ * refusal that means PCP will not map here: NOT_AUTHORIZED (2, also what a router with PCP
+ * "implemented but not enabled" answers), UNSUPP_OPCODE (4), NETWORK_FAILURE (7) or
+ * ADDRESS_MISMATCH (12) fail with a {@link GatewayError} carrying the code, the gateway and
+ * the error lifetime as `retryAfterSeconds`. Other errors (NO_RESOURCES, MALFORMED_REQUEST, …)
+ * still find the gateway. An UNSUPP_VERSION answer, including a NAT-PMP gateway's 8-byte
  * version-0 reply, falls back to {@link pmp} on the same port, so the Nat emitted is then of
- * kind `'pmp'` named `pmp(<ip>)`; with `fallbackToPmp: false` it is a {@link GatewayError}.
+ * kind `'pmp'` named `pmp(<ip>)` (and the NAT-PMP probe's refusals apply); with
+ * `fallbackToPmp: false` it is a {@link GatewayError}.
  *
  * Mappings carry their nonce in `grant.token` ({@link PcpMappingToken}): renewals (`previous`)
  * and the delete reuse it, as PCP servers require. A delete without a token uses the nonce of
@@ -199,6 +204,32 @@ function matchPcpReply(opcode: number, expect: MapExpectation | undefined, bytes
   }
 }
 
+/**
+ * The answers to the discovery probe (ANNOUNCE) that mean "PCP will not map here", so `pcp()`
+ * fails instead of emitting a Nat (RFC 6887 §7.4):
+ * - NOT_AUTHORIZED (2): the server refuses this client, or PCP is implemented but not enabled;
+ *   a MAP gets the same answer.
+ * - UNSUPP_OPCODE (4): ANNOUNCE is PCP's base opcode (§14.1), the one every client sends
+ *   first; a server refusing it is no server to map with.
+ * - NETWORK_FAILURE (7): the gateway has no working uplink (no external address yet); the
+ *   NAT-PMP probe treats its NETWORK_FAILURE (3) the same way.
+ * - ADDRESS_MISMATCH (12): the client address in the header is not the datagram's source,
+ *   so there is another NAT between this host and the server (or `localAddress` is wrong);
+ *   every MAP would get it too.
+ *
+ * UNSUPP_VERSION (1) falls back to NAT-PMP (or fails when `fallbackToPmp` is false). Every
+ * other code still proves a PCP server that may map: MALFORMED_REQUEST (3), UNSUPP_OPTION (5),
+ * MALFORMED_OPTION (6) are about the request's form (the probe sends no options; MAP is another
+ * request), NO_RESOURCES (8) and the quota codes are short-lived, and unknown codes come from a
+ * newer server.
+ */
+const PCP_PROBE_REFUSALS: ReadonlySet<number> = new Set<number>([
+  PcpResultCode.NOT_AUTHORIZED,
+  PcpResultCode.UNSUPP_OPCODE,
+  PcpResultCode.NETWORK_FAILURE,
+  PcpResultCode.ADDRESS_MISMATCH,
+]);
+
 /** Errors a server raises before it can copy the opcode data (so no nonce to match). */
 const EARLY_ERRORS = new Set<number>([PcpResultCode.UNSUPP_VERSION, PcpResultCode.MALFORMED_REQUEST, PcpResultCode.UNSUPP_OPCODE]);
 
@@ -238,14 +269,28 @@ class PcpNat implements Nat {
     this.pmpSide.resets$?.subscribe(() => this.resets.next());
   }
 
-  /** ANNOUNCE: `'pcp'` on any PCP answer but UNSUPP_VERSION. */
+  /**
+   * ANNOUNCE: `'unsupported-version'` on UNSUPP_VERSION (either form), a {@link GatewayError} on
+   * a refusal ({@link PCP_PROBE_REFUSALS}), `'pcp'` on any other PCP answer.
+   */
   probe(): Observable<ProbeOutcome> {
     return defer(() =>
       this.exchange(PcpOpcode.ANNOUNCE, undefined, (local) => ({ op: 'announce', lifetimeSeconds: 0, clientIp: local.address }), this.options.probeTimeoutMs),
     ).pipe(
       map(({ response }): ProbeOutcome => {
         if (response.op === 'pmp-unsupported-version') return 'unsupported-version';
-        return response.resultCode === PcpResultCode.UNSUPP_VERSION ? 'unsupported-version' : 'pcp';
+        if (response.resultCode === PcpResultCode.UNSUPP_VERSION) return 'unsupported-version';
+        if (PCP_PROBE_REFUSALS.has(response.resultCode)) {
+          throw new GatewayError({
+            protocol: 'pcp',
+            resultCode: response.resultCode,
+            resultName: pcpResultName(response.resultCode),
+            gateway: this.gateway,
+            retryAfterSeconds: response.lifetimeSeconds,
+            message: 'the discovery probe (ANNOUNCE) was refused: PCP will not map here',
+          });
+        }
+        return 'pcp';
       }),
     );
   }

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { defer, ignoreElements, map, of, Subject, switchMap, type Observable } from 'rxjs';
+import { catchError, defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { exponentialBackoff } from '../../transport/udp.js';
@@ -50,8 +50,11 @@ export type PmpOptions = PortControlOptions;
  *
  * Errors: {@link GatewayTimeoutError} (no answer within `probeTimeoutMs`),
  * {@link GatewayUnreachableError} (ICMP port unreachable: NAT-PMP not served there),
- * {@link GatewayError} (the gateway refused; a PCP-only gateway answers UNSUPPORTED_VERSION in
- * PCP form, reported as such), {@link DefaultGatewayError} (no gateway to ask).
+ * {@link GatewayError} (the gateway answered with a result other than success, with its code
+ * and the gateway: NOT_AUTHORIZED (2), NETWORK_FAILURE (3) and UNSUPPORTED_OPCODE (5) mean
+ * NAT-PMP will not map there, and the message says the probe was refused; a PCP-only gateway
+ * answers UNSUPPORTED_VERSION in PCP form, reported as such), {@link DefaultGatewayError} (no
+ * gateway to ask).
  *
  * The Nat's `resets$` emits when a reply's epoch shows the gateway lost its mappings
  * (RFC 6886 §3.6); `listMappings()` lists the mappings this Nat holds.
@@ -139,6 +142,22 @@ function matchPmpReply(request: PmpRequest, bytes: Uint8Array): PmpReply | undef
   }
 }
 
+/**
+ * The answers to the discovery probe (the external address request) that mean "NAT-PMP will
+ * not map here" (RFC 6886 §3.5), so `pmp()` fails instead of emitting a Nat:
+ * - NOT_AUTHORIZED/REFUSED (2): the box supports NAT-PMP but the user turned mapping off
+ *   (what a router with the protocol "implemented but not enabled" answers).
+ * - NETWORK_FAILURE (3): the box has no working uplink (no DHCP lease, no external address);
+ *   nothing can be mapped until it has one.
+ * - UNSUPPORTED_OPCODE (5): a server refusing opcode 0, NAT-PMP's base request, is no NAT-PMP
+ *   server to map with.
+ *
+ * The probe fails on the other codes too (UNSUPPORTED_VERSION: not NAT-PMP version 0;
+ * OUT_OF_RESOURCES and unknown codes make no sense for an address request), as it always has;
+ * the three above also say in the error's message that the probe was refused.
+ */
+const PMP_PROBE_REFUSALS: ReadonlySet<number> = new Set<number>([PmpResultCode.NOT_AUTHORIZED, PmpResultCode.NETWORK_FAILURE, PmpResultCode.UNSUPPORTED_OPCODE]);
+
 /** The NAT-PMP {@link Nat}. */
 class PmpNat implements Nat {
   readonly kind = 'pmp' as const;
@@ -169,10 +188,25 @@ class PmpNat implements Nat {
   /**
    * The discovery probe: an external address request within `probeTimeoutMs`. Any success
    * answer proves NAT-PMP is spoken, even one reporting no usable external address (0.0.0.0
-   * while the WAN link is down): that is `externalIp()`'s error, not discovery's.
+   * while the WAN link is down): that is `externalIp()`'s error, not discovery's. Any other
+   * result fails it with a {@link GatewayError}; those of {@link PMP_PROBE_REFUSALS} say so.
    */
   probe(): Observable<string> {
-    return this.externalAddress(this.options.probeTimeoutMs, false);
+    return this.externalAddress(this.options.probeTimeoutMs, false).pipe(
+      catchError((error: unknown) => {
+        if (!(error instanceof GatewayError) || !PMP_PROBE_REFUSALS.has(error.resultCode)) return throwError(() => error);
+        return throwError(
+          () =>
+            new GatewayError({
+              protocol: 'pmp',
+              resultCode: error.resultCode,
+              resultName: error.resultName,
+              gateway: this.gateway,
+              message: 'the discovery probe (external address request) was refused: NAT-PMP will not map here',
+            }),
+        );
+      }),
+    );
   }
 
   addMapping(request: NatMappingRequest): Observable<MappingGrant> {
