@@ -46,6 +46,7 @@ export {
   GatewayResetError,
   InvalidOptionError,
   LeaseExpiredError,
+  ListenError,
   UnconfirmedDeleteError,
   type UnconfirmedDelete,
   GatewayTimeoutError,
