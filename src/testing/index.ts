@@ -20,7 +20,7 @@
  * @module rxnat/testing
  */
 export { startGatewaySimulator, type GatewaySimulator, type GatewaySimulatorOptions } from './simulator.js';
-export { MappingTable, type MappingTableOptions, type SimulatedAddRequest, type SimulatedAddResult, type SimulatedMapping } from './table.js';
+export { MappingTable, type MappingTableOptions, type SimulatedAddRequest, type SimulatedAddResult, type SimulatedMapping, type TableEvent } from './table.js';
 export {
   startPmpPcpServer,
   type DropFault,
