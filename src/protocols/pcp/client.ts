@@ -5,14 +5,16 @@
  * @packageDocumentation
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { catchError, defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable } from 'rxjs';
+import { catchError, defer, ignoreElements, map, merge, of, share, Subject, switchMap, tap, throwError, type Observable } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { exponentialBackoff, type UdpEndpoint } from '../../transport/udp.js';
 import { mapAnswerError } from '../answer-check.js';
 // The NAT-PMP backend's public entry points: the fallback, and NAT-PMP's external address request.
 import { createPmpNat, pmp } from '../pmp/client.js';
+import { decodePmpAnnouncement } from '../pmp/codec.js';
 import {
+  announcementListener,
   answersOpcode,
   equalBytes,
   GatewayEpoch,
@@ -25,6 +27,7 @@ import {
 } from '../pmp-pcp-shared.js';
 import { NonceMemory } from './nonce-memory.js';
 import {
+  decodePcpAnnouncement,
   decodePcpResponse,
   encodePcpRequest,
   hexToNonce,
@@ -120,7 +123,12 @@ function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
  * gateway: reason `lifetime` (lifetime 0), `external-port` (port 0) or `external-address` (an
  * unspecified, loopback, link-local, multicast or reserved assigned address).
  * `grant.externalIp` is dotted IPv4 for an IPv4-mapped address, IPv6 text otherwise.
- * `resets$` emits when an epoch shows the gateway lost state (RFC 6887 §8.5).
+ * `resets$` emits when an epoch shows the gateway lost state (RFC 6887 §8.5), in a reply or in
+ * an announcement: while a mapping stream watches `resets$`, the Nat listens (option
+ * `announcements`, default 0.0.0.0:5350, group 224.0.0.1) for the gateway's unsolicited
+ * ANNOUNCE (RFC 6887 §14.1.3) and NAT-PMP address announcements (RFC 6886 §3.2.1), from the
+ * gateway's address only; a NAT-PMP announcement of another external address is a reset too.
+ * The mapping streams re-add at once.
  *
  * `externalIp()`: PCP has no request for the external address alone. The Nat asks NAT-PMP's
  * external address request on the same server (PCP servers usually speak NAT-PMP too,
@@ -250,6 +258,8 @@ class PcpNat implements Nat {
   private pmpExternalIpError: unknown;
   /** The nonce of the last add sent per (protocol, internal port), answered or not: what a delete without token uses. */
   private readonly sentNonces = new NonceMemory();
+  /** The external address of the last MAP success or NAT-PMP announcement. */
+  private externalIpSeen: string | undefined;
 
   constructor(
     gateway: string,
@@ -259,14 +269,48 @@ class PcpNat implements Nat {
     this.endpoint = `${gateway}:${options.port}`;
     this.name = `pcp(${gateway})`;
     this.maxConcurrentRequests = options.maxConcurrentRequests;
-    this.resets$ = this.resets.asObservable();
     const now = (): number => options.scheduler.now();
     this.epoch = new GatewayEpoch(pcpEpochLost, now, () => this.resets.next());
     this.registry = new MappingRegistry(now);
-    this.pmpSide = createPmpNat(gateway, { ...options.pmpOptions, timeoutMs: options.probeTimeoutMs });
+    // This Nat listens for announcements itself (both forms): the NAT-PMP side must not.
+    this.pmpSide = createPmpNat(gateway, { ...options.pmpOptions, timeoutMs: options.probeTimeoutMs, announcements: false });
     // The external-address poll goes through the NAT-PMP side: the same server, the same epoch
     // (RFC 6887 Appendix A). A reset it sees is this gateway's reset.
     this.pmpSide.resets$?.subscribe(() => this.resets.next());
+    // The announcement listener lives while someone (a mapping stream) watches resets$, and is
+    // shared by all of them; what it hears goes through the same epoch check as the replies.
+    this.resets$ = merge(
+      this.resets,
+      announcementListener(gateway, options, 'pcp').pipe(
+        tap((bytes) => this.announced(bytes)),
+        ignoreElements(),
+      ),
+    ).pipe(share());
+  }
+
+  /**
+   * An announcement from the gateway: a PCP ANNOUNCE (RFC 6887 §14.1.3), or the NAT-PMP public
+   * address announcement a server speaking both sends (RFC 6886 §3.2.1; miniupnpd sends it on
+   * start). A reset when its epoch shows lost state (checked against this Nat's epoch: a server
+   * speaking both keeps one, RFC 6887 Appendix A), or when a NAT-PMP announcement names another
+   * external address than the last MAP response assigned. Anything else is logged and ignored.
+   */
+  private announced(bytes: Uint8Array): void {
+    const pmpForm = bytes[0] === 0 ? decodePmpAnnouncement(bytes) : undefined;
+    const announcement = pmpForm ?? decodePcpAnnouncement(bytes);
+    if (announcement instanceof ProtocolError) {
+      this.options.logger.debug('rxnat:pcp', `ignored a datagram from ${this.gateway} on the announcement port: ${announcement.message}`);
+      return;
+    }
+    const externalIp = pmpForm instanceof ProtocolError ? undefined : pmpForm?.externalIp;
+    this.options.logger.debug('rxnat:pcp', `announcement from ${this.gateway}: epoch ${announcement.epochSeconds}${externalIp ? `, external address ${externalIp}` : ''}`);
+    const previousIp = this.externalIpSeen;
+    if (externalIp !== undefined) this.externalIpSeen = externalIp;
+    if (this.epoch.observe(announcement.epochSeconds)) return;
+    if (externalIp !== undefined && previousIp !== undefined && previousIp !== externalIp) {
+      this.options.logger.debug('rxnat:pcp', `${this.gateway} announced a new external address ${externalIp} (was ${previousIp}): its mappings are gone`);
+      this.resets.next();
+    }
   }
 
   /**
@@ -339,6 +383,7 @@ class PcpNat implements Nat {
             token,
           };
           this.registry.set(grant, request.description, local.address, lifetimeSeconds);
+          this.externalIpSeen = answer.externalIp;
           return grant;
         }),
       );

@@ -3,12 +3,13 @@
  *
  * @packageDocumentation
  */
-import { catchError, defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable } from 'rxjs';
+import { catchError, defer, ignoreElements, map, merge, of, share, Subject, switchMap, tap, throwError, type Observable } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { exponentialBackoff } from '../../transport/udp.js';
 import { externalAddressError, mapAnswerError } from '../answer-check.js';
 import {
+  announcementListener,
   GatewayEpoch,
   MappingRegistry,
   pcpOnlyAnswer,
@@ -18,6 +19,7 @@ import {
   type ResolvedPortControlOptions,
 } from '../pmp-pcp-shared.js';
 import {
+  decodePmpAnnouncement,
   decodePmpResponse,
   encodePmpRequest,
   PMP_RESPONSE_BIT,
@@ -57,7 +59,10 @@ export type PmpOptions = PortControlOptions;
  * gateway to ask).
  *
  * The Nat's `resets$` emits when a reply's epoch shows the gateway lost its mappings
- * (RFC 6886 §3.6); `listMappings()` lists the mappings this Nat holds.
+ * (RFC 6886 §3.6), and when the gateway announces a reboot or a new external address
+ * (RFC 6886 §3.2.1; see the `announcements` option: while a mapping stream watches `resets$`,
+ * the Nat listens on 0.0.0.0:5350, group 224.0.0.1, for datagrams from the gateway's address);
+ * `listMappings()` lists the mappings this Nat holds.
  *
  * A success answer is a grant only when it can be one: `addMapping` fails with a
  * {@link ProtocolError} of reason `lifetime` (lifetime 0, a delete's answer) or `external-port`
@@ -170,6 +175,8 @@ class PmpNat implements Nat {
   private readonly epoch: GatewayEpoch;
   private readonly registry: MappingRegistry;
   private readonly now: () => number;
+  /** The external address the gateway last reported (reply or announcement). */
+  private externalIpSeen: string | undefined;
 
   constructor(
     gateway: string,
@@ -179,10 +186,40 @@ class PmpNat implements Nat {
     this.endpoint = `${gateway}:${options.port}`;
     this.name = `pmp(${gateway})`;
     this.maxConcurrentRequests = options.maxConcurrentRequests;
-    this.resets$ = this.resets.asObservable();
     this.now = () => options.scheduler.now();
     this.epoch = new GatewayEpoch(pmpEpochLost, this.now, () => this.resets.next());
     this.registry = new MappingRegistry(this.now);
+    // The announcement listener lives while someone (a mapping stream) watches resets$, and is
+    // shared by all of them; what it hears goes through the same epoch check as the replies.
+    this.resets$ = merge(
+      this.resets,
+      announcementListener(gateway, options, 'pmp').pipe(
+        tap((bytes) => this.announced(bytes)),
+        ignoreElements(),
+      ),
+    ).pipe(share());
+  }
+
+  /**
+   * An announcement from the gateway (RFC 6886 §3.2.1): a reset when its epoch shows lost state
+   * (as a reply's would), or when it names another external address than the gateway last
+   * reported (the mappings were made on the old one). Anything that is not an announcement is
+   * logged and ignored.
+   */
+  private announced(bytes: Uint8Array): void {
+    const announcement = decodePmpAnnouncement(bytes);
+    if (announcement instanceof ProtocolError) {
+      this.options.logger.debug('rxnat:pmp', `ignored a datagram from ${this.gateway} on the announcement port: ${announcement.message}`);
+      return;
+    }
+    this.options.logger.debug('rxnat:pmp', `announcement from ${this.gateway}: epoch ${announcement.epochSeconds}, external address ${announcement.externalIp}`);
+    const previousIp = this.externalIpSeen;
+    this.externalIpSeen = announcement.externalIp;
+    if (this.epoch.observe(announcement.epochSeconds)) return;
+    if (previousIp !== undefined && previousIp !== announcement.externalIp) {
+      this.options.logger.debug('rxnat:pmp', `${this.gateway} announced a new external address ${announcement.externalIp} (was ${previousIp}): its mappings are gone`);
+      this.resets.next();
+    }
   }
 
   /**
@@ -269,6 +306,7 @@ class PmpNat implements Nat {
     return defer(() => this.exchange({ op: 'external-address' }, timeoutMs)).pipe(
       map(({ response }) => {
         const ip = (response as PmpExternalAddressResponse).externalIp;
+        this.externalIpSeen = ip;
         const invalid = validate ? externalAddressError('pmp', ip, this.gateway, 'external address reply') : undefined;
         if (invalid !== undefined) throw invalid;
         return ip;
