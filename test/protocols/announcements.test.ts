@@ -97,6 +97,20 @@ describe('announcement listener in virtual time (fake network)', () => {
     subscription?.unsubscribe();
   });
 
+  it('a PCP ANNOUNCE from a gateway speaking both protocols resets a NAT-PMP Nat too (what miniupnpd multicasts on start)', () => {
+    const { clock, net } = setup();
+    const nat = createPmpNat(GATEWAY, { transport: net.transport() });
+    const resets: number[] = [];
+    const subscription = nat.resets$?.subscribe(() => resets.push(clock.now()));
+    nat.externalIp().subscribe();
+    clock.advance(500);
+    // miniupnpd 2.3's start-up ANNOUNCE, byte for byte: version 2, R + ANNOUNCE, success, epoch 0.
+    const pcpAnnounce = Uint8Array.from(Buffer.from('028000000000000000000000000000000000000000000000', 'hex'));
+    net.deliver({ address: '0.0.0.0', port: 5350 }, pcpAnnounce, SERVER);
+    assert.deepEqual(resets, [500]);
+    subscription?.unsubscribe();
+  });
+
   it('a new external address announced with a steady epoch is a reset (the mappings were on the old one)', () => {
     const { clock, net } = setup();
     const nat = createPmpNat(GATEWAY, { transport: net.transport() });

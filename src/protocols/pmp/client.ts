@@ -18,6 +18,7 @@ import {
   type PortControlOptions,
   type ResolvedPortControlOptions,
 } from '../pmp-pcp-shared.js';
+import { decodePcpAnnouncement } from '../pcp/codec.js';
 import {
   decodePmpAnnouncement,
   decodePmpResponse,
@@ -60,7 +61,8 @@ export type PmpOptions = PortControlOptions;
  *
  * The Nat's `resets$` emits when a reply's epoch shows the gateway lost its mappings
  * (RFC 6886 §3.6), and when the gateway announces a reboot or a new external address
- * (RFC 6886 §3.2.1; see the `announcements` option: while a mapping stream watches `resets$`,
+ * (RFC 6886 §3.2.1, or in PCP form from a gateway speaking both; see the `announcements`
+ * option: while a mapping stream watches `resets$`,
  * the Nat listens on 0.0.0.0:5350, group 224.0.0.1, for datagrams from the gateway's address);
  * `listMappings()` lists the mappings this Nat holds.
  *
@@ -201,23 +203,27 @@ class PmpNat implements Nat {
   }
 
   /**
-   * An announcement from the gateway (RFC 6886 §3.2.1): a reset when its epoch shows lost state
-   * (as a reply's would), or when it names another external address than the gateway last
-   * reported (the mappings were made on the old one). Anything that is not an announcement is
-   * logged and ignored.
+   * An announcement from the gateway: NAT-PMP's public address announcement (RFC 6886 §3.2.1),
+   * or the PCP ANNOUNCE of a gateway that speaks both (RFC 6887 §14.1.3: miniupnpd multicasts
+   * only that one when it starts; one server, one epoch, RFC 6887 Appendix A). A reset when its
+   * epoch shows lost state (as a reply's would), or when a NAT-PMP announcement names another
+   * external address than the gateway last reported (the mappings were made on the old one).
+   * Anything else is logged and ignored.
    */
   private announced(bytes: Uint8Array): void {
-    const announcement = decodePmpAnnouncement(bytes);
+    const pcpForm = bytes[0] === 2 ? decodePcpAnnouncement(bytes) : undefined;
+    const announcement = pcpForm ?? decodePmpAnnouncement(bytes);
     if (announcement instanceof ProtocolError) {
       this.options.logger.debug('rxnat:pmp', `ignored a datagram from ${this.gateway} on the announcement port: ${announcement.message}`);
       return;
     }
-    this.options.logger.debug('rxnat:pmp', `announcement from ${this.gateway}: epoch ${announcement.epochSeconds}, external address ${announcement.externalIp}`);
+    const externalIp = 'externalIp' in announcement && typeof announcement.externalIp === 'string' ? announcement.externalIp : undefined;
+    this.options.logger.debug('rxnat:pmp', `announcement from ${this.gateway}: epoch ${announcement.epochSeconds}${externalIp ? `, external address ${externalIp}` : ' (PCP form)'}`);
     const previousIp = this.externalIpSeen;
-    this.externalIpSeen = announcement.externalIp;
+    if (externalIp !== undefined) this.externalIpSeen = externalIp;
     if (this.epoch.observe(announcement.epochSeconds)) return;
-    if (previousIp !== undefined && previousIp !== announcement.externalIp) {
-      this.options.logger.debug('rxnat:pmp', `${this.gateway} announced a new external address ${announcement.externalIp} (was ${previousIp}): its mappings are gone`);
+    if (externalIp !== undefined && previousIp !== undefined && previousIp !== externalIp) {
+      this.options.logger.debug('rxnat:pmp', `${this.gateway} announced a new external address ${externalIp} (was ${previousIp}): its mappings are gone`);
       this.resets.next();
     }
   }
