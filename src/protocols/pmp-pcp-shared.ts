@@ -170,6 +170,9 @@ export function announcementListener(gateway: string, options: ResolvedPortContr
   if (given === false || listen === undefined) return EMPTY;
   // A simulator on loopback announces nothing unasked, and a test must not bind a real port.
   if (given === undefined && classifyAddress(gateway) === 'loopback') return EMPTY;
+  // A transport whose exchanges are faked but whose listener is the real one (a test's
+  // createTransport({ udpExchange })) never binds a real port or joins a group unasked.
+  if (given === undefined && listen === nodeTransport.udpListen && options.transport.udpExchange !== nodeTransport.udpExchange) return EMPTY;
   const ipv6 = gateway.includes(':') && classifyAddress(gateway) !== 'invalid' && !/^::ffff:/i.test(gateway);
   const address = given?.address ?? (ipv6 ? '::' : '0.0.0.0');
   const port = given?.port ?? ANNOUNCEMENT_PORT;

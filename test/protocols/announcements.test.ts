@@ -8,7 +8,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
-import { firstValueFrom, Subject, type Observable, type Subscription } from 'rxjs';
+import { EMPTY, firstValueFrom, Subject, type Observable, type Subscription } from 'rxjs';
+import { createTransport } from '../../src/transport/transport.js';
 import { createGatewayRegistry } from '../../src/core/gateway-context.js';
 import type { Logger } from '../../src/core/logger.js';
 import { mapPort } from '../../src/core/map-port.js';
@@ -18,7 +19,7 @@ import { GatewayResetError, ProtocolError } from '../../src/errors.js';
 import { pcp } from '../../src/protocols/pcp/client.js';
 import { createPmpNat, pmp } from '../../src/protocols/pmp/client.js';
 import { decodePmpRequest, encodePmpResponse } from '../../src/protocols/pmp/codec.js';
-import type { AnnouncementOptions } from '../../src/protocols/pmp-pcp-shared.js';
+import { announcementListener, resolvePortControlOptions, type AnnouncementOptions } from '../../src/protocols/pmp-pcp-shared.js';
 import { startPmpPcpServer, type PmpPcpServer } from '../../src/testing/pmp-pcp-server.js';
 import { MappingTable } from '../../src/testing/table.js';
 import { FakeNetwork } from '../support/fake-network.js';
@@ -316,5 +317,14 @@ describe('pmp: announcements of a new external address over loopback', { timeout
     } finally {
       await r.server.close();
     }
+  });
+});
+
+describe('announcements: no real port unasked behind a faked exchange', () => {
+  it('a transport that fakes udpExchange but keeps the real udpListen does not listen by default; asked, it does', () => {
+    const transport = createTransport({ udpExchange: () => EMPTY });
+    assert.equal(announcementListener('192.0.2.1', resolvePortControlOptions({ transport }), 'pmp'), EMPTY);
+    assert.notEqual(announcementListener('192.0.2.1', resolvePortControlOptions({ transport, announcements: { port: 0, group: false } }), 'pmp'), EMPTY);
+    assert.notEqual(announcementListener('192.0.2.1', resolvePortControlOptions({}), 'pmp'), EMPTY, 'the real transport listens (not subscribed here)');
   });
 });
