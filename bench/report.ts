@@ -120,8 +120,8 @@ const PROTOCOL_FLOOR: Record<string, string> = { pmp: 'floor.pmp', pcp: 'floor.p
 
 /** The floor a contestant is compared with (same protocol and router), if any. */
 function floorOf(results: BenchResults, c: LatencyContestantResult): LatencyContestantResult | undefined {
-  if (c.kind === 'process' || c.kind === 'floor' || c.id.endsWith('.url')) return undefined;
-  const floorId = PROTOCOL_FLOOR[c.protocol];
+  if (c.kind === 'process' || c.kind === 'floor' || (c.id.endsWith('.url') && c.protocol !== 'upnp')) return undefined;
+  const floorId = c.id.endsWith('.url') ? 'floor.upnp.url' : PROTOCOL_FLOOR[c.protocol];
   return results.latency?.contestants.find((x) => x.id === floorId && x.gateway === c.gateway);
 }
 

@@ -203,23 +203,26 @@ function soap(controlUrl: string, service: string, action: string, args: Record<
   return http('POST', controlUrl, envelope, { 'content-type': 'text/xml; charset="utf-8"', soapaction: `"${service}#${action}"` });
 }
 
-const floorUpnp: Contestant = async ({ port, igd }) => {
+/** The bare UPnP floor: one unicast M-SEARCH (skipped with `viaUrl`: the description URL is known), one GET, one AddPortMapping. */
+const floorUpnp = (viaUrl: boolean): Contestant => async ({ port, igd }) => {
   const t0 = now();
   // 1. One M-SEARCH, unicast to the gateway; the first answer's LOCATION.
   const socket = createSocket('udp4');
-  let location: string;
+  let location = DESCRIPTION_URL;
   try {
-    const search = Buffer.from(
-      `M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 1\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:${igd}\r\n\r\n`,
-    );
-    const answer = await new Promise<Buffer>((resolve, reject) => {
-      socket.on('message', resolve);
-      socket.once('error', reject);
-      socket.send(search, SSDP_TARGET.port, SSDP_TARGET.address);
-    });
-    const match = /^location:\s*(\S+)/im.exec(answer.toString('latin1'));
-    if (!match) throw new Error('SSDP answer without LOCATION');
-    location = match[1]!;
+    if (!viaUrl) {
+      const search = Buffer.from(
+        `M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 1\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:${igd}\r\n\r\n`,
+      );
+      const answer = await new Promise<Buffer>((resolve, reject) => {
+        socket.on('message', resolve);
+        socket.once('error', reject);
+        socket.send(search, SSDP_TARGET.port, SSDP_TARGET.address);
+      });
+      const match = /^location:\s*(\S+)/im.exec(answer.toString('latin1'));
+      if (!match) throw new Error('SSDP answer without LOCATION');
+      location = match[1]!;
+    }
   } finally {
     socket.close();
   }
@@ -443,7 +446,8 @@ const ssdpOptions = { ssdpTargets: [SSDP_TARGET] };
 const CONTESTANTS: Record<string, Contestant> = {
   'floor.pmp': floorPmp,
   'floor.pcp': floorPcp,
-  'floor.upnp': floorUpnp,
+  'floor.upnp': floorUpnp(false),
+  'floor.upnp.url': floorUpnp(true),
   'rxnat.pmp': rxnatRun((stats) => pmp(GATEWAY, { stats })),
   'rxnat.pcp': rxnatRun((stats) => pcp(GATEWAY, { stats })),
   'rxnat.upnp.ssdp': rxnatRun(() => upnp(ssdpOptions)),

@@ -108,6 +108,12 @@ function raceAndSsdpChecks(c: (id: string, gateway?: LabGateway) => LatencyConte
       `miniupnpd with enable_natpmp=no (PCP and NAT-PMP: port unreachable)${onlyAtOnce !== null && onlyUpnp !== null ? `; every probe at once ${(onlyAtOnce / onlyUpnp).toFixed(2)}x in this run` : ''}`,
     ),
   );
+  // The SSDP part alone: via SSDP minus with the description URL known, rxnat's and the floor's.
+  const ssdpPart = (gateway: LabGateway): string => {
+    const [ours, oursUrl, floor, floorUrl] = ['rxnat.upnp.ssdp', 'rxnat.upnp.url', 'floor.upnp', 'floor.upnp.url'].map((id) => medianOf(c(id, gateway)));
+    if (ours == null || oursUrl == null || floor == null || floorUrl == null) return '';
+    return `; SSDP part (via SSDP minus URL known): rxnat ${ms(ours - oursUrl)} ms, floor ${ms(floor - floorUrl)} ms; with the URL known: rxnat ${ms(oursUrl)} ms, floor ${ms(floorUrl)} ms`;
+  };
   for (const gateway of ['igdv2', 'igdv1'] as const) {
     checks.push(
       ratioCheck(
@@ -115,7 +121,7 @@ function raceAndSsdpChecks(c: (id: string, gateway?: LabGateway) => LatencyConte
         c('rxnat.upnp.ssdp', gateway),
         c('floor.upnp', gateway),
         1.2,
-        'floor: one unicast M-SEARCH, one description GET, one AddPortMapping on a bare socket; rxnat also asks GetStatusInfo and GetExternalIPAddress',
+        `floor: one unicast M-SEARCH, one description GET, one AddPortMapping on a bare socket; rxnat also asks GetStatusInfo and GetExternalIPAddress${ssdpPart(gateway)}`,
       ),
     );
   }
