@@ -113,6 +113,16 @@ describe('upnp() in virtual time', () => {
     assert.equal(found.at(), 53);
     assert.deepEqual(searches(), [{ at: 0, to: `${UNICAST.address}:${UNICAST.port}` }]);
     assert.equal(net.openSockets, 0);
+
+    // Without a default gateway (no unicast target) there is no lead: the rounds start at once.
+    ssdp.answering = false;
+    const before = net.sent.length;
+    const transport = { ...net.transport(GATEWAY), defaultGateway: () => throwError(() => new Error('no default route')) };
+    upnp({ transport }).subscribe({ error: () => undefined });
+    clock.advance(0);
+    assert.deepEqual(searches().slice(1), Array(5).fill({ at: 5000, to: `${MULTICAST.address}:${MULTICAST.port}` }));
+    assert.equal(net.sent.length - before, 5);
+    clock.advance(5000);
   });
 
   it('a gateway that answers the lead later than SSDP_WIDEN_AFTER_MS: still no rounds while its answer is being checked', () => {
@@ -132,15 +142,6 @@ describe('upnp() in virtual time', () => {
     assert.deepEqual([...new Set(searches().map((s) => s.at))], [0, 15], 'widened the moment the description failed');
     clock.advance(5000);
     assert.ok(found.error() instanceof ProtocolError, String(found.error()));
-  });
-
-  it('without a default gateway (no unicast target), the rounds start at once', () => {
-    ssdp.answering = false;
-    const transport = { ...net.transport(GATEWAY), defaultGateway: () => throwError(() => new Error('no default route')) };
-    upnp({ transport }).subscribe({ error: () => undefined });
-    clock.advance(0);
-    assert.deepEqual(searches(), Array(5).fill({ at: 0, to: `${MULTICAST.address}:${MULTICAST.port}` }));
-    clock.advance(5000);
   });
 
   it('resolves on the first valid answer, long before the window ends, and stops searching', () => {
