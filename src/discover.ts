@@ -1,6 +1,7 @@
-import { asyncScheduler, defer, forkJoin, race, ReplaySubject, switchMap, take, tap, timer, type Observable } from 'rxjs';
+import { asyncScheduler, defer, filter, forkJoin, race, ReplaySubject, switchMap, take, tap, timer, type Observable } from 'rxjs';
 import { raceNats, type NatProbe } from './core/race-nats.js';
 import { debugLogger, type Logger } from './core/logger.js';
+import { GatewayUnreachableError } from './errors.js';
 import type { Nat } from './core/nat.js';
 import { pcp, type PcpOptions } from './protocols/pcp/client.js';
 import { pmp, type PmpOptions } from './protocols/pmp/client.js';
@@ -12,8 +13,9 @@ export type BackendName = 'pcp' | 'pmp' | 'upnp';
 
 /**
  * The head start of the unicast UDP probes in {@link discoverNat}, in ms: NAT-PMP is sent when
- * PCP failed or after this long, UPnP's SSDP search when PCP and NAT-PMP both failed (a router
- * without them answers "port unreachable" at once) or after this long. A router answers PCP in
+ * PCP failed or after this long, UPnP's SSDP search when PCP and NAT-PMP both failed, or PCP's
+ * port was refused (a router without them answers "port unreachable" at once, and both use
+ * udp 5351), or after this long. A router answers PCP in
  * a few ms, and the race is decided before any M-SEARCH reaches it: a router is a small
  * single-threaded CPU, and the winner's mapping request would otherwise wait behind its answers
  * to the losers' searches (measured on miniupnpd: 4.7x the time of PCP alone).
@@ -75,19 +77,20 @@ export function discoverNat(options: DiscoverNatOptions = {}): Observable<Nat> {
   return defer(() => {
     // The unicast UDP probes go first (see UDP_HEAD_START_MS): NAT-PMP after PCP, UPnP after both.
     const start = scheduler.now();
-    const failed = { pcp: new ReplaySubject<void>(1), pmp: new ReplaySubject<void>(1) };
+    const failed = { pcp: new ReplaySubject<unknown>(1), pmp: new ReplaySubject<unknown>(1) };
     const udpFirst = (name: 'pcp' | 'pmp', nat$: Observable<Nat>): Observable<Nat> => {
       let found = false;
-      const failure = (): void => (found ? undefined : failed[name].next());
-      return nat$.pipe(tap({ next: () => (found = true), error: failure, complete: failure }));
+      return nat$.pipe(
+        tap({ next: () => (found = true), error: (error: unknown) => failed[name].next(error), complete: () => (found ? undefined : failed[name].next(undefined)) }),
+      );
     };
+    // PCP and NAT-PMP share udp 5351: when PCP's was refused (port unreachable), NAT-PMP's will be too.
+    const portClosed = failed.pcp.pipe(filter((error) => error instanceof GatewayUnreachableError && error.gatewayGone));
     const after = (earlier: readonly ('pcp' | 'pmp')[], probe: () => Observable<Nat>): Observable<Nat> => {
       const ahead = earlier.filter((name) => backends.includes(name));
       if (ahead.length === 0) return probe();
-      return race(timer(UDP_HEAD_START_MS, scheduler), forkJoin(ahead.map((name) => failed[name].pipe(take(1))))).pipe(
-        take(1),
-        switchMap(probe),
-      );
+      const closed = ahead.length > 1 ? [portClosed] : [];
+      return race(timer(UDP_HEAD_START_MS, scheduler), forkJoin(ahead.map((name) => failed[name].pipe(take(1)))), ...closed).pipe(take(1), switchMap(probe));
     };
     const probes: NatProbe[] = backends.map((name) => {
       switch (name) {

@@ -6,7 +6,7 @@
  */
 import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { throwError } from 'rxjs';
+import { switchMap, throwError, timer } from 'rxjs';
 import { discoverNat, UDP_HEAD_START_MS } from '../src/discover.js';
 import type { Nat } from '../src/core/nat.js';
 import { GatewayUnreachableError, ProtocolError } from '../src/errors.js';
@@ -96,15 +96,19 @@ describe('discoverNat(): which probe goes when', () => {
     assert.equal(net.openSockets, 0);
   });
 
-  it('a UPnP-only router that answers PCP and NAT-PMP with port unreachable: the SSDP search starts at once, not after the head start', () => {
+  it('a UPnP-only router that answers PCP and NAT-PMP with port unreachable: the SSDP search starts as soon as PCP is refused, not after the head start', () => {
+    // Port unreachable a few ms after each request (the ICMP answer's round trip).
     const refused: Transport = net.transport(GATEWAY, {
-      udpExchange: (options) => throwError(() => new GatewayUnreachableError(options.protocol, options.host, 'ECONNREFUSED')),
+      udpExchange: (options) =>
+        timer(3, clock).pipe(
+          switchMap(() => throwError(() => new GatewayUnreachableError(options.protocol, options.host, 'ECONNREFUSED', { cause: Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }) }))),
+        ),
     });
     const found = race(refused);
     clock.advance(10_000);
     assert.equal(found.nat()?.kind, 'upnp');
-    assert.deepEqual(searches(), [0]);
-    assert.equal(found.at(), 53);
+    assert.deepEqual(searches(), [3], 'PCP refused at 3 ms: NAT-PMP on the same port is not waited for');
+    assert.equal(found.at(), 56);
     assert.equal(net.openSockets, 0);
   });
 
