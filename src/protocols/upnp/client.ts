@@ -86,7 +86,10 @@ export interface UpnpOptions {
   readonly maxConcurrentRequests?: number;
   /** Largest HTTP response body accepted, in bytes. Default 262 144. */
   readonly maxBodyBytes?: number;
-  /** Delay between M-SEARCH rounds inside the window, in ms. Default `timeoutMs / 4`. */
+  /**
+   * Delay between M-SEARCH rounds inside the window, in ms. Default `timeoutMs / 4`. The rounds
+   * start at the latest after this long even while the lead search's answer is being checked.
+   */
   readonly ssdpRepeatIntervalMs?: number;
   /** MX of the M-SEARCH, in seconds. Default 1. */
   readonly mxSeconds?: number;
