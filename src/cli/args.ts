@@ -68,6 +68,8 @@ export interface NatOptions {
   readonly localAddress: string | undefined;
   /** `--ipv6`: IPv6 firewall openings (PCP over IPv6, UPnP pinholes) instead of IPv4 port forwarding. */
   readonly ipv6?: boolean;
+  /** `--gateway6`: the IPv6 router PCP over IPv6 asks (with `--ipv6`). */
+  readonly gateway6?: string | undefined;
   /** `--control-host`: the router's IPv6 address, where pinhole requests go when the IGD was found over IPv4. */
   readonly controlHost?: string | undefined;
 }
@@ -413,12 +415,23 @@ function commonArgs(command: CommandName, values: Map<string, Value>): CommonArg
     localAddress: optional(values.get('local-address'), (v) => ipArg(command, '--local-address', v)),
     // --internal-address names an IPv6 address: it implies --ipv6.
     ...(values.get('ipv6') === true || values.has('internal-address') ? { ipv6: true } : {}),
+    ...optionalEntry('gateway6', optional(values.get('gateway6'), (v) => ipv6RouterArg(command, '--gateway6', v))),
     ...optionalEntry('controlHost', optional(values.get('control-host'), (v) => ipv6AddressArg(command, '--control-host', v))),
   };
 }
 
 function optionalEntry<K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
+}
+
+/** An IPv6 router address (brackets allowed), with a zone when link-local (`fe80::1%eth0`). */
+function ipv6RouterArg(command: CommandName, name: string, text: string): string {
+  const bare = text.replace(/^\[(.*)\]$/, '$1');
+  const [address = '', zone] = bare.split('%');
+  if (!address.includes(':') || !isIpAddress(address) || (zone !== undefined && !/^[0-9A-Za-z._-]{1,64}$/.test(zone))) {
+    throw new UsageError(`${command}: ${name} must be an IPv6 address (a link-local one with its zone, as in fe80::1%eth0), not "${text}"`, command);
+  }
+  return bare;
 }
 
 /** An IPv6 address (brackets allowed), without zone. */

@@ -131,6 +131,7 @@ const TESTING_GROUP: OptionGroup = {
     { name: 'pcp-port', value: 'N', default: '--pmp-port, else 5351', description: 'PCP server port', example: '15352' },
     { name: 'ssdp-target', value: 'IP:PORT', multiple: true, description: 'send UPnP M-SEARCH here instead of multicast (repeatable)', example: '127.0.0.1:1900' },
     { name: 'local-address', value: 'IP', description: 'bind every socket to this local address (with --ipv6: an IPv6 one binds the IPv6 sockets only)', example: '127.0.0.1' },
+    { name: 'gateway6', value: 'IPv6', default: 'the IPv6 default route\'s router', description: 'with --ipv6: the router PCP over IPv6 asks', example: '::1' },
     { name: 'control-host', value: 'IPv6', description: "with --ipv6: send pinhole requests to the router at this IPv6 address (miniupnpd takes them over IPv6 only) when the IGD was found over IPv4", example: '::1' },
     { name: 'request-timeout', value: 'MS', default: "the backend's own", description: 'deadline of each request after discovery', example: '900' },
   ],
@@ -191,9 +192,15 @@ that can map ports, the external address and whether another NAT sits upstream (
 PCP is probed without its NAT-PMP fallback, so a NAT-PMP-only gateway shows as a PCP error.
 Exit 0 when at least one protocol found a gateway, else 1. With --json: one object with
 gateway, protocols (pcp, pmp, upnp: status, name, gateway, externalIp, elapsedMs, error),
-portMapping, externalIp and doubleNat.`,
+portMapping, externalIp and doubleNat. With --ipv6 also an IPv6 line (ipv6 in JSON: status,
+name, backend, gateway, elapsedMs, error): who opens the IPv6 firewall, PCP over IPv6 or UPnP
+pinholes, whichever answers first.`,
     groups: [
-      gatewayGroup({ ...TIMEOUT_OPTION, default: '3000', description: "deadline of each protocol's probe" }, JSON_OPTION),
+      gatewayGroup(
+        { ...TIMEOUT_OPTION, default: '3000', description: "deadline of each protocol's probe" },
+        { name: 'ipv6', description: 'also probe IPv6 firewall openings (PCP over IPv6 and UPnP pinholes, raced) and print them as one more line' },
+        JSON_OPTION,
+      ),
       TESTING_GROUP,
       helpGroup,
     ],

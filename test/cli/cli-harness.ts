@@ -29,8 +29,15 @@ export function assertLoopbackOnly(args: readonly string[]): void {
   const loopbackOnly = (texts: readonly string[]): boolean => texts.length > 0 && texts.every((t) => /^127\.\d+\.\d+\.\d+$/.test(t.split(':')[0]!));
   if (command === 'status') {
     // status probes PCP and NAT-PMP at --gateway (else the default route's router) and UPnP at
-    // --ssdp-target (else multicast): all three must be given, on loopback.
-    const ok = loopbackOnly(value('--gateway')) && loopbackOnly(value('--ssdp-target')) && loopbackOnly(value('--local-address')) && !args.some((a) => a.includes('='));
+    // --ssdp-target (else multicast): all three must be given, on loopback. With --ipv6, PCP over
+    // IPv6 asks --gateway6 (else the IPv6 default router): ::1 too, and the targets may be [::1].
+    const ipv6 = args.includes('--ipv6');
+    const v6Loopback = (texts: readonly string[]): boolean => texts.length > 0 && texts.every((t) => t === '::1' || t === '[::1]');
+    const targetsOk = ipv6
+      ? value('--ssdp-target').length > 0 && value('--ssdp-target').every((t) => /^127\.\d+\.\d+\.\d+:\d+$/.test(t) || /^\[::1\]:\d+$/.test(t))
+      : loopbackOnly(value('--ssdp-target'));
+    const ipv6Ok = !ipv6 || (v6Loopback(value('--gateway6')) && value('--control-host').every((t) => t === '::1'));
+    const ok = loopbackOnly(value('--gateway')) && targetsOk && ipv6Ok && loopbackOnly(value('--local-address')) && !args.some((a) => a.includes('='));
     if (!ok) throw new Error(`test safety: status needs loopback --gateway, --ssdp-target and --local-address: ${JSON.stringify(args)}`);
     return;
   }

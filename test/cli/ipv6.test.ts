@@ -63,6 +63,22 @@ describe('rxnat over IPv6 (simulator on ::1)', { skip, concurrency: 2 }, () => {
     );
   });
 
+  it('status --ipv6: one more line, who opens the IPv6 firewall (the IPv4 probes unchanged)', async () => {
+    const v4 = ['--gateway', sim.address, '--pmp-port', String(sim.pmpPort), '--local-address', sim.address];
+    const v6 = ['--gateway6', '::1', '--control-host', '::1', '--ssdp-target', `${sim.ssdpTarget.address}:${sim.ssdpTarget.port}`, '--ssdp-target', `[::1]:${sim.upnp6!.ssdpPort}`];
+    const people = await runCli(['status', '--ipv6', ...v4, ...v6]);
+    assert.equal(people.code, 0, people.stderr);
+    assert.match(people.stdout, /^UPnP +found /m);
+    assert.match(people.stdout, /^IPv6 +found +(pcp\(::1\) \(PCP over IPv6\)|upnp-pinhole\(\[::1\]\) \(UPnP pinholes\)), in \d+ ms$/m);
+    const json = await runCli(['status', '--ipv6', ...v4, ...v6, '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const [out] = jsonLines(json.stdout);
+    const ipv6 = out!.ipv6 as { status: string; backend: string };
+    assert.equal(ipv6.status, 'found');
+    assert.match(ipv6.backend, /^(pcp|upnp-pinhole)$/);
+    assert.equal((out!.protocols as Record<string, { status: string }>).pmp!.status, 'found');
+  });
+
   it('usage errors: NAT-PMP has no IPv6, an IPv4 router with --ipv6, a bad --internal-address', async () => {
     const pmp = await runCli(['map', 'tcp', '18104', '--ipv6', '--nat', 'pmp:127.0.0.1', '--local-address', '127.0.0.1']);
     assert.equal(pmp.code, 2);

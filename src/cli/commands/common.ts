@@ -100,8 +100,12 @@ function ipv6SourceOptions(options: NatOptions, common: DiscoverNatOptions): Dis
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
   };
+  // The IPv6 router: --gateway6, else --gateway when it is IPv6, else the IPv6 default router.
+  const { gateway: _gateway, ...rest } = common;
+  const gateway = options.gateway6 ?? (v6(options.gateway) ? options.gateway : undefined);
   return {
-    ...common,
+    ...rest,
+    ...(gateway !== undefined ? { gateway } : {}),
     family: 'ipv6',
     pcp: { ...pcpRest, ...local6 },
     upnp: {
