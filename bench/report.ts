@@ -11,7 +11,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CONTESTANTS } from './latency/contestants.js';
+import { CONTESTANTS, GATEWAY_LABELS } from './latency/contestants.js';
 import { ROOT } from './lib/machine.js';
 import { median } from './lib/stats.js';
 import { evaluateTargets, pairedMedianDifference, type TargetCheck } from './lib/targets.js';
@@ -120,8 +120,8 @@ const PROTOCOL_FLOOR: Record<string, string> = { pmp: 'floor.pmp', pcp: 'floor.p
 
 /** The floor a contestant is compared with (same protocol and router), if any. */
 function floorOf(results: BenchResults, c: LatencyContestantResult): LatencyContestantResult | undefined {
-  if (c.kind === 'process' || c.kind === 'floor' || c.id.endsWith('.url')) return undefined;
-  const floorId = PROTOCOL_FLOOR[c.protocol];
+  if (c.kind === 'process' || c.kind === 'floor' || (c.id.endsWith('.url') && c.protocol !== 'upnp')) return undefined;
+  const floorId = c.id.endsWith('.url') ? 'floor.upnp.url' : PROTOCOL_FLOOR[c.protocol];
   return results.latency?.contestants.find((x) => x.id === floorId && x.gateway === c.gateway);
 }
 
@@ -132,7 +132,7 @@ function isDiagnostic(c: LatencyContestantResult): boolean {
 
 function orderIndex(c: LatencyContestantResult): number {
   const index = CONTESTANTS.findIndex((s) => s.id === c.id);
-  return (c.gateway === 'igdv1' ? 100 : 0) + (index < 0 ? 99 : index);
+  return (c.gateway === 'igdv1' ? 100 : c.gateway === 'upnp-only' ? 200 : 0) + (index < 0 ? 99 : index);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ function latencyMarkdown(results: BenchResults, source: string | null): string[]
     const attempted = c.samplesMs.length + c.failures.filter((f) => f.run > 0).length;
     const runs = c.abandoned ? `0 (gave up after ${c.failures.length})` : `${c.samplesMs.length}/${attempted}`;
     lines.push(
-      `| ${cell(c.label)} | ${c.gateway === 'igdv1' ? 'IGDv1' : 'IGDv2'} | ${s ? fmtMs(s.median) : 'failed'} | ${fmtMs(s?.p10)} | ${fmtMs(s?.p90)} | ` +
+      `| ${cell(c.label)} | ${GATEWAY_LABELS[c.gateway] ?? c.gateway} | ${s ? fmtMs(s.median) : 'failed'} | ${fmtMs(s?.p10)} | ${fmtMs(s?.p90)} | ` +
         `${s ? `${fmtMs(s.p25)} - ${fmtMs(s.p75)}` : '-'} | ${runs} | ${fmtRatio(ratio)} | ${cell(notes.join('; '))} |`,
     );
   }
@@ -502,7 +502,9 @@ function chartGroups(results: BenchResults): ChartGroup[] {
     { title: 'PCP (in process)', rows: inProcess.filter((c) => c.protocol === 'pcp') },
     { title: 'UPnP IGD, router serving IGDv2 (in process)', rows: inProcess.filter((c) => c.protocol === 'upnp' && c.gateway === 'igdv2') },
     { title: 'UPnP IGD, router forced to IGDv1 (in process)', rows: inProcess.filter((c) => c.protocol === 'upnp' && c.gateway === 'igdv1') },
-    { title: 'Discovery race (in process)', rows: inProcess.filter((c) => c.protocol === 'any') },
+    { title: 'UPnP IGD, UPnP-only router (in process)', rows: inProcess.filter((c) => c.protocol === 'upnp' && c.gateway === 'upnp-only') },
+    { title: 'Discovery race, router with PCP and NAT-PMP (in process)', rows: inProcess.filter((c) => c.protocol === 'any' && c.gateway !== 'upnp-only') },
+    { title: 'Discovery race, UPnP-only router (in process)', rows: inProcess.filter((c) => c.protocol === 'any' && c.gateway === 'upnp-only') },
     { title: 'Whole process (spawn until mapped / exit)', rows: all.filter((c) => c.kind === 'process') },
   ];
   return groups.filter((g) => g.rows.length > 0);

@@ -16,7 +16,11 @@
  *   RXNAT_BENCH_SOAK_SECONDS (default 120), the router's table checked against every stream's state each second.
  *
  * Usage: node --import tsx bench/run.ts [SECTION ...] [--only SECTION[,...]] [--runs N]
- *        [--no-report] [--quick]
+ *        [--contestants ID[,...]] [--no-report] [--quick]
+ * --contestants keeps only those latency contestants (ids of bench/latency/contestants.ts, or
+ * prefixes ending in '.'), for example the race and SSDP rows alone:
+ *   node --import tsx bench/run.ts latency --contestants floor.,rxnat.pmp,rxnat.pcp,rxnat.upnp.ssdp,rxnat.discover
+ * (note: 'rxnat.discover' then also needs its diagnostics listed, or 'rxnat.discover.' as a prefix).
  * SECTION: latency, startup, scale, footprint, teardown, soak-short (positional names and --only add up;
  * none: all). Only the state scenarios: node --import tsx bench/run.ts teardown soak-short
  * Writes bench/results/<ISO>.json, then the report (bench/results/latest.md and
@@ -35,12 +39,13 @@ import { machineInfo, ROOT, versions } from './lib/machine.js';
 import { SECTIONS, type BenchResults, type Section } from './lib/types.js';
 import { writeReport } from './report.js';
 
-const USAGE = `usage: node --import tsx bench/run.ts [${SECTIONS.join('|')} ...] [--only SECTION[,...]] [--runs N] [--quick] [--no-report]`;
+const USAGE = `usage: node --import tsx bench/run.ts [${SECTIONS.join('|')} ...] [--only SECTION[,...]] [--contestants ID[,...]] [--runs N] [--quick] [--no-report]`;
 
-function parse(): { only: Section[]; runs: number; quick: boolean; report: boolean } {
+function parse(): { only: Section[]; runs: number; quick: boolean; report: boolean; contestants: string[] } {
   const { values, positionals } = parseArgs({
     options: {
       only: { type: 'string', multiple: true },
+      contestants: { type: 'string', multiple: true },
       runs: { type: 'string' },
       quick: { type: 'boolean' },
       'no-report': { type: 'boolean' },
@@ -59,7 +64,14 @@ function parse(): { only: Section[]; runs: number; quick: boolean; report: boole
   }
   const runs = values.runs === undefined ? (values.quick ? 5 : 20) : Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer; ${USAGE}`);
-  return { only: only.length > 0 ? SECTIONS.filter((section) => only.includes(section)) : [...SECTIONS], runs, quick: values.quick === true, report: values['no-report'] !== true };
+  const contestants = (values.contestants ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  return {
+    only: only.length > 0 ? SECTIONS.filter((section) => only.includes(section)) : [...SECTIONS],
+    runs,
+    quick: values.quick === true,
+    report: values['no-report'] !== true,
+    contestants,
+  };
 }
 
 const log = (line: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -91,7 +103,14 @@ async function main(): Promise<void> {
   try {
     if (options.only.includes('latency')) {
       const { runLatency } = await import('./latency/index.js');
-      results.latency = await runLatency({ runs: options.runs, build, log });
+      const ids = options.contestants;
+      results.latency = await runLatency({
+        runs: options.runs,
+        build,
+        log,
+        // --contestants: only these latency contestants (an id, or a prefix ending in '.': 'rxnat.', 'floor.').
+        ...(ids.length > 0 ? { filter: (spec: { id: string }) => ids.some((id) => spec.id === id || (id.endsWith('.') && spec.id.startsWith(id))) } : {}),
+      });
     }
     if (options.only.includes('startup')) {
       const { runStartup } = await import('./startup/index.js');

@@ -514,3 +514,30 @@ export class MappingMissingError extends RxnatError {
     this.externalPort = externalPort;
   }
 }
+
+/**
+ * A local UDP port could not be listened on: the address or port is taken (`EADDRINUSE`),
+ * privileged (`EACCES`), or not this host's (`EADDRNOTAVAIL`). What the transport's
+ * `udpListen` fails with; the NAT-PMP/PCP backends catch it and fall back to reading the
+ * epoch of their replies.
+ *
+ * @example
+ * ```ts
+ * if (e instanceof ListenError && e.socketCode === 'EADDRINUSE') console.log(`${e.address}:${e.port} is taken`);
+ * ```
+ */
+export class ListenError extends RxnatError {
+  /** The local address asked for. */
+  readonly address: string;
+  /** The local port asked for. */
+  readonly port: number;
+  /** The socket error code (`EADDRINUSE`, `EACCES`, …), where there was one. */
+  readonly socketCode: string | undefined;
+  constructor(address: string, port: number, reason: string, options?: { cause?: unknown }) {
+    super('ERR_LISTEN', `cannot listen on ${address.includes(':') ? `[${address}]` : address}:${port}: ${reason}`, options);
+    this.address = address;
+    this.port = port;
+    const code = (options?.cause as { code?: unknown } | undefined)?.code;
+    this.socketCode = typeof code === 'string' ? code : undefined;
+  }
+}

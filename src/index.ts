@@ -33,7 +33,7 @@ export { DEFAULT_STUN_SERVERS, parseStunServer, stun, type StunOptions, type Stu
 export type { DeviceDescription, UpnpDevice, UpnpService, WanConnectionService } from './protocols/upnp/description.js';
 export type { StatusInfo } from './protocols/upnp/soap.js';
 export type { SsdpTarget } from './protocols/upnp/ssdp-search.js';
-export type { UdpCollectOptions, UdpEndpoint, UdpExchangeOptions, UdpReply, UdpStats, RetransmitSchedule } from './transport/udp.js';
+export type { UdpCollectOptions, UdpDatagram, UdpEndpoint, UdpExchangeOptions, UdpListenOptions, UdpReply, UdpStats, RetransmitSchedule } from './transport/udp.js';
 export type { HttpRequest, HttpResponse } from './transport/http.js';
 export type { TransportLogger } from './transport/logger.js';
 export { createTransport, nodeTransport, type Transport } from './transport/transport.js';
@@ -65,6 +65,7 @@ export {
   GatewayResetError,
   InvalidOptionError,
   LeaseExpiredError,
+  ListenError,
   MappingMissingError,
   NOT_HERE_CODES,
   UnconfirmedDeleteError,

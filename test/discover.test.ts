@@ -1,129 +1,139 @@
 /**
- * discoverNat and mapPort on the simulator over real loopback sockets: a backend that answers but
- * will not map is left for one that can, and a UPnP entry the router drops is re-added after the
- * next table check.
+ * discoverNat()'s probe schedule (#11 item 5), in virtual time over the fake network: PCP goes
+ * first, NAT-PMP after PCP failed or UDP_HEAD_START_MS, UPnP's SSDP search after both failed or
+ * that head start; whatever has not started when the race is decided never starts, and every
+ * probe's socket is closed at that moment.
  */
+import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { afterEach, test } from 'node:test';
-import { filter, firstValueFrom, Observable, Subject, tap, timeout } from 'rxjs';
-import type { NetworkSnapshot } from '../src/transport/network-watch.js';
-import { createGatewayRegistry } from '../src/core/gateway-context.js';
-import { silentLogger } from '../src/core/logger.js';
-import { mapPort } from '../src/core/map-port.js';
-import type { MappingState } from '../src/core/mapping-state.js';
-import { discoverNat } from '../src/discover.js';
-import { GatewayError, MappingMissingError } from '../src/errors.js';
-import { upnp } from '../src/protocols/upnp/client.js';
-import { startGatewaySimulator, type GatewaySimulator } from '../src/testing/simulator.js';
+import { switchMap, throwError, timer } from 'rxjs';
+import { discoverNat, UDP_HEAD_START_MS } from '../src/discover.js';
+import type { Nat } from '../src/core/nat.js';
+import { GatewayUnreachableError, ProtocolError } from '../src/errors.js';
+import { decodePcpRequest, encodePcpResponse } from '../src/protocols/pcp/codec.js';
+import { decodePmpRequest, encodePmpResponse } from '../src/protocols/pmp/codec.js';
+import { encodeSoapResponse, decodeSoapRequest } from '../src/protocols/upnp/soap.js';
+import type { Transport } from '../src/transport/transport.js';
+import { FakeNetwork } from './support/fake-network.js';
+import { VirtualClock } from './support/virtual-clock.js';
+import { fixture } from './protocols/upnp/fixtures.js';
 
-/** Generous for a loaded machine: these tests are about what happens, not how fast. */
-const WITHIN_MS = 15_000;
-const sims: GatewaySimulator[] = [];
-afterEach(async () => {
-  await Promise.all(sims.splice(0).map((s) => s.close()));
-});
-async function simulator(): Promise<GatewaySimulator> {
-  const sim = await startGatewaySimulator();
-  sims.push(sim);
-  return sim;
-}
+const GATEWAY = '192.168.77.1';
+const PORT_5351 = { address: GATEWAY, port: 5351 };
+const SSDP = { address: GATEWAY, port: 1900 };
+const SSDP_ANSWER = new TextEncoder().encode(fixture('ssdp-miniupnpd.txt').replace(/\r?\n/g, '\r\n'));
 
-test('PCP answers but refuses every MAP (NOT_AUTHORIZED): the mapping ends mapped through another protocol', async () => {
-  const sim = await simulator();
-  sim.pmpPcp.faults.refuse = { resultCode: 2, protocol: 'pcp' };
-  const registry = createGatewayRegistry();
-  const stop = new Subject<void>();
-  const states: MappingState[] = [];
-  const mapped = firstValueFrom(
-    mapPort(discoverNat({ ...sim.discoverOptions, gatewayRegistry: registry, logger: silentLogger }), { protocol: 'udp', internalPort: 4001 }, { gatewayRegistry: registry, logger: silentLogger, stop }).pipe(
-      tap((s) => states.push(s)),
-      filter((s) => s.status === 'mapped'),
-      timeout(WITHIN_MS),
-    ),
-  );
-  const state = await mapped;
-  stop.next();
-  assert.match(state.backend ?? '', /^(pmp|upnp)\(/, `mapped on ${state.backend}`);
-  assert.ok(!states.some((s) => s.status === 'mapped' && s.backend?.startsWith('pcp')));
-  const refusal = states.find((s) => s.error instanceof GatewayError);
-  if (refusal) assert.equal((refusal.error as GatewayError).resultCode, 2, 'a refusal shown is PCP\'s own code');
-});
+describe('discoverNat(): which probe goes when', () => {
+  let clock: VirtualClock;
+  let net: FakeNetwork;
+  /** What the router speaks on 5351, and after how long it answers. */
+  let router: { pcp: boolean; pmp: boolean; delayMs: number };
 
-test('the refusal is remembered: the next mapping on the registry never asks PCP to map', async () => {
-  const sim = await simulator();
-  sim.pmpPcp.faults.refuse = { resultCode: 2, protocol: 'pcp' };
-  const registry = createGatewayRegistry();
-  const options = { gatewayRegistry: registry, logger: silentLogger };
-  const map = async (internalPort: number): Promise<MappingState> => {
-    const stop = new Subject<void>();
-    const state = await firstValueFrom(
-      mapPort(discoverNat({ ...sim.discoverOptions, ...options }), { protocol: 'udp', internalPort }, { ...options, stop }).pipe(filter((s) => s.status === 'mapped'), timeout(WITHIN_MS)),
-    );
-    stop.next();
-    return state;
-  };
-  await map(4001);
-  const asked = sim.pmpPcp.counters.byKind['pcp.map'] ?? 0;
-  const second = await map(4002);
-  assert.match(second.backend ?? '', /^(pmp|upnp)\(/);
-  assert.equal(sim.pmpPcp.counters.byKind['pcp.map'] ?? 0, asked, 'no PCP MAP for the second mapping');
-});
-
-test('UPnP: an entry the router dropped is found by the table check and re-added', async () => {
-  const sim = await simulator();
-  const stop = new Subject<void>();
-  const seen: MappingState[] = [];
-  const subscription = mapPort(upnp({ ssdpTargets: [sim.ssdpTarget], localAddress: sim.address }), { protocol: 'tcp', internalPort: 8080, lifetimeSeconds: 3600 }, {
-    logger: silentLogger,
-    checkIntervalMs: 1000,
-    gatewayRegistry: createGatewayRegistry(),
-    stop,
-  }).subscribe((s) => seen.push(s));
-  try {
-    await waitFor(() => seen.some((s) => s.status === 'mapped'), 'mapped');
-    sim.table.clear();
-    await waitFor(() => seen.some((s) => s.error instanceof MappingMissingError), 'the drop noticed');
-    const missing = seen.findIndex((s) => s.error instanceof MappingMissingError);
-    assert.equal(seen[missing]!.status, 'unmapped');
-    await waitFor(() => seen.slice(missing).some((s) => s.status === 'mapped') && sim.table.list().length === 1, 'mapped again, entry back');
-  } finally {
-    stop.next();
-    subscription.unsubscribe();
-  }
-});
-
-/** Polls until `done()` (states arrive over real sockets), failing after WITHIN_MS. */
-async function waitFor(done: () => boolean, what: string): Promise<void> {
-  const until = Date.now() + WITHIN_MS;
-  while (!done()) {
-    if (Date.now() > until) throw new Error(`not within ${WITHIN_MS} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-test('followNetwork: each network change rediscovers, aimed at the router of the new route', async () => {
-  const sim = await simulator();
-  const watch = new Subject<NetworkSnapshot>();
-  const found: string[] = [];
-  let races = 0;
-  const nat$ = discoverNat({
-    backends: ['pmp'],
-    pmp: { port: sim.pmpPort, localAddress: sim.address, timeoutMs: WITHIN_MS },
-    probes: [{ name: 'counter', nat$: new Observable<never>(() => void races++) }],
-    logger: silentLogger,
-    followNetwork: { watch, settleMs: 0 },
+  beforeEach(() => {
+    clock = new VirtualClock();
+    net = new FakeNetwork(clock);
+    router = { pcp: true, pmp: true, delayMs: 2 };
+    net.udp(PORT_5351, ({ data, reply }) => {
+      if (data[0] === 0) {
+        const decoded = decodePmpRequest(data);
+        if (router.pmp && !(decoded instanceof ProtocolError) && decoded.op === 'external-address') {
+          reply(encodePmpResponse({ op: 'external-address', resultCode: 0, epochSeconds: 60, externalIp: '203.0.113.7' }), router.delayMs);
+        }
+        return;
+      }
+      const decoded = decodePcpRequest(data);
+      if (router.pcp && !(decoded instanceof ProtocolError) && decoded.op === 'announce') {
+        reply(encodePcpResponse({ op: 'announce', opcode: 0, resultCode: 0, lifetimeSeconds: 0, epochSeconds: 60, options: [] }), router.delayMs);
+      }
+    });
+    // miniupnpd answers M-SEARCH after ~53 ms.
+    net.udp(SSDP, ({ reply }) => reply(SSDP_ANSWER, 53));
+    net.http((request, url) => {
+      if (request.method === 'GET') return url.pathname === '/rootDesc.xml' ? { status: 200, body: fixture('igd2-miniupnpd.xml') } : { status: 404, body: '' };
+      const decoded = decodeSoapRequest(String(request.body ?? ''), request.headers?.SOAPAction);
+      if (decoded instanceof ProtocolError) return { status: 500, body: '' };
+      return { status: 200, body: encodeSoapResponse(decoded.serviceType, decoded.action, [['NewConnectionStatus', 'Connected']]) };
+    });
   });
-  const subscription = nat$.subscribe((nat) => found.push(nat.name));
-  try {
-    watch.next({ defaultGateway: { gateway: sim.address, interface: 'lo' }, localAddress: sim.address });
-    await waitFor(() => found.length === 1, 'the first gateway');
-    assert.deepEqual(found, [`pmp(${sim.address})`], 'the snapshot\'s router was asked');
-    watch.next({ defaultGateway: { gateway: sim.address, interface: 'lo' }, localAddress: '127.0.0.2' });
-    await waitFor(() => races === 2 && found.length === 2, 'rediscovered after the change');
-    watch.next({ defaultGateway: { gateway: sim.address, interface: 'lo' }, localAddress: '127.0.0.2' });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(races, 2, 'the same network again: no rediscovery');
-  } finally {
-    subscription.unsubscribe();
-  }
+
+  const race = (udpTransport: Transport = net.transport(GATEWAY)): { nat: () => Nat | undefined; at: () => number } => {
+    let nat: Nat | undefined;
+    let at = -1;
+    const upnpTransport = net.transport(GATEWAY);
+    discoverNat({ gateway: GATEWAY, pcp: { transport: udpTransport }, pmp: { transport: udpTransport }, upnp: { transport: upnpTransport }, logger: { debug: () => undefined } }).subscribe({
+      next: (n) => {
+        nat = n;
+        at = clock.now();
+      },
+      error: (e: unknown) => assert.fail(String(e)),
+    });
+    return { nat: () => nat, at: () => at };
+  };
+  const text = (data: Uint8Array): string => new TextDecoder().decode(data);
+  const searches = (): number[] => net.sent.filter((d) => text(d.data).startsWith('M-SEARCH')).map((d) => d.at);
+  const pmpProbes = (): number[] => net.sentTo(PORT_5351).filter((d) => d.data[0] === 0).map((d) => d.at);
+
+  it('a PCP router: decided by PCP alone, before any NAT-PMP request or M-SEARCH is sent; every socket closed then', () => {
+    const found = race();
+    clock.advance(10_000);
+    assert.equal(found.nat()?.kind, 'pcp');
+    assert.equal(found.at(), 2);
+    assert.deepEqual(pmpProbes(), [], 'no NAT-PMP probe');
+    assert.deepEqual(searches(), [], 'no M-SEARCH: the router answers nothing but the winner');
+    assert.equal(net.openSockets, 0);
+    assert.equal(net.httpLog.length, 0);
+  });
+
+  it('a PCP router slower than the head start: NAT-PMP and the lead M-SEARCH go at UDP_HEAD_START_MS, and stop when PCP answers', () => {
+    router.delayMs = UDP_HEAD_START_MS + 5;
+    router.pmp = false;
+    const found = race();
+    clock.advance(10_000);
+    assert.equal(found.nat()?.kind, 'pcp');
+    assert.equal(found.at(), UDP_HEAD_START_MS + 5);
+    assert.deepEqual(pmpProbes(), [UDP_HEAD_START_MS]);
+    assert.deepEqual(searches(), [UDP_HEAD_START_MS], 'one M-SEARCH (the lead), none after the race was decided');
+    assert.equal(net.openSockets, 0);
+  });
+
+  it('a UPnP-only router that answers PCP and NAT-PMP with port unreachable: the SSDP search starts as soon as PCP is refused, not after the head start', () => {
+    // Port unreachable a few ms after each request (the ICMP answer's round trip).
+    const refused: Transport = net.transport(GATEWAY, {
+      udpExchange: (options) =>
+        timer(3, clock).pipe(
+          switchMap(() => throwError(() => new GatewayUnreachableError(options.protocol, options.host, 'ECONNREFUSED', { cause: Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }) }))),
+        ),
+    });
+    const found = race(refused);
+    clock.advance(10_000);
+    assert.equal(found.nat()?.kind, 'upnp');
+    assert.deepEqual(searches(), [3], 'PCP refused at 3 ms: NAT-PMP on the same port is not waited for');
+    assert.equal(found.at(), 56);
+    assert.equal(net.openSockets, 0);
+  });
+
+  it('a UPnP-only router silent on 5351: the SSDP search starts after UDP_HEAD_START_MS', () => {
+    router.pcp = false;
+    router.pmp = false;
+    const found = race();
+    clock.advance(10_000);
+    assert.equal(found.nat()?.kind, 'upnp');
+    assert.deepEqual(searches(), [UDP_HEAD_START_MS]);
+    assert.equal(found.at(), UDP_HEAD_START_MS + 53);
+    assert.equal(net.openSockets, 0, 'the PCP and NAT-PMP probes were closed when UPnP won');
+  });
+
+  it('a NAT-PMP router that ignores PCP: NAT-PMP at once when PCP fails (not after the head start)', () => {
+    router.pcp = false;
+    const refusedPcp: Transport = net.transport(GATEWAY, {
+      udpExchange: (options) =>
+        options.protocol === 'pcp' ? throwError(() => new GatewayUnreachableError(options.protocol, options.host, 'ECONNREFUSED')) : net.transport(GATEWAY).udpExchange(options),
+    });
+    const found = race(refusedPcp);
+    clock.advance(10_000);
+    assert.equal(found.nat()?.kind, 'pmp');
+    assert.deepEqual(pmpProbes(), [0]);
+    assert.equal(found.at(), 2);
+    assert.deepEqual(searches(), []);
+  });
 });

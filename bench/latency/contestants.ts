@@ -5,8 +5,14 @@
  * @packageDocumentation
  */
 
-/** Which miniupnpd configuration: the default IGDv2 description, or forced IGDv1. */
-export type LabGateway = 'igdv2' | 'igdv1';
+/**
+ * Which miniupnpd configuration: the default IGDv2 description (NAT-PMP and PCP on), forced
+ * IGDv1, or a UPnP-only router (IGDv2, `enable_natpmp=no`: PCP and NAT-PMP get port unreachable).
+ */
+export type LabGateway = 'igdv2' | 'igdv1' | 'upnp-only';
+
+/** How each gateway is labelled in tables. */
+export const GATEWAY_LABELS: Readonly<Record<LabGateway, string>> = { igdv2: 'IGDv2', igdv1: 'IGDv1', 'upnp-only': 'UPnP only' };
 
 /** What a contestant is: rxnat in process, the bare-protocol floor, a JS peer, or a whole process. */
 export type ContestantKind = 'rxnat' | 'floor' | 'peer' | 'process';
@@ -44,16 +50,32 @@ export const CONTESTANTS: readonly ContestantSpec[] = [
     label: 'floor: bare SSDP + GET + AddPortMapping',
     kind: 'floor',
     protocol: 'upnp',
-    gateways: ['igdv2', 'igdv1'],
+    gateways: ['igdv2', 'igdv1', 'upnp-only'],
     span: 'one unicast M-SEARCH answer, one description GET, one SOAP AddPortMapping',
   },
-  { id: 'rxnat.upnp.ssdp', label: 'rxnat upnp() via SSDP', kind: 'rxnat', protocol: 'upnp', gateways: ['igdv2', 'igdv1'], span: IN_PROCESS },
+  {
+    id: 'floor.upnp.url',
+    label: 'diagnostic floor: bare GET + AddPortMapping (URL known)',
+    kind: 'floor',
+    protocol: 'upnp',
+    gateways: ['igdv2', 'igdv1'],
+    span: 'one description GET, one SOAP AddPortMapping (no SSDP): floor.upnp minus this is the SSDP part of the floor',
+  },
+  { id: 'rxnat.upnp.ssdp', label: 'rxnat upnp() via SSDP', kind: 'rxnat', protocol: 'upnp', gateways: ['igdv2', 'igdv1', 'upnp-only'], span: IN_PROCESS },
   { id: 'rxnat.upnp.url', label: 'rxnat upnp() with description URL', kind: 'rxnat', protocol: 'upnp', gateways: ['igdv2', 'igdv1'], span: IN_PROCESS },
   { id: 'peer.nat-upnp', label: 'nat-upnp 1.1.1', kind: 'peer', protocol: 'upnp', gateways: ['igdv2', 'igdv1'], span: IN_PROCESS },
   { id: 'peer.nat-port-mapper.upnp.ssdp', label: '@achingbrain/nat-port-mapper findGateways', kind: 'peer', protocol: 'upnp', gateways: ['igdv2'], span: IN_PROCESS },
   { id: 'peer.nat-port-mapper.upnp.url', label: '@achingbrain/nat-port-mapper getGateway(URL)', kind: 'peer', protocol: 'upnp', gateways: ['igdv2'], span: IN_PROCESS },
-  { id: 'peer.nat-api.upnp', label: '@silentbot1/nat-api (UPnP)', kind: 'peer', protocol: 'upnp', gateways: ['igdv2', 'igdv1'], span: IN_PROCESS },
-  { id: 'rxnat.discover', label: 'rxnat discoverNat() (PCP+PMP+UPnP race)', kind: 'rxnat', protocol: 'any', gateways: ['igdv2'], span: IN_PROCESS },
+  { id: 'peer.nat-api.upnp', label: '@silentbot1/nat-api (UPnP)', kind: 'peer', protocol: 'upnp', gateways: ['igdv2', 'igdv1', 'upnp-only'], span: IN_PROCESS },
+  {
+    id: 'peer.nat-api.any',
+    label: '@silentbot1/nat-api (NAT-PMP and UPnP enabled)',
+    kind: 'peer',
+    protocol: 'any',
+    gateways: ['igdv2', 'upnp-only'],
+    span: `${IN_PROCESS} (its own choice between the two)`,
+  },
+  { id: 'rxnat.discover', label: 'rxnat discoverNat() (PCP+PMP+UPnP race)', kind: 'rxnat', protocol: 'any', gateways: ['igdv2', 'upnp-only'], span: IN_PROCESS },
   {
     id: 'rxnat.discover.udp-only',
     label: 'diagnostic: race without UPnP',
@@ -63,12 +85,12 @@ export const CONTESTANTS: readonly ContestantSpec[] = [
     span: `${IN_PROCESS} (backends: ['pcp', 'pmp'])`,
   },
   {
-    id: 'rxnat.discover.upnp-later',
-    label: 'diagnostic: race, UPnP probe 50 ms late',
+    id: 'rxnat.discover.at-once',
+    label: 'diagnostic: race, every probe at once (no head start)',
     kind: 'rxnat',
     protocol: 'any',
-    gateways: ['igdv2'],
-    span: `${IN_PROCESS} (UPnP as an extra probe started after 50 ms, through the public \`probes\` option)`,
+    gateways: ['igdv2', 'upnp-only'],
+    span: `${IN_PROCESS} (PCP, NAT-PMP and UPnP subscribed together through the public \`probes\` option: the schedule before #11 item 5)`,
   },
   { id: 'proc.node', label: 'process: node -e 0 (startup only)', kind: 'process', protocol: 'none', gateways: ['igdv2'], span: WHOLE_PROCESS },
   { id: 'proc.natpmpc', label: 'process: natpmpc -a', kind: 'process', protocol: 'pmp', gateways: ['igdv2'], span: WHOLE_PROCESS },

@@ -16,7 +16,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
-import { Subject, switchMap, tap, timer, type Observable } from 'rxjs';
+import { Subject, tap, type Observable } from 'rxjs';
 import type { Nat } from '../../src/index.js';
 import { loadRxnat } from '../lib/build.js';
 
@@ -203,23 +203,26 @@ function soap(controlUrl: string, service: string, action: string, args: Record<
   return http('POST', controlUrl, envelope, { 'content-type': 'text/xml; charset="utf-8"', soapaction: `"${service}#${action}"` });
 }
 
-const floorUpnp: Contestant = async ({ port, igd }) => {
+/** The bare UPnP floor: one unicast M-SEARCH (skipped with `viaUrl`: the description URL is known), one GET, one AddPortMapping. */
+const floorUpnp = (viaUrl: boolean): Contestant => async ({ port, igd }) => {
   const t0 = now();
   // 1. One M-SEARCH, unicast to the gateway; the first answer's LOCATION.
   const socket = createSocket('udp4');
-  let location: string;
+  let location = DESCRIPTION_URL;
   try {
-    const search = Buffer.from(
-      `M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 1\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:${igd}\r\n\r\n`,
-    );
-    const answer = await new Promise<Buffer>((resolve, reject) => {
-      socket.on('message', resolve);
-      socket.once('error', reject);
-      socket.send(search, SSDP_TARGET.port, SSDP_TARGET.address);
-    });
-    const match = /^location:\s*(\S+)/im.exec(answer.toString('latin1'));
-    if (!match) throw new Error('SSDP answer without LOCATION');
-    location = match[1]!;
+    if (!viaUrl) {
+      const search = Buffer.from(
+        `M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 1\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:${igd}\r\n\r\n`,
+      );
+      const answer = await new Promise<Buffer>((resolve, reject) => {
+        socket.on('message', resolve);
+        socket.once('error', reject);
+        socket.send(search, SSDP_TARGET.port, SSDP_TARGET.address);
+      });
+      const match = /^location:\s*(\S+)/im.exec(answer.toString('latin1'));
+      if (!match) throw new Error('SSDP answer without LOCATION');
+      location = match[1]!;
+    }
   } finally {
     socket.close();
   }
@@ -301,13 +304,13 @@ const natUpnp: Contestant = async ({ port }) => {
   }
 };
 
-function natApi(backend: 'pmp' | 'upnp'): Contestant {
+function natApi(backend: 'pmp' | 'upnp' | 'any'): Contestant {
   return async ({ port }) => {
     const specifier = '@silentbot1/nat-api';
     const NatAPI = ((await import(specifier)) as { default: NatApiConstructor }).default;
     const options = { publicPort: port, privatePort: port, protocol: 'TCP' };
     const t0 = now();
-    const api = new NatAPI({ enablePMP: backend === 'pmp', enableUPNP: backend === 'upnp', autoUpdate: false, description: 'nat-api bench' });
+    const api = new NatAPI({ enablePMP: backend !== 'upnp', enableUPNP: backend !== 'pmp', autoUpdate: false, description: 'nat-api bench' });
     try {
       const ok = await api.map(options);
       const ms = now() - t0;
@@ -443,7 +446,8 @@ const ssdpOptions = { ssdpTargets: [SSDP_TARGET] };
 const CONTESTANTS: Record<string, Contestant> = {
   'floor.pmp': floorPmp,
   'floor.pcp': floorPcp,
-  'floor.upnp': floorUpnp,
+  'floor.upnp': floorUpnp(false),
+  'floor.upnp.url': floorUpnp(true),
   'rxnat.pmp': rxnatRun((stats) => pmp(GATEWAY, { stats })),
   'rxnat.pcp': rxnatRun((stats) => pcp(GATEWAY, { stats })),
   'rxnat.upnp.ssdp': rxnatRun(() => upnp(ssdpOptions)),
@@ -451,19 +455,22 @@ const CONTESTANTS: Record<string, Contestant> = {
   'rxnat.discover': rxnatRun((stats) => discoverNat({ gateway: GATEWAY, upnp: ssdpOptions, pmp: { stats }, pcp: { stats } })),
   // Diagnostics of the race (public API only): without the UPnP probe, and with it held back 50 ms.
   'rxnat.discover.udp-only': rxnatRun((stats) => discoverNat({ gateway: GATEWAY, backends: ['pcp', 'pmp'], pmp: { stats }, pcp: { stats } })),
-  'rxnat.discover.upnp-later': rxnatRun((stats) =>
+  // The schedule before #11 item 5: all three probes subscribed at once (public API only).
+  'rxnat.discover.at-once': rxnatRun((stats) =>
     discoverNat({
-      gateway: GATEWAY,
-      backends: ['pcp', 'pmp'],
-      pmp: { stats },
-      pcp: { stats },
-      probes: [{ name: 'upnp', nat$: timer(50).pipe(switchMap(() => upnp({ ...ssdpOptions, timeoutMs: 2950 }))) }],
+      backends: [],
+      probes: [
+        { name: 'pcp', nat$: pcp(GATEWAY, { stats, timeoutMs: 3000 }) },
+        { name: 'pmp', nat$: pmp(GATEWAY, { stats, timeoutMs: 3000 }) },
+        { name: 'upnp', nat$: upnp({ ...ssdpOptions, timeoutMs: 3000 }) },
+      ],
     }),
   ),
   'peer.nat-pmp': natPmp,
   'peer.nat-upnp': natUpnp,
   'peer.nat-api.pmp': natApi('pmp'),
   'peer.nat-api.upnp': natApi('upnp'),
+  'peer.nat-api.any': natApi('any'),
   'peer.nat-port-mapper.pmp': achingbrain('pmp'),
   'peer.nat-port-mapper.upnp.ssdp': achingbrain('ssdp'),
   'peer.nat-port-mapper.upnp.url': achingbrain('url'),

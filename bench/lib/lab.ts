@@ -76,6 +76,18 @@ export type LabRole = 'lan' | 'gw' | 'wan';
 export interface LabOptions {
   /** Serve the IGDv1 description (`force_igd_desc_v1=yes`). Default false (IGDv2). */
   readonly igdV1?: boolean;
+  /**
+   * `enable_natpmp`: NAT-PMP and PCP on udp 5351. Default true; `false` gives a UPnP-only router
+   * (nothing bound on 5351: NAT-PMP and PCP requests get ICMP port unreachable).
+   */
+  readonly natpmp?: boolean;
+  /**
+   * The gateway namespace's `net.ipv4.icmp_ratelimit` in ms (Linux default 1000: after a burst
+   * of 6, one ICMP error per second per host). `0` lifts it: a bench that discovers many times
+   * a second on a UPnP-only router would otherwise turn its port unreachable answers into
+   * silence, which a client discovering once never meets. Default: the kernel's.
+   */
+  readonly icmpRateLimitMs?: number;
   /** `secure_mode`: a client may only map to its own address (else UPnP 718). Default true. */
   readonly secureMode?: boolean;
   /**
@@ -427,8 +439,8 @@ function miniupnpdConfig(options: LabOptions, runDir: string, net: GatewayNet = 
     // stays unset: HTTP is one dual-stack socket, and binding it to fd77::1 broke IPv4.
     options.ipv6 === true ? 'ipv6_disable=no' : 'ipv6_disable=yes',
     'enable_upnp=yes',
-    // also enables PCP
-    'enable_natpmp=yes',
+    // also enables PCP; miniupnpd sets the flag on 'yes' and never clears it, so one line only
+    `enable_natpmp=${options.natpmp === false ? 'no' : 'yes'}`,
     `secure_mode=${options.secureMode === false ? 'no' : 'yes'}`,
     'system_uptime=no',
     'min_lifetime=1',
@@ -1005,6 +1017,9 @@ export class Lab {
     await Promise.all([
       ...(this.options.ipv6 === true ? [execChecked('ip', ['netns', 'exec', gw, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1'])] : []),
       execChecked('ip', ['netns', 'exec', gw, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
+      ...(this.options.icmpRateLimitMs !== undefined
+        ? [execChecked('ip', ['netns', 'exec', gw, 'sysctl', '-qw', `net.ipv4.icmp_ratelimit=${Math.max(0, Math.floor(this.options.icmpRateLimitMs))}`])]
+        : []),
       execChecked('ip', ['netns', 'exec', gw, 'nft', '-f', '-'], { input: nftLayout() }),
     ]);
   }
@@ -1113,11 +1128,11 @@ export class Lab {
     if (!pidReady || pid === undefined) throw new Error(`miniupnpd wrote no pid file within ${timeoutMs} ms`);
 
     const bound = await waitFor(
-      () => exitedEarly() || (portBound(pid, 'udp', 5351) && portBound(pid, 'tcp', 5000)),
+      () => exitedEarly() || ((this.options.natpmp === false || portBound(pid, 'udp', 5351)) && portBound(pid, 'tcp', 5000)),
       Math.max(0, deadline - now()),
     );
     if (exitedEarly()) throw new Error(`miniupnpd exited at startup (${child.exitCode ?? child.signalCode})`);
-    if (!bound) throw new Error(`miniupnpd did not bind udp 5351 / tcp 5000 within ${timeoutMs} ms`);
+    if (!bound) throw new Error(`miniupnpd did not bind ${this.options.natpmp === false ? '' : 'udp 5351 / '}tcp 5000 within ${timeoutMs} ms`);
 
     const described = await waitFor(
       async () => {

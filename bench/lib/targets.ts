@@ -5,6 +5,7 @@
  */
 import { bootstrapRatioOfMedians, median, pairedMedianRatio } from './stats.js';
 import { shortSoakFaults, soakRunFaults, soakWindowFigures } from '../states/soak-faults.js';
+import type { LabGateway } from '../latency/contestants.js';
 import type { BenchResults, LatencyContestantResult, ScaleScenarioResult, SoakRunResult, StartupContestantResult } from './types.js';
 
 /** One target, as measured. `met` is `null` when it could not be decided (a side is missing). */
@@ -31,7 +32,7 @@ export interface TargetCheck {
 const ms = (value: number): string => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
 
 /** The contestant `id` on `gateway` with at least one sample, if any. */
-export function contestant(results: BenchResults, id: string, gateway: 'igdv2' | 'igdv1' = 'igdv2'): LatencyContestantResult | undefined {
+export function contestant(results: BenchResults, id: string, gateway: LabGateway = 'igdv2'): LatencyContestantResult | undefined {
   return results.latency?.contestants.find((c) => c.id === id && c.gateway === gateway);
 }
 
@@ -77,9 +78,59 @@ function ratioCheck(target: string, a: LatencyContestantResult | undefined, b: L
   };
 }
 
+/**
+ * #11 item 5: the race against the fastest single backend (a router with PCP and NAT-PMP, and a
+ * UPnP-only one), and UPnP via SSDP against the bare floor on IGDv2 and IGDv1.
+ */
+function raceAndSsdpChecks(c: (id: string, gateway?: LabGateway) => LatencyContestantResult | undefined): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const singles = ['rxnat.pmp', 'rxnat.pcp', 'rxnat.upnp.ssdp'].map((id) => c(id)).filter((x): x is LatencyContestantResult => medianOf(x) !== null);
+  const fastest = singles.sort((a, b) => medianOf(a)! - medianOf(b)!)[0];
+  const atOnce = medianOf(c('rxnat.discover.at-once'));
+  const before = atOnce !== null && medianOf(fastest) !== null ? `; every probe at once (the old schedule) ${(atOnce / medianOf(fastest)!).toFixed(2)}x in this run` : '';
+  checks.push(
+    ratioCheck(
+      'rxnat discoverNat() within 1.2x of the fastest single backend',
+      c('rxnat.discover'),
+      fastest,
+      1.2,
+      `miniupnpd with PCP and NAT-PMP on; fastest single backend: ${fastest?.label ?? 'none'}${before}`,
+    ),
+  );
+  const onlyAtOnce = medianOf(c('rxnat.discover.at-once', 'upnp-only'));
+  const onlyUpnp = medianOf(c('rxnat.upnp.ssdp', 'upnp-only'));
+  checks.push(
+    ratioCheck(
+      'rxnat discoverNat() on a UPnP-only router within 1.1x of rxnat upnp() alone',
+      c('rxnat.discover', 'upnp-only'),
+      c('rxnat.upnp.ssdp', 'upnp-only'),
+      1.1,
+      `miniupnpd with enable_natpmp=no (PCP and NAT-PMP: port unreachable)${onlyAtOnce !== null && onlyUpnp !== null ? `; every probe at once ${(onlyAtOnce / onlyUpnp).toFixed(2)}x in this run` : ''}`,
+    ),
+  );
+  // The SSDP part alone: via SSDP minus with the description URL known, rxnat's and the floor's.
+  const ssdpPart = (gateway: LabGateway): string => {
+    const [ours, oursUrl, floor, floorUrl] = ['rxnat.upnp.ssdp', 'rxnat.upnp.url', 'floor.upnp', 'floor.upnp.url'].map((id) => medianOf(c(id, gateway)));
+    if (ours == null || oursUrl == null || floor == null || floorUrl == null) return '';
+    return `; SSDP part (via SSDP minus URL known): rxnat ${ms(ours - oursUrl)} ms, floor ${ms(floor - floorUrl)} ms; with the URL known: rxnat ${ms(oursUrl)} ms, floor ${ms(floorUrl)} ms`;
+  };
+  for (const gateway of ['igdv2', 'igdv1'] as const) {
+    checks.push(
+      ratioCheck(
+        `rxnat upnp() via SSDP within 1.2x of the bare UPnP floor [${gateway === 'igdv1' ? 'IGDv1' : 'IGDv2'} router]`,
+        c('rxnat.upnp.ssdp', gateway),
+        c('floor.upnp', gateway),
+        1.2,
+        `floor: one unicast M-SEARCH, one description GET, one AddPortMapping on a bare socket; rxnat also asks GetStatusInfo and GetExternalIPAddress${ssdpPart(gateway)}`,
+      ),
+    );
+  }
+  return checks;
+}
+
 function latencyChecks(results: BenchResults): TargetCheck[] {
   if (!results.latency || results.latency.skipped !== null) return [];
-  const c = (id: string, gateway: 'igdv2' | 'igdv1' = 'igdv2'): LatencyContestantResult | undefined => contestant(results, id, gateway);
+  const c = (id: string, gateway: LabGateway = 'igdv2'): LatencyContestantResult | undefined => contestant(results, id, gateway);
   const checks: TargetCheck[] = [
     ratioCheck('rxnat pmp() within 1.2x of the bare NAT-PMP floor', c('rxnat.pmp'), c('floor.pmp'), 1.2, 'in process, subscribe to first `mapped`'),
     ratioCheck('rxnat pcp() within 1.2x of the bare PCP floor', c('rxnat.pcp'), c('floor.pcp'), 1.2, 'in process, subscribe to first `mapped`'),
@@ -92,7 +143,7 @@ function latencyChecks(results: BenchResults): TargetCheck[] {
       `both whole processes (stricter reading: includes node start-up${medianOf(c('proc.node')) !== null ? `, ${ms(medianOf(c('proc.node'))!)} ms for \`node -e 0\` alone` : ''} and loading rxjs)`,
     ),
   ];
-  const peers: Array<[string, string, 'igdv2' | 'igdv1']> = [
+  const peers: Array<[string, string, LabGateway]> = [
     ['peer.nat-port-mapper.upnp.ssdp', 'rxnat.upnp.ssdp', 'igdv2'],
     ['peer.nat-api.upnp', 'rxnat.upnp.ssdp', 'igdv2'],
     ['peer.nat-upnp', 'rxnat.upnp.ssdp', 'igdv2'],
@@ -124,10 +175,7 @@ function latencyChecks(results: BenchResults): TargetCheck[] {
       checks.push(check);
     }
   }
-  const singles = ['rxnat.pmp', 'rxnat.pcp', 'rxnat.upnp.ssdp'].map((id) => c(id)).filter((x): x is LatencyContestantResult => medianOf(x) !== null);
-  const fastest = singles.sort((a, b) => medianOf(a)! - medianOf(b)!)[0];
-  const race = ratioCheck('rxnat discoverNat() within 1.2x of the fastest single backend', c('rxnat.discover'), fastest, 1.2, `fastest single backend: ${fastest?.label ?? 'none'}`);
-  checks.push(race);
+  checks.push(...raceAndSsdpChecks(c));
   return checks;
 }
 

@@ -6,7 +6,8 @@
  *
  * @packageDocumentation
  */
-import { map, of, type Observable, type SchedulerLike } from 'rxjs';
+import { catchError, EMPTY, filter, map, of, type Observable, type SchedulerLike } from 'rxjs';
+import { classifyAddress } from '../core/address.js';
 import { debugLogger, type Logger } from '../core/logger.js';
 import type { MappingGrant, MappingProtocol, PortMappingEntry } from '../core/nat.js';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../errors.js';
@@ -57,7 +58,46 @@ export interface PortControlOptions {
    * Default the real one (`node:dgram`, the system's routing table). Tests pass a fake one.
    */
   readonly transport?: Transport;
+  /**
+   * Where to listen for the gateway's unsolicited announcements (NAT-PMP's public address
+   * announcement, RFC 6886 §3.2.1; PCP's ANNOUNCE, RFC 6887 §14.1.3), which a gateway sends
+   * after a reboot or an external address change: so a mapping is re-added at once instead of
+   * at the next reply that shows the epoch went back. `false`: do not listen.
+   *
+   * Default: `0.0.0.0:5350` with group `224.0.0.1` (`[::]:5350` and `ff02::1` for an IPv6
+   * gateway), the port shared with other listeners (`SO_REUSEADDR`); but no listener when the
+   * gateway is a loopback address (a simulator: nothing announces there). The listener is
+   * bound only while at least one mapping stream uses the Nat (while `resets$` has a
+   * subscriber), never for a bare probe, and shared by all of them. Only datagrams from the
+   * gateway's address count. Where the port cannot be bound (`EADDRINUSE`, `EACCES`) or the
+   * transport has no `udpListen`, it says so at debug level and the Nat learns of reboots from
+   * its replies' epochs, as without this option.
+   */
+  readonly announcements?: AnnouncementOptions | false;
 }
+
+/**
+ * Where a NAT-PMP/PCP Nat listens for its gateway's announcements (see
+ * {@link PortControlOptions.announcements}). Every field is optional.
+ *
+ * @example
+ * ```ts
+ * const announcements: AnnouncementOptions = { address: '127.0.0.1', port: 15350, group: false }; // unicast on loopback only
+ * ```
+ */
+export interface AnnouncementOptions {
+  /** Local address to bind. Default `0.0.0.0` (`::` for an IPv6 gateway). */
+  readonly address?: string;
+  /** Local port. Default 5350 (RFC 6886 §3.2.1, RFC 6887 §14.1.3). */
+  readonly port?: number;
+  /** The multicast group to join, or `false` for unicast only. Default `224.0.0.1` (`ff02::1` for an IPv6 gateway). */
+  readonly group?: string | false;
+  /** The interface (by its address) to join the group on. Default the `localAddress` option, else the kernel's choice. */
+  readonly interfaceAddress?: string;
+}
+
+/** The port NAT-PMP and PCP clients listen on for announcements (RFC 6886 §3.2.1, RFC 6887 §14.1.3). */
+export const ANNOUNCEMENT_PORT = 5350;
 
 /**
  * {@link PortControlOptions} with their defaults filled in.
@@ -80,6 +120,8 @@ export interface ResolvedPortControlOptions {
   readonly stats: UdpStats | undefined;
   readonly logger: Logger;
   readonly transport: Transport;
+  /** As given: {@link announcementListener} resolves the defaults, which depend on the gateway. */
+  readonly announcements: AnnouncementOptions | false | undefined;
 }
 
 /**
@@ -104,7 +146,55 @@ export function resolvePortControlOptions(options: PortControlOptions): Resolved
     stats: options.stats,
     logger: options.logger ?? debugLogger,
     transport,
+    announcements: options.announcements,
   };
+}
+
+/**
+ * The datagrams a gateway's announcements arrive in, from the gateway's address only: the
+ * transport's `udpListen` on the {@link PortControlOptions.announcements} endpoint, its defaults
+ * filled in for `gateway`. Cold: each subscription binds its own socket (callers share it).
+ * Never errors: a port that cannot be bound is logged at debug level and the stream completes
+ * (the caller falls back to its replies' epochs); so does a transport without `udpListen`, or
+ * `announcements: false`, or the default for a loopback gateway.
+ *
+ * @example
+ * ```ts
+ * announcementListener('192.168.1.1', resolved, 'pmp').subscribe((bytes) => console.log(decodePmpAnnouncement(bytes)));
+ * ```
+ */
+export function announcementListener(gateway: string, options: ResolvedPortControlOptions, protocol: 'pmp' | 'pcp'): Observable<Uint8Array> {
+  const given = options.announcements;
+  const listen = options.transport.udpListen;
+  const namespace = `rxnat:${protocol}`;
+  if (given === false || listen === undefined) return EMPTY;
+  // A simulator on loopback announces nothing unasked, and a test must not bind a real port.
+  if (given === undefined && classifyAddress(gateway) === 'loopback') return EMPTY;
+  // A transport whose exchanges are faked but whose listener is the real one (a test's
+  // createTransport({ udpExchange })) never binds a real port or joins a group unasked.
+  if (given === undefined && listen === nodeTransport.udpListen && options.transport.udpExchange !== nodeTransport.udpExchange) return EMPTY;
+  const ipv6 = gateway.includes(':') && classifyAddress(gateway) !== 'invalid' && !/^::ffff:/i.test(gateway);
+  const address = given?.address ?? (ipv6 ? '::' : '0.0.0.0');
+  const port = given?.port ?? ANNOUNCEMENT_PORT;
+  const group = given?.group === false ? undefined : (given?.group ?? (ipv6 ? 'ff02::1' : '224.0.0.1'));
+  const interfaceAddress = given?.interfaceAddress ?? options.localAddress;
+  return listen({ protocol, address, port, group, interfaceAddress, reuseAddr: true, stats: options.stats, logger: options.logger }).pipe(
+    filter(({ remote }) => {
+      if (sameIp(remote.address, gateway)) return true;
+      options.logger.debug(namespace, `ignored an announcement from ${remote.address}:${remote.port}: not the gateway ${gateway}`);
+      return false;
+    }),
+    map(({ message }) => message),
+    catchError((error: unknown) => {
+      options.logger.debug(namespace, `not listening for announcements (${(error as Error).message}); gateway reboots show in reply epochs only`);
+      return EMPTY;
+    }),
+  );
+}
+
+function sameIp(a: string, b: string): boolean {
+  const strip = (ip: string): string => ip.replace(/^::ffff:/i, '').toLowerCase();
+  return strip(a) === strip(b);
 }
 
 /**

@@ -20,7 +20,7 @@
  * @module rxnat/testing
  */
 export { startGatewaySimulator, type GatewaySimulator, type GatewaySimulatorOptions } from './simulator.js';
-export { MappingTable, type MappingTableOptions, type SimulatedAddRequest, type SimulatedAddResult, type SimulatedMapping } from './table.js';
+export { MappingTable, type MappingTableOptions, type SimulatedAddRequest, type SimulatedAddResult, type SimulatedMapping, type TableEvent } from './table.js';
 export { Ipv6MappingTable, type Ipv6MappingTableOptions, type SimulatedIpv6Mapping } from './ipv6-table.js';
 export { PinholeTable, type PinholeTableOptions, type SimulatedPinhole, type SimulatedPinholeRequest } from './pinhole-table.js';
 export {

@@ -162,6 +162,8 @@ export interface PmpPcpServerCounters {
   ignored: number;
   /** Socket errors and handler failures survived. */
   errors: number;
+  /** Unsolicited announcements sent (each datagram to each target). */
+  announcements: number;
 }
 
 /**
@@ -203,6 +205,15 @@ export interface PmpPcpServerOptions {
    * Default `2001:db8::10`.
    */
   readonly ipv6HostAddress?: string;
+  /**
+   * Where to send the gateway's unsolicited announcements after each reboot of the table and
+   * each change of its external address: a NAT-PMP public address announcement (RFC 6886
+   * §3.2.1) and, after a reboot, a PCP ANNOUNCE (RFC 6887 §14.1.3), each once, from the
+   * server's socket, for the protocols served. A real gateway multicasts them to
+   * 224.0.0.1:5350; the simulator sends unicast to these loopback endpoints only (anything
+   * else is a `RangeError` at start). Default none.
+   */
+  readonly announceTo?: readonly { readonly address: string; readonly port: number }[];
 }
 
 /**
@@ -234,6 +245,13 @@ export interface PmpPcpServer {
   resetCounters(): void;
   /** Sends raw bytes from the server's socket (tests inject forged replies with it). */
   send(bytes: Uint8Array, to: { readonly address: string; readonly port: number }): Promise<void>;
+  /**
+   * Sends the announcements of `event` now (a reboot: NAT-PMP's and PCP's; an address change:
+   * NAT-PMP's), with the current epoch and external address, to `to` (default the
+   * `announceTo` endpoints), for the protocols served; what the server does by itself on each
+   * reboot and address change. Resolves once sent. Nothing while the `silent` fault is on.
+   */
+  announce(event?: 'reboot' | 'external-ip', to?: readonly { readonly address: string; readonly port: number }[]): Promise<void>;
   /** Stops serving; pending delayed replies are discarded. */
   close(): Promise<void>;
 }
@@ -253,6 +271,7 @@ function zeroCounters(): PmpPcpServerCounters {
     dropped: 0,
     ignored: 0,
     errors: 0,
+    announcements: 0,
   };
 }
 
@@ -265,7 +284,8 @@ function zeroCounters(): PmpPcpServerCounters {
  * to [`pcpMinLifetimeSeconds`, `pcpMaxLifetimeSeconds`]; a PCP renew or delete of a mapping
  * created with another nonce is NOT_AUTHORIZED; the PCP client address must be the datagram's
  * source (else ADDRESS_MISMATCH); mandatory PCP options are UNSUPP_OPTION (none supported);
- * PEER is UNSUPP_OPCODE. Epoch, external address and reboots come from the table.
+ * PEER is UNSUPP_OPCODE. Epoch, external address and reboots come from the table; with
+ * `announceTo`, each reboot and address change is announced there (unicast, loopback only).
  *
  * Over IPv6 (bind `::1`), as miniupnpd with IPv6: a PCP MAP from an IPv6 client opens its
  * firewall instead of forwarding a port: an entry of {@link PmpPcpServer.ipv6Table} for the
@@ -285,6 +305,11 @@ function zeroCounters(): PmpPcpServerCounters {
  */
 export async function startPmpPcpServer(table: MappingTable, options: PmpPcpServerOptions = {}): Promise<PmpPcpServer> {
   const address = options.address ?? '127.0.0.1';
+  for (const target of options.announceTo ?? []) {
+    if (!/^127\./.test(target.address) && target.address !== '::1') {
+      throw new RangeError(`the simulator announces to loopback endpoints only, not to ${JSON.stringify(target.address)}`);
+    }
+  }
   const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4' });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error): void => reject(error);
@@ -318,6 +343,8 @@ class Server implements PmpPcpServer {
   private readonly ipv6HostAddress: string;
   /** The table's epoch at the last IPv6 request: lower now means the table rebooted, and the firewall with it. */
   private ipv6Epoch = 0;
+  private readonly announceTo: readonly { readonly address: string; readonly port: number }[];
+  private readonly unwatch: () => void;
 
   constructor(
     private readonly socket: Socket,
@@ -338,6 +365,8 @@ class Server implements PmpPcpServer {
     this.ipv6Table = options.ipv6Table ?? new Ipv6MappingTable();
     this.ipv6HostAddress = options.ipv6HostAddress ?? '2001:db8::10';
     this.faults = { refuse: undefined, drop: undefined, delayMs: 0, silent: false, tamper: undefined, epochFalls: false, ...options.faults };
+    this.announceTo = [...(options.announceTo ?? [])];
+    this.unwatch = this.announceTo.length === 0 ? () => undefined : table.watch((event) => void this.announce(event).catch(() => this.counters.errors++));
     socket.on('error', () => {
       this.counters.errors++;
     });
@@ -359,9 +388,28 @@ class Server implements PmpPcpServer {
     return new Promise((resolve, reject) => this.socket.send(bytes, to.port, to.address, (error) => (error ? reject(error) : resolve())));
   }
 
+  async announce(event: 'reboot' | 'external-ip' = 'reboot', to: readonly { readonly address: string; readonly port: number }[] = this.announceTo): Promise<void> {
+    if (this.closed || this.faults.silent) return;
+    const datagrams: Uint8Array[] = [];
+    const epochSeconds = this.epoch();
+    if (this.servePmp) {
+      datagrams.push(encodePmpResponse({ op: 'external-address', resultCode: PmpResultCode.SUCCESS, epochSeconds, externalIp: this.table.externalIp }));
+    }
+    if (this.servePcp && event === 'reboot') {
+      datagrams.push(encodePcpResponse({ op: 'announce', opcode: PcpOpcode.ANNOUNCE, resultCode: PcpResultCode.SUCCESS, lifetimeSeconds: 0, epochSeconds, options: [] }));
+    }
+    for (const target of to) {
+      for (const datagram of datagrams) {
+        await this.send(datagram, target);
+        this.counters.announcements++;
+      }
+    }
+  }
+
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
+    this.unwatch();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     return new Promise((resolve) => {

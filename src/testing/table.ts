@@ -44,6 +44,17 @@ export type SimulatedAddResult =
   | { readonly ok: true; readonly mapping: SimulatedMapping }
   | { readonly ok: false; readonly reason: 'conflict' | 'full' };
 
+/**
+ * What {@link MappingTable.watch} reports: a reboot (mappings lost, epoch back to 0) or a new
+ * external address.
+ *
+ * @example
+ * ```ts
+ * table.watch((event: TableEvent) => console.log(event)); // 'reboot' | 'external-ip'
+ * ```
+ */
+export type TableEvent = 'reboot' | 'external-ip';
+
 /** Options of {@link MappingTable}. */
 export interface MappingTableOptions {
   /** The simulated external (WAN) address. Default `203.0.113.1`. */
@@ -75,6 +86,7 @@ export class MappingTable {
   private readonly portRange: readonly [number, number];
   private bootedAtMs: number;
   private readonly mappings = new Map<string, SimulatedMapping>();
+  private readonly watchers = new Set<(event: TableEvent) => void>();
 
   constructor(options: MappingTableOptions = {}) {
     this.externalIp = options.externalIp ?? '203.0.113.1';
@@ -91,13 +103,35 @@ export class MappingTable {
 
   /** Changes the external address (what a test does to simulate an ISP renumbering). */
   setExternalIp(ip: string): void {
+    const changed = ip !== this.externalIp;
     this.externalIp = ip;
+    if (changed) this.notify('external-ip');
   }
 
   /** Simulates a reboot: every mapping is lost and the epoch restarts at 0. */
   reboot(): void {
     this.mappings.clear();
     this.bootedAtMs = this.now();
+    this.notify('reboot');
+  }
+
+  /**
+   * Calls `listener` after each reboot and each change of the external address (what a
+   * gateway announces, RFC 6886 §3.2.1); returns the function that stops it.
+   */
+  watch(listener: (event: TableEvent) => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
+  }
+
+  private notify(event: TableEvent): void {
+    for (const listener of [...this.watchers]) {
+      try {
+        listener(event);
+      } catch {
+        // a watcher's failure is its own
+      }
+    }
   }
 
   /** The live mappings, expired ones dropped. */

@@ -1,6 +1,6 @@
 /**
  * Everything a backend needs from the outside world, as one object it receives: UDP exchanges,
- * multicast collection, HTTP, the default route, and the scheduler its timers run on. The
+ * multicast collection, a UDP listener, HTTP, the default route, and the scheduler its timers run on. The
  * backends (`pmp()`, `pcp()`, `upnp()`) take it as `options.transport`, defaulting to
  * {@link nodeTransport}; a test passes a fake one and runs the client in virtual time, the way
  * redux-observable injects an epic's dependencies.
@@ -12,7 +12,16 @@ import { defaultGateway, type DefaultGateway } from './default-gateway.js';
 import { defaultIpv6Gateway } from './default-gateway6.js';
 import { listGlobalIpv6Addresses } from './local-addresses.js';
 import { http, type HttpRequest, type HttpResponse } from './http.js';
-import { udpCollect, udpExchange, type UdpCollectOptions, type UdpExchangeOptions, type UdpReply } from './udp.js';
+import {
+  udpCollect,
+  udpExchange,
+  udpListen,
+  type UdpCollectOptions,
+  type UdpDatagram,
+  type UdpExchangeOptions,
+  type UdpListenOptions,
+  type UdpReply,
+} from './udp.js';
 
 /**
  * The I/O of a backend. Every member returns a cold Observable; the backends pass `scheduler`
@@ -29,6 +38,11 @@ export interface Transport {
   readonly udpExchange: (options: UdpExchangeOptions) => Observable<UdpReply>;
   /** Datagrams to several destinations, every answer collected for a window (SSDP search). See {@link udpCollect}. */
   readonly udpCollect: (options: UdpCollectOptions) => Observable<UdpReply>;
+  /**
+   * Every datagram arriving on a local port (NAT-PMP/PCP announcements). See {@link udpListen}.
+   * Optional: without it the backends learn of gateway reboots from their replies' epochs only.
+   */
+  readonly udpListen?: (options: UdpListenOptions) => Observable<UdpDatagram>;
   /** One HTTP request (UPnP description and SOAP). See {@link http}. */
   readonly http: (request: HttpRequest) => Observable<HttpResponse>;
   /** The router on the default route, for backends given no gateway address. See {@link defaultGateway}. */
@@ -52,6 +66,7 @@ export interface Transport {
 export const nodeTransport: Transport = Object.freeze({
   udpExchange,
   udpCollect,
+  udpListen,
   http,
   defaultGateway,
   defaultIpv6Gateway,

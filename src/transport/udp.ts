@@ -1,7 +1,8 @@
 /**
- * The only `node:dgram` code in rxnat, as cold Observables over a fresh ephemeral socket: one
- * request/response exchange ({@link udpExchange}), or datagrams sent to several destinations and
- * every answer collected for a window ({@link udpCollect}). Protocol code (NAT-PMP, PCP, SSDP)
+ * The only `node:dgram` code in rxnat, as cold Observables over a fresh socket: one
+ * request/response exchange ({@link udpExchange}), datagrams sent to several destinations and
+ * every answer collected for a window ({@link udpCollect}), or every datagram arriving on a
+ * local port, multicast included ({@link udpListen}). Protocol code (NAT-PMP, PCP, SSDP)
  * passes bytes in and gets accepted replies out; every socket failure becomes a typed error;
  * every timer runs on a scheduler. The socket itself is reached through {@link DatagramSocket},
  * so tests can run the same code over an in-memory network in virtual time.
@@ -10,7 +11,7 @@
  */
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { asyncScheduler, Observable, Subscription, type SchedulerLike } from 'rxjs';
-import { GatewayTimeoutError, GatewayUnreachableError, type GatewayProtocol } from '../errors.js';
+import { GatewayTimeoutError, GatewayUnreachableError, ListenError, type GatewayProtocol } from '../errors.js';
 import type { TransportLogger } from './logger.js';
 
 /**
@@ -147,6 +148,11 @@ export interface DatagramSocket {
   local(): UdpEndpoint;
   /** Multicast TTL and, when given, the outgoing interface (never joins a group). */
   setMulticast(ttl: number, interfaceAddress: string | undefined): void;
+  /**
+   * Joins a multicast group on an interface (undefined: the kernel's choice), for
+   * {@link udpListen}. Optional: a socket without it cannot listen to groups.
+   */
+  addMembership?(group: string, interfaceAddress: string | undefined): void;
   onMessage(listener: (data: Uint8Array, remote: UdpEndpoint) => void): void;
   onError(listener: (error: Error) => void): void;
   /** Closes the socket; closing twice does nothing. */
@@ -154,14 +160,15 @@ export interface DatagramSocket {
 }
 
 /**
- * Opens a {@link DatagramSocket} of a family.
+ * Opens a {@link DatagramSocket} of a family. `reuseAddr` (only {@link udpListen} asks for it)
+ * lets several sockets bind the same port, each receiving the multicast datagrams.
  *
  * @example
  * ```ts
  * const exchange = createUdpExchange(openNodeDatagramSocket); // the same as udpExchange
  * ```
  */
-export type OpenDatagramSocket = (type: 'udp4' | 'udp6') => DatagramSocket;
+export type OpenDatagramSocket = (type: 'udp4' | 'udp6', options?: { readonly reuseAddr?: boolean }) => DatagramSocket;
 
 /**
  * A real socket from `node:dgram`, adapted to {@link DatagramSocket}.
@@ -171,8 +178,8 @@ export type OpenDatagramSocket = (type: 'udp4' | 'udp6') => DatagramSocket;
  * const socket = openNodeDatagramSocket('udp6');
  * ```
  */
-export const openNodeDatagramSocket: OpenDatagramSocket = (type) => {
-  const socket = createSocket({ type });
+export const openNodeDatagramSocket: OpenDatagramSocket = (type, options) => {
+  const socket = createSocket({ type, reuseAddr: options?.reuseAddr === true });
   return {
     bind: (port, address, done) => socket.bind({ port, address, exclusive: true }, done),
     connect: (port, address, done) => socket.connect(port, address, done),
@@ -185,6 +192,7 @@ export const openNodeDatagramSocket: OpenDatagramSocket = (type) => {
       socket.setMulticastTTL(ttl);
       if (interfaceAddress !== undefined) socket.setMulticastInterface(interfaceAddress);
     },
+    addMembership: (group, interfaceAddress) => socket.addMembership(group, interfaceAddress),
     onMessage: (listener) => socket.on('message', (data: Buffer, rinfo: RemoteInfo) => listener(data, { address: rinfo.address, port: rinfo.port })),
     onError: (listener) => socket.on('error', listener),
     close: () => {
@@ -556,6 +564,148 @@ export const udpExchange: (options: UdpExchangeOptions) => Observable<UdpReply> 
  * ```
  */
 export const udpCollect: (options: UdpCollectOptions) => Observable<UdpReply> = createUdpCollect(openNodeDatagramSocket);
+
+/**
+ * What `udpListen` (a transport's `udpListen`) is asked to do: bind a local address and port,
+ * optionally join a multicast group, and report every datagram that arrives.
+ *
+ * @example
+ * ```ts
+ * const options: UdpListenOptions = { protocol: 'pmp', address: '0.0.0.0', port: 5350, group: '224.0.0.1', reuseAddr: true };
+ * ```
+ */
+export interface UdpListenOptions {
+  /** The protocol named in logs (namespace `rxnat:<protocol>`). */
+  readonly protocol: GatewayProtocol;
+  /** Local address to bind. Default `0.0.0.0` (`::` when `group` is IPv6). */
+  readonly address?: string;
+  /** Local port to bind (0: ephemeral; see the `listening` callback). */
+  readonly port: number;
+  /** A multicast group to join after binding. Default none (unicast only). */
+  readonly group?: string;
+  /** The interface (by its address) to join `group` on. Default: the kernel's choice. */
+  readonly interfaceAddress?: string;
+  /** Share the port with other sockets that also ask for it (`SO_REUSEADDR`). Default false. */
+  readonly reuseAddr?: boolean;
+  /** Called once the socket is bound, with the local endpoint (a test learns an ephemeral port). */
+  readonly listening?: (local: UdpEndpoint) => void;
+  /** Counters to update (`received` for every datagram; `accepted` for every one emitted). */
+  readonly stats?: UdpStats;
+  /** Where the bind, the join and every datagram are logged. Default: silent. */
+  readonly logger?: TransportLogger;
+}
+
+/**
+ * One datagram {@link udpListen} received.
+ *
+ * @example
+ * ```ts
+ * udpListen(options).subscribe((d: UdpDatagram) => console.log(d.remote.address, d.message.length));
+ * ```
+ */
+export interface UdpDatagram {
+  readonly message: Uint8Array;
+  /** Who sent it. */
+  readonly remote: UdpEndpoint;
+}
+
+/**
+ * Builds {@link udpListen} over another socket implementation (an in-memory network in tests).
+ *
+ * @example
+ * ```ts
+ * const listen = createUdpListen(fakeNetwork.open);
+ * ```
+ */
+export function createUdpListen(open: OpenDatagramSocket): (options: UdpListenOptions) => Observable<UdpDatagram> {
+  return (options) =>
+    new Observable<UdpDatagram>((subscriber) => {
+      const family = (options.address ?? options.group ?? '').includes(':') ? 'udp6' : 'udp4';
+      const address = options.address ?? (family === 'udp6' ? '::' : '0.0.0.0');
+      const where = `${family === 'udp6' ? `[${address}]` : address}:${options.port}`;
+      const namespace = `rxnat:${options.protocol}`;
+      const log = (message: string, data?: Record<string, unknown>): void => options.logger?.debug(namespace, message, data);
+      let closed = false;
+      let bound = false;
+      const fail = (error: unknown): void => {
+        if (closed) return;
+        const code = (error as { code?: unknown } | null)?.code;
+        const reason = typeof code === 'string' ? code : String((error as Error | null)?.message ?? error);
+        const listenError = new ListenError(address, options.port, reason, { cause: error });
+        log(`listener on ${where} failed: ${listenError.message}`);
+        subscriber.error(listenError);
+      };
+
+      let socket: DatagramSocket;
+      try {
+        socket = open(family, { reuseAddr: options.reuseAddr === true });
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      socket.onError((error) => fail(error));
+      socket.onMessage((data, remote) => {
+        if (options.stats) options.stats.received++;
+        if (closed || !bound) {
+          if (options.stats) options.stats.dropped++;
+          return;
+        }
+        if (options.stats) options.stats.accepted++;
+        log(`datagram on ${where} from ${remote.address}:${remote.port}: ${hex(data)}`);
+        subscriber.next({ message: data, remote });
+      });
+      try {
+        socket.bind(options.port, address, () => {
+          if (closed) return;
+          bound = true;
+          if (options.group !== undefined) {
+            try {
+              if (socket.addMembership === undefined) throw new Error('this socket cannot join groups');
+              socket.addMembership(options.group, options.interfaceAddress);
+              log(`listening on ${where}, joined ${options.group}${options.interfaceAddress ? ` on ${options.interfaceAddress}` : ''}`);
+            } catch (error) {
+              // Unicast datagrams still arrive: the listener goes on without the group.
+              log(`listening on ${where}; cannot join ${options.group}: ${(error as Error).message}`);
+            }
+          } else {
+            log(`listening on ${where}`);
+          }
+          let local: UdpEndpoint;
+          try {
+            local = socket.local();
+          } catch (error) {
+            fail(error);
+            return;
+          }
+          options.listening?.(local);
+        });
+      } catch (error) {
+        fail(error);
+      }
+      return () => {
+        closed = true;
+        socket.close();
+      };
+    });
+}
+
+/**
+ * Listens on a local UDP port: binds `address:port` (with `reuseAddr`, shared with other
+ * sockets that ask for it), joins `group` when given (a group that cannot be joined is logged
+ * and skipped: unicast datagrams still arrive), and emits every datagram that arrives, from
+ * anyone: the caller checks the source. Never completes by itself. Cold: nothing is bound before
+ * subscription; unsubscribing closes the socket (leaving the group).
+ *
+ * Errors: {@link ListenError} when the socket cannot be bound (`EADDRINUSE`, `EACCES`,
+ * `EADDRNOTAVAIL`) or fails later.
+ *
+ * @example
+ * ```ts
+ * udpListen({ protocol: 'pmp', address: '0.0.0.0', port: 5350, group: '224.0.0.1', reuseAddr: true })
+ *   .subscribe(({ message, remote }) => console.log(remote.address, message.length));
+ * ```
+ */
+export const udpListen: (options: UdpListenOptions) => Observable<UdpDatagram> = createUdpListen(openNodeDatagramSocket);
 
 function sameAddress(a: string, b: string): boolean {
   const strip = (ip: string): string => ip.replace(/^::ffff:/i, '').toLowerCase();

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defer, map, timer, VirtualTimeScheduler, type Observable } from 'rxjs';
+import { defer, filter, map, timer, VirtualTimeScheduler, type Observable } from 'rxjs';
 import { GatewayError, MappingMissingError } from '../../src/errors.js';
 import { createGatewayRegistry } from '../../src/core/gateway-context.js';
 import { mapPort } from '../../src/core/map-port.js';
@@ -175,4 +175,28 @@ test('an entry the router dropped is found by the next table check and re-added 
   assert.equal(upnp.adds.length, 2);
   assert.equal(upnp.checks, 3, 'checked every 30 s while mapped (at ~30, ~60, ~90 s)');
   assert.ok(missing.at > 60_000 && missing.at < 61_000, `the second check found it missing at ${missing.at}`);
+});
+
+test('a check that fails or answers nothing says nothing: the next one is still made, and finds the drop', () => {
+  for (const first of ['error', 'empty'] as const) {
+    const scheduler = new VirtualTimeScheduler();
+    defaultScheduler = scheduler;
+    let checks = 0;
+    const upnp: Nat = {
+      ...fake('upnp', scheduler, (request) => timer(5, scheduler).pipe(map(() => grantFor(request, 3600)))),
+      checkMapping: () =>
+        defer(() => {
+          checks++;
+          if (checks === 1) return first === 'error' ? timer(3, scheduler).pipe(map((): boolean => { throw new Error('SOAP timeout'); })) : timer(3, scheduler).pipe(map(() => true), filter(() => false));
+          return timer(3, scheduler).pipe(map(() => false));
+        }),
+    };
+    const states: Array<MappingState & { at: number }> = [];
+    const subscription = mapPort(upnp, { protocol: 'tcp', internalPort: 8080, lifetimeSeconds: 3600 }, { scheduler, gatewayRegistry: createGatewayRegistry(), logger: silentLogger, checkIntervalMs: 30_000 })
+      .subscribe(record(scheduler, states));
+    scheduler.schedule(() => subscription.unsubscribe(), 70_000);
+    scheduler.flush();
+    const missing = states.find((s) => s.error instanceof MappingMissingError);
+    assert.ok(missing && missing.at > 60_000 && missing.at < 61_000, `${first}: the second check found the drop (${missing?.at})`);
+  }
 });

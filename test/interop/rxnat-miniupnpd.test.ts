@@ -165,7 +165,9 @@ function rebootRecovery(lab: () => Lab, backend: 'pmp' | 'pcp', port: number): v
     const l = lab();
     const driver = Driver.start(l);
     try {
-      await driver.call({ op: 'nat', backend, gateway: GW_IP, options: {} });
+      // The epoch path: no announcement listener (miniupnpd's start-up ANNOUNCE would re-add
+      // before the restart is even over; that is announcements-miniupnpd.test.ts).
+      await driver.call({ op: 'nat', backend, gateway: GW_IP, options: { announcements: false } });
       // a short lease, so the renewal that sees the epoch reset comes quickly (renewal at 1/3)
       await driver.call({ op: 'mapPort', key: 'r', request: { protocol: 'tcp', internalPort: port, externalPort: port, lifetimeSeconds: 3 } });
       await driver.event('r', (e) => e.state?.status === 'mapped');

@@ -7,7 +7,7 @@ import { defer, finalize, map, NEVER, of, timer, type Observable, type Scheduler
 import type { DefaultGateway } from '../../src/transport/default-gateway.js';
 import { createHttp, type HttpRequest, type HttpResponse } from '../../src/transport/http.js';
 import { createTransport, type Transport } from '../../src/transport/transport.js';
-import { createUdpCollect, createUdpExchange, type DatagramSocket, type UdpEndpoint } from '../../src/transport/udp.js';
+import { createUdpCollect, createUdpExchange, createUdpListen, type DatagramSocket, type UdpEndpoint } from '../../src/transport/udp.js';
 
 /** One datagram a client socket sent, when (virtual ms) and where. */
 export interface SentDatagram {
@@ -45,6 +45,8 @@ export class FakeNetwork {
   readonly httpLog: HttpArrival[] = [];
   /** Client sockets open now. */
   openSockets = 0;
+  /** Every multicast group a socket joined, with the interface asked for, in order. */
+  readonly joined: Array<{ readonly group: string; readonly interfaceAddress: string | undefined; readonly local: UdpEndpoint }> = [];
   /** HTTP requests in flight now, and the most ever in flight at once. */
   httpInFlight = 0;
   httpMaxInFlight = 0;
@@ -68,6 +70,17 @@ export class FakeNetwork {
     this.httpHandler = handler;
   }
 
+  /**
+   * Delivers a datagram from `from` to whatever socket is bound at `to` (or at `0.0.0.0` on that
+   * port): an unsolicited announcement. False when no socket is bound there.
+   */
+  deliver(to: UdpEndpoint, data: Uint8Array, from: UdpEndpoint): boolean {
+    const socket = this.sockets.get(key(to)) ?? this.sockets.get(key({ address: '0.0.0.0', port: to.port }));
+    if (socket === undefined) return false;
+    socket(data.slice(), from);
+    return true;
+  }
+
   /** Datagrams sent to `to`. */
   sentTo(to: UdpEndpoint): SentDatagram[] {
     return this.sent.filter((d) => key(d.to) === key(to));
@@ -79,6 +92,8 @@ export class FakeNetwork {
     return createTransport({
       udpExchange: createUdpExchange(open),
       udpCollect: createUdpCollect(open),
+      // Never the real listener: a fake transport must not bind a real port (5350) or join a group.
+      udpListen: createUdpListen(open),
       http: createHttp((request, url) => this.send(request, url)),
       defaultGateway: (): Observable<DefaultGateway> => of({ gateway, interface: 'lan0' }),
       scheduler: this.scheduler,
@@ -91,10 +106,16 @@ export class FakeNetwork {
     let peer: UdpEndpoint | undefined;
     let closed = false;
     let onMessage: (data: Uint8Array, from: UdpEndpoint) => void = () => undefined;
+    let onError: (error: Error) => void = () => undefined;
     this.openSockets++;
     return {
       bind: (port, address, done) => {
-        local = { address: address ?? this.clientAddress, port: port === 0 ? this.nextPort++ : port };
+        const wanted = { address: address ?? this.clientAddress, port: port === 0 ? this.nextPort++ : port };
+        if (this.sockets.has(key(wanted))) {
+          onError(Object.assign(new Error(`bind EADDRINUSE ${key(wanted)}`), { code: 'EADDRINUSE' }));
+          return;
+        }
+        local = wanted;
         const bound = local;
         this.sockets.set(key(bound), (data, from) => {
           if (closed) return;
@@ -125,10 +146,15 @@ export class FakeNetwork {
       },
       local: () => local ?? { address: '0.0.0.0', port: 0 },
       setMulticast: () => undefined,
+      addMembership: (group, interfaceAddress) => {
+        this.joined.push({ group, interfaceAddress, local: local ?? { address: '0.0.0.0', port: 0 } });
+      },
       onMessage: (listener) => {
         onMessage = listener;
       },
-      onError: () => undefined,
+      onError: (listener) => {
+        onError = listener;
+      },
       close: () => {
         if (closed) return;
         closed = true;

@@ -400,3 +400,49 @@ describe('simulator NAT-PMP + PCP server', () => {
     assert.deepEqual(await client.silentFor(encodePmpRequest({ op: 'external-address' }), other.port, 40), []);
   });
 });
+
+describe('simulator announcements (announceTo)', () => {
+  /** A loopback socket collecting what arrives, with the source. */
+  const inbox = async (): Promise<{ socket: Socket; port: number; got: Array<{ bytes: Uint8Array; from: number }> }> => {
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, HOST, resolve));
+    const got: Array<{ bytes: Uint8Array; from: number }> = [];
+    socket.on('message', (data, rinfo) => got.push({ bytes: new Uint8Array(data), from: rinfo.port }));
+    return { socket, port: socket.address().port, got };
+  };
+  const until = async (condition: () => boolean): Promise<void> => {
+    const deadline = Date.now() + GUARD_MS;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error('not within the guard');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+
+  it('a reboot is announced in both forms, an address change in NAT-PMP form, from the server port, to loopback only', async () => {
+    await assert.rejects(startPmpPcpServer(new MappingTable(), { announceTo: [{ address: '224.0.0.1', port: 5350 }] }), RangeError);
+    const target = await inbox();
+    const table = new MappingTable({ externalIp: '203.0.113.9' });
+    const server = await startPmpPcpServer(table, { address: HOST, announceTo: [{ address: HOST, port: target.port }] });
+    try {
+      table.reboot();
+      await until(() => target.got.length === 2);
+      const [pmpForm, pcpForm] = target.got.map((g) => g.bytes);
+      assert.deepEqual(decodePmpResponse(pmpForm ?? new Uint8Array()), { op: 'external-address', resultCode: 0, epochSeconds: 0, externalIp: '203.0.113.9' });
+      const announce = decodePcpResponse(pcpForm ?? new Uint8Array());
+      assert.ok(!(announce instanceof ProtocolError) && announce.op === 'announce' && announce.resultCode === 0 && announce.epochSeconds === 0);
+      assert.deepEqual(target.got.map((g) => g.from), [server.port, server.port], 'from the gateway\'s port');
+      table.setExternalIp('198.51.100.4');
+      await until(() => target.got.length === 3);
+      const changed = decodePmpResponse(target.got[2]?.bytes ?? new Uint8Array());
+      assert.ok(!(changed instanceof ProtocolError) && changed.op === 'external-address' && changed.externalIp === '198.51.100.4');
+      table.setExternalIp('198.51.100.4'); // no change: nothing announced
+      server.faults.silent = true;
+      table.reboot(); // a silent gateway announces nothing
+      await server.announce(); // nor on demand
+      assert.equal(server.counters.announcements, 3);
+    } finally {
+      await server.close();
+      target.socket.close();
+    }
+  });
+});

@@ -2,8 +2,18 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
-import { GatewayTimeoutError, GatewayUnreachableError } from '../../src/errors.js';
-import { createUdpStats, exponentialBackoff, udpCollect, udpExchange, type UdpEndpoint } from '../../src/transport/udp.js';
+import { GatewayTimeoutError, GatewayUnreachableError, ListenError } from '../../src/errors.js';
+import {
+  createUdpListen,
+  createUdpStats,
+  exponentialBackoff,
+  udpCollect,
+  udpExchange,
+  udpListen,
+  type DatagramSocket,
+  type UdpDatagram,
+  type UdpEndpoint,
+} from '../../src/transport/udp.js';
 import { FakeNetwork } from '../support/fake-network.js';
 import { closedUdpPort, waitFor } from '../support/net.js';
 import { VirtualClock } from '../support/virtual-clock.js';
@@ -222,6 +232,143 @@ describe('udpExchange over loopback', () => {
     subscription.unsubscribe();
     await settle(50);
     assert.equal(server.received.length, 0);
+  });
+});
+
+describe('udpListen over loopback', () => {
+  /** Subscribes a listener on 127.0.0.1 and resolves once it is bound, with its port and what it received. */
+  const listen = async (
+    options: { port?: number; reuseAddr?: boolean } = {},
+  ): Promise<{ port: number; received: UdpDatagram[]; errors: unknown[]; stop: () => void }> => {
+    const received: UdpDatagram[] = [];
+    const errors: unknown[] = [];
+    let port: number | undefined;
+    const stats = createUdpStats();
+    const subscription = udpListen({ protocol: 'pmp', address: HOST, port: options.port ?? 0, reuseAddr: options.reuseAddr, stats, listening: (local) => (port = local.port) }).subscribe({
+      next: (d) => received.push(d),
+      error: (e: unknown) => errors.push(e),
+    });
+    await waitFor(() => port !== undefined || errors.length > 0, 10_000, 'bound or failed');
+    return { port: port ?? 0, received, errors, stop: () => subscription.unsubscribe() };
+  };
+  const sendFrom = async (to: number, bytes: Uint8Array): Promise<number> => {
+    const sender = createSocket('udp4');
+    await new Promise<void>((resolve) => sender.bind(0, HOST, resolve));
+    const from = sender.address().port;
+    await new Promise<void>((resolve, reject) => sender.send(bytes, to, HOST, (e) => (e ? reject(e) : resolve())));
+    sender.close();
+    return from;
+  };
+
+  it('emits every datagram that arrives, from anyone, with its source; never completes by itself', async () => {
+    const listener = await listen();
+    assert.ok(listener.port > 0, 'an ephemeral port');
+    const first = await sendFrom(listener.port, Uint8Array.of(0, 128, 0, 0));
+    const second = await sendFrom(listener.port, Uint8Array.of(2, 128));
+    await waitFor(() => listener.received.length === 2, 10_000, 'both datagrams');
+    assert.deepEqual(
+      listener.received.map((d) => [[...d.message], d.remote.address, d.remote.port]),
+      [
+        [[0, 128, 0, 0], HOST, first],
+        [[2, 128], HOST, second],
+      ],
+    );
+    assert.deepEqual(listener.errors, []);
+    listener.stop();
+  });
+
+  it('closes its socket on unsubscribe: the port can be bound again', async () => {
+    const listener = await listen();
+    listener.stop();
+    await waitFor(() => udpHandles() === 0, 10_000, 'socket closed');
+    const again = await listen({ port: listener.port });
+    assert.deepEqual(again.errors, []);
+    assert.equal(again.port, listener.port);
+    again.stop();
+  });
+
+  it('a port already bound is a ListenError with EADDRINUSE, not a throw', async () => {
+    const holder = createSocket('udp4');
+    await new Promise<void>((resolve) => holder.bind(0, HOST, resolve));
+    const taken = holder.address().port;
+    try {
+      const listener = await listen({ port: taken, reuseAddr: true });
+      assert.equal(listener.errors.length, 1);
+      const error = listener.errors[0];
+      assert.ok(error instanceof ListenError, 'ListenError');
+      assert.deepEqual([error.code, error.address, error.port, error.socketCode], ['ERR_LISTEN', HOST, taken, 'EADDRINUSE']);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('reuseAddr: two listeners share a port', async () => {
+    const a = await listen({ reuseAddr: true });
+    const b = await listen({ port: a.port, reuseAddr: true });
+    assert.deepEqual([a.errors, b.errors], [[], []]);
+    assert.equal(b.port, a.port);
+    a.stop();
+    b.stop();
+  });
+});
+
+describe('udpListen over a socket double (multicast without a network)', () => {
+  const double = (joinable: boolean): { open: () => DatagramSocket; joined: Array<[string, string | undefined]>; deliver: (data: Uint8Array) => void; opened: Array<{ reuseAddr?: boolean }> } => {
+    const joined: Array<[string, string | undefined]> = [];
+    const opened: Array<{ reuseAddr?: boolean }> = [];
+    let onMessage: (data: Uint8Array, remote: UdpEndpoint) => void = () => undefined;
+    let local: UdpEndpoint = { address: '0.0.0.0', port: 0 };
+    const socket: DatagramSocket = {
+      bind: (port, address, done) => {
+        local = { address: address ?? '0.0.0.0', port };
+        done();
+      },
+      connect: () => assert.fail('a listener never connects'),
+      send: () => assert.fail('a listener never sends'),
+      local: () => local,
+      setMulticast: () => undefined,
+      addMembership: (group, interfaceAddress) => {
+        if (!joinable) throw Object.assign(new Error('no such device'), { code: 'ENODEV' });
+        joined.push([group, interfaceAddress]);
+      },
+      onMessage: (listener) => {
+        onMessage = listener;
+      },
+      onError: () => undefined,
+      close: () => undefined,
+    };
+    return {
+      open: ((_type: 'udp4' | 'udp6', options?: { reuseAddr?: boolean }) => {
+        opened.push({ ...options });
+        return socket;
+      }) as () => DatagramSocket,
+      joined,
+      opened,
+      deliver: (data) => onMessage(data, { address: '192.168.77.1', port: 5351 }),
+    };
+  };
+
+  it('binds 0.0.0.0 by default, joins the group on the interface asked for, and passes reuseAddr', () => {
+    const net = double(true);
+    const received: UdpDatagram[] = [];
+    let bound: UdpEndpoint | undefined;
+    const subscription = createUdpListen(net.open)({ protocol: 'pmp', port: 5350, group: '224.0.0.1', interfaceAddress: '192.168.77.10', reuseAddr: true, listening: (l) => (bound = l) }).subscribe((d) => received.push(d));
+    assert.deepEqual(bound, { address: '0.0.0.0', port: 5350 });
+    assert.deepEqual(net.joined, [['224.0.0.1', '192.168.77.10']]);
+    assert.deepEqual(net.opened, [{ reuseAddr: true }]);
+    net.deliver(Uint8Array.of(0, 128));
+    assert.equal(received.length, 1);
+    subscription.unsubscribe();
+  });
+
+  it('a group that cannot be joined is skipped: unicast still arrives, no error', () => {
+    const net = double(false);
+    const received: UdpDatagram[] = [];
+    const errors: unknown[] = [];
+    const subscription = createUdpListen(net.open)({ protocol: 'pcp', port: 5350, group: '224.0.0.1' }).subscribe({ next: (d) => received.push(d), error: (e: unknown) => errors.push(e) });
+    net.deliver(Uint8Array.of(2, 128));
+    assert.deepEqual([received.length, errors.length], [1, 0]);
+    subscription.unsubscribe();
   });
 });
 

@@ -5,14 +5,16 @@
  * @packageDocumentation
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { catchError, defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable } from 'rxjs';
+import { catchError, defer, ignoreElements, map, merge, of, share, Subject, switchMap, tap, throwError, type Observable } from 'rxjs';
 import type { AddressFamily, MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { exponentialBackoff, type UdpEndpoint } from '../../transport/udp.js';
 import { mapAnswerError } from '../answer-check.js';
 // The NAT-PMP backend's public entry points: the fallback, and NAT-PMP's external address request.
 import { createPmpNat, pmp } from '../pmp/client.js';
+import { decodePmpAnnouncement } from '../pmp/codec.js';
 import {
+  announcementListener,
   answersOpcode,
   equalBytes,
   GatewayEpoch,
@@ -25,6 +27,7 @@ import {
 } from '../pmp-pcp-shared.js';
 import { NonceMemory } from './nonce-memory.js';
 import {
+  decodePcpAnnouncement,
   decodePcpResponse,
   encodePcpRequest,
   hexToNonce,
@@ -108,10 +111,15 @@ function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
 /**
  * Finds a PCP gateway: on subscribe, resolves the address (the one given, else the default
  * gateway), sends it a PCP ANNOUNCE, and emits one {@link Nat} of kind `'pcp'` named
- * `pcp(<ip>)`, then completes. Any PCP version-2 answer proves PCP is spoken (even an error
- * such as UNSUPP_OPCODE). An UNSUPP_VERSION answer, including a NAT-PMP gateway's 8-byte
+ * `pcp(<ip>)`, then completes. A PCP version-2 answer proves PCP is spoken, unless it is a
+ * refusal that means PCP will not map here: NOT_AUTHORIZED (2, also what a router with PCP
+ * "implemented but not enabled" answers), UNSUPP_OPCODE (4), NETWORK_FAILURE (7) or
+ * ADDRESS_MISMATCH (12) fail with a {@link GatewayError} carrying the code, the gateway and
+ * the error lifetime as `retryAfterSeconds`. Other errors (NO_RESOURCES, MALFORMED_REQUEST, …)
+ * still find the gateway. An UNSUPP_VERSION answer, including a NAT-PMP gateway's 8-byte
  * version-0 reply, falls back to {@link pmp} on the same port, so the Nat emitted is then of
- * kind `'pmp'` named `pmp(<ip>)`; with `fallbackToPmp: false` it is a {@link GatewayError}.
+ * kind `'pmp'` named `pmp(<ip>)` (and the NAT-PMP probe's refusals apply); with
+ * `fallbackToPmp: false` it is a {@link GatewayError}.
  *
  * Mappings carry their nonce in `grant.token` ({@link PcpMappingToken}): renewals (`previous`)
  * and the delete reuse it, as PCP servers require. A delete without a token uses the nonce of
@@ -123,7 +131,12 @@ function resolveOptions(options: PcpOptions): ResolvedPcpOptions {
  * gateway: reason `lifetime` (lifetime 0), `external-port` (port 0) or `external-address` (an
  * unspecified, loopback, link-local, multicast or reserved assigned address).
  * `grant.externalIp` is dotted IPv4 for an IPv4-mapped address, IPv6 text otherwise.
- * `resets$` emits when an epoch shows the gateway lost state (RFC 6887 §8.5).
+ * `resets$` emits when an epoch shows the gateway lost state (RFC 6887 §8.5), in a reply or in
+ * an announcement: while a mapping stream watches `resets$`, the Nat listens (option
+ * `announcements`, default 0.0.0.0:5350, group 224.0.0.1) for the gateway's unsolicited
+ * ANNOUNCE (RFC 6887 §14.1.3) and NAT-PMP address announcements (RFC 6886 §3.2.1), from the
+ * gateway's address only; a NAT-PMP announcement of another external address is a reset too.
+ * The mapping streams re-add at once.
  *
  * **IPv6** (RFC 6887 over IPv6; the Nat's `family` is `'ipv6'`): a gateway address with a colon,
  * or `options.family: 'ipv6'` without one (the IPv6 default router). A MAP then opens the
@@ -255,6 +268,32 @@ function matchPcpReply(opcode: number, expect: MapExpectation | undefined, bytes
   }
 }
 
+/**
+ * The answers to the discovery probe (ANNOUNCE) that mean "PCP will not map here", so `pcp()`
+ * fails instead of emitting a Nat (RFC 6887 §7.4):
+ * - NOT_AUTHORIZED (2): the server refuses this client, or PCP is implemented but not enabled;
+ *   a MAP gets the same answer.
+ * - UNSUPP_OPCODE (4): ANNOUNCE is PCP's base opcode (§14.1), the one every client sends
+ *   first; a server refusing it is no server to map with.
+ * - NETWORK_FAILURE (7): the gateway has no working uplink (no external address yet); the
+ *   NAT-PMP probe treats its NETWORK_FAILURE (3) the same way.
+ * - ADDRESS_MISMATCH (12): the client address in the header is not the datagram's source,
+ *   so there is another NAT between this host and the server (or `localAddress` is wrong);
+ *   every MAP would get it too.
+ *
+ * UNSUPP_VERSION (1) falls back to NAT-PMP (or fails when `fallbackToPmp` is false). Every
+ * other code still proves a PCP server that may map: MALFORMED_REQUEST (3), UNSUPP_OPTION (5),
+ * MALFORMED_OPTION (6) are about the request's form (the probe sends no options; MAP is another
+ * request), NO_RESOURCES (8) and the quota codes are short-lived, and unknown codes come from a
+ * newer server.
+ */
+const PCP_PROBE_REFUSALS: ReadonlySet<number> = new Set<number>([
+  PcpResultCode.NOT_AUTHORIZED,
+  PcpResultCode.UNSUPP_OPCODE,
+  PcpResultCode.NETWORK_FAILURE,
+  PcpResultCode.ADDRESS_MISMATCH,
+]);
+
 /** Errors a server raises before it can copy the opcode data (so no nonce to match). */
 const EARLY_ERRORS = new Set<number>([PcpResultCode.UNSUPP_VERSION, PcpResultCode.MALFORMED_REQUEST, PcpResultCode.UNSUPP_OPCODE]);
 
@@ -276,6 +315,8 @@ class PcpNat implements Nat {
   private pmpExternalIpError: unknown;
   /** The nonce of the last add sent per (protocol, internal port), answered or not: what a delete without token uses. */
   private readonly sentNonces = new NonceMemory();
+  /** The external address of the last MAP success or NAT-PMP announcement. */
+  private externalIpSeen: string | undefined;
 
   constructor(
     gateway: string,
@@ -288,24 +329,72 @@ class PcpNat implements Nat {
     this.endpoint = `${gateway}:${options.port}`;
     this.name = `pcp(${gateway})`;
     this.maxConcurrentRequests = options.maxConcurrentRequests;
-    this.resets$ = this.resets.asObservable();
     const now = (): number => options.scheduler.now();
     this.epoch = new GatewayEpoch(pcpEpochLost, now, () => this.resets.next());
     this.registry = new MappingRegistry(now);
-    this.pmpSide = this.family === 'ipv4' ? createPmpNat(gateway, { ...options.pmpOptions, timeoutMs: options.probeTimeoutMs }) : undefined;
+    // This Nat listens for announcements itself (both forms): the NAT-PMP side must not.
+    this.pmpSide = this.family === 'ipv4' ? createPmpNat(gateway, { ...options.pmpOptions, timeoutMs: options.probeTimeoutMs, announcements: false }) : undefined;
     // The external-address poll goes through the NAT-PMP side: the same server, the same epoch
     // (RFC 6887 Appendix A). A reset it sees is this gateway's reset.
     this.pmpSide?.resets$?.subscribe(() => this.resets.next());
+    // The announcement listener lives while someone (a mapping stream) watches resets$, and is
+    // shared by all of them; what it hears goes through the same epoch check as the replies.
+    this.resets$ = merge(
+      this.resets,
+      announcementListener(gateway, options, 'pcp').pipe(
+        tap((bytes) => this.announced(bytes)),
+        ignoreElements(),
+      ),
+    ).pipe(share());
   }
 
-  /** ANNOUNCE: `'pcp'` on any PCP answer but UNSUPP_VERSION. */
+  /**
+   * An announcement from the gateway: a PCP ANNOUNCE (RFC 6887 §14.1.3), or the NAT-PMP public
+   * address announcement a server speaking both sends (RFC 6886 §3.2.1; miniupnpd sends it on
+   * start). A reset when its epoch shows lost state (checked against this Nat's epoch: a server
+   * speaking both keeps one, RFC 6887 Appendix A), or when a NAT-PMP announcement names another
+   * external address than the last MAP response assigned. Anything else is logged and ignored.
+   */
+  private announced(bytes: Uint8Array): void {
+    const pmpForm = bytes[0] === 0 ? decodePmpAnnouncement(bytes) : undefined;
+    const announcement = pmpForm ?? decodePcpAnnouncement(bytes);
+    if (announcement instanceof ProtocolError) {
+      this.options.logger.debug('rxnat:pcp', `ignored a datagram from ${this.gateway} on the announcement port: ${announcement.message}`);
+      return;
+    }
+    const externalIp = pmpForm instanceof ProtocolError ? undefined : pmpForm?.externalIp;
+    this.options.logger.debug('rxnat:pcp', `announcement from ${this.gateway}: epoch ${announcement.epochSeconds}${externalIp ? `, external address ${externalIp}` : ''}`);
+    const previousIp = this.externalIpSeen;
+    if (externalIp !== undefined) this.externalIpSeen = externalIp;
+    if (this.epoch.observe(announcement.epochSeconds)) return;
+    if (externalIp !== undefined && previousIp !== undefined && previousIp !== externalIp) {
+      this.options.logger.debug('rxnat:pcp', `${this.gateway} announced a new external address ${externalIp} (was ${previousIp}): its mappings are gone`);
+      this.resets.next();
+    }
+  }
+
+  /**
+   * ANNOUNCE: `'unsupported-version'` on UNSUPP_VERSION (either form), a {@link GatewayError} on
+   * a refusal ({@link PCP_PROBE_REFUSALS}), `'pcp'` on any other PCP answer.
+   */
   probe(): Observable<ProbeOutcome> {
     return defer(() =>
       this.exchange(PcpOpcode.ANNOUNCE, undefined, (local) => ({ op: 'announce', lifetimeSeconds: 0, clientIp: local.address }), this.options.probeTimeoutMs, this.defaultSource),
     ).pipe(
       map(({ response }): ProbeOutcome => {
         if (response.op === 'pmp-unsupported-version') return 'unsupported-version';
-        return response.resultCode === PcpResultCode.UNSUPP_VERSION ? 'unsupported-version' : 'pcp';
+        if (response.resultCode === PcpResultCode.UNSUPP_VERSION) return 'unsupported-version';
+        if (PCP_PROBE_REFUSALS.has(response.resultCode)) {
+          throw new GatewayError({
+            protocol: 'pcp',
+            resultCode: response.resultCode,
+            resultName: pcpResultName(response.resultCode),
+            gateway: this.gateway,
+            retryAfterSeconds: response.lifetimeSeconds,
+            message: 'the discovery probe (ANNOUNCE) was refused: PCP will not map here',
+          });
+        }
+        return 'pcp';
       }),
     );
   }
@@ -365,6 +454,7 @@ class PcpNat implements Nat {
             token,
           };
           this.registry.set(grant, request.description, local.address, lifetimeSeconds);
+          this.externalIpSeen = answer.externalIp;
           return grant;
         }),
       );

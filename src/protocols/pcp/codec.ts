@@ -680,3 +680,37 @@ function checkInt(value: number, max: number, field: string): number {
   if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${field} must be an integer in 0-${max}, got ${value}`);
   return value;
 }
+
+/**
+ * What a PCP server announces, unsolicited, after it restarts or loses state (RFC 6887
+ * §14.1.3): an ANNOUNCE response with result SUCCESS, multicast to 224.0.0.1:5350 (ff02::1
+ * for IPv6) or unicast to a client.
+ *
+ * @example
+ * ```ts
+ * const announcement: PcpAnnouncement = { epochSeconds: 0 };
+ * ```
+ */
+export interface PcpAnnouncement {
+  readonly epochSeconds: number;
+}
+
+/**
+ * Decodes a PCP announcement (RFC 6887 §14.1.3): an ANNOUNCE response (reserved fields
+ * ignored, options allowed) with result SUCCESS. Anything else is a {@link ProtocolError}: the
+ * {@link decodePcpResponse} reasons, or `announcement` for another response or a non-success
+ * result.
+ *
+ * @example
+ * ```ts
+ * const announced = decodePcpAnnouncement(datagram);
+ * if (!(announced instanceof ProtocolError)) console.log('server epoch', announced.epochSeconds);
+ * ```
+ */
+export function decodePcpAnnouncement(bytes: Uint8Array): PcpAnnouncement | ProtocolError {
+  const response = decodePcpResponse(bytes, { reserved: 'ignore' });
+  if (response instanceof ProtocolError) return response;
+  if (response.op !== 'announce') return malformed('announcement', `a ${response.op} response is not an announcement`);
+  if (response.resultCode !== PcpResultCode.SUCCESS) return malformed('announcement', `an announcement with result ${response.resultCode}`);
+  return { epochSeconds: response.epochSeconds };
+}

@@ -3,12 +3,13 @@
  *
  * @packageDocumentation
  */
-import { defer, ignoreElements, map, of, Subject, switchMap, throwError, type Observable } from 'rxjs';
+import { catchError, defer, ignoreElements, map, merge, of, share, Subject, switchMap, tap, throwError, type Observable } from 'rxjs';
 import type { MappingGrant, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
 import { GatewayError, ProtocolError } from '../../errors.js';
 import { exponentialBackoff } from '../../transport/udp.js';
 import { externalAddressError, mapAnswerError } from '../answer-check.js';
 import {
+  announcementListener,
   GatewayEpoch,
   MappingRegistry,
   pcpOnlyAnswer,
@@ -17,7 +18,9 @@ import {
   type PortControlOptions,
   type ResolvedPortControlOptions,
 } from '../pmp-pcp-shared.js';
+import { decodePcpAnnouncement } from '../pcp/codec.js';
 import {
+  decodePmpAnnouncement,
   decodePmpResponse,
   encodePmpRequest,
   PMP_RESPONSE_BIT,
@@ -50,11 +53,18 @@ export type PmpOptions = PortControlOptions;
  *
  * Errors: {@link GatewayTimeoutError} (no answer within `probeTimeoutMs`),
  * {@link GatewayUnreachableError} (ICMP port unreachable: NAT-PMP not served there),
- * {@link GatewayError} (the gateway refused; a PCP-only gateway answers UNSUPPORTED_VERSION in
- * PCP form, reported as such), {@link DefaultGatewayError} (no gateway to ask).
+ * {@link GatewayError} (the gateway answered with a result other than success, with its code
+ * and the gateway: NOT_AUTHORIZED (2), NETWORK_FAILURE (3) and UNSUPPORTED_OPCODE (5) mean
+ * NAT-PMP will not map there, and the message says the probe was refused; a PCP-only gateway
+ * answers UNSUPPORTED_VERSION in PCP form, reported as such), {@link DefaultGatewayError} (no
+ * gateway to ask).
  *
  * The Nat's `resets$` emits when a reply's epoch shows the gateway lost its mappings
- * (RFC 6886 §3.6); `listMappings()` lists the mappings this Nat holds.
+ * (RFC 6886 §3.6), and when the gateway announces a reboot or a new external address
+ * (RFC 6886 §3.2.1, or in PCP form from a gateway speaking both; see the `announcements`
+ * option: while a mapping stream watches `resets$`,
+ * the Nat listens on 0.0.0.0:5350, group 224.0.0.1, for datagrams from the gateway's address);
+ * `listMappings()` lists the mappings this Nat holds.
  *
  * A success answer is a grant only when it can be one: `addMapping` fails with a
  * {@link ProtocolError} of reason `lifetime` (lifetime 0, a delete's answer) or `external-port`
@@ -139,6 +149,22 @@ function matchPmpReply(request: PmpRequest, bytes: Uint8Array): PmpReply | undef
   }
 }
 
+/**
+ * The answers to the discovery probe (the external address request) that mean "NAT-PMP will
+ * not map here" (RFC 6886 §3.5), so `pmp()` fails instead of emitting a Nat:
+ * - NOT_AUTHORIZED/REFUSED (2): the box supports NAT-PMP but the user turned mapping off
+ *   (what a router with the protocol "implemented but not enabled" answers).
+ * - NETWORK_FAILURE (3): the box has no working uplink (no DHCP lease, no external address);
+ *   nothing can be mapped until it has one.
+ * - UNSUPPORTED_OPCODE (5): a server refusing opcode 0, NAT-PMP's base request, is no NAT-PMP
+ *   server to map with.
+ *
+ * The probe fails on the other codes too (UNSUPPORTED_VERSION: not NAT-PMP version 0;
+ * OUT_OF_RESOURCES and unknown codes make no sense for an address request), as it always has;
+ * the three above also say in the error's message that the probe was refused.
+ */
+const PMP_PROBE_REFUSALS: ReadonlySet<number> = new Set<number>([PmpResultCode.NOT_AUTHORIZED, PmpResultCode.NETWORK_FAILURE, PmpResultCode.UNSUPPORTED_OPCODE]);
+
 /** The NAT-PMP {@link Nat}. */
 class PmpNat implements Nat {
   readonly kind = 'pmp' as const;
@@ -151,6 +177,8 @@ class PmpNat implements Nat {
   private readonly epoch: GatewayEpoch;
   private readonly registry: MappingRegistry;
   private readonly now: () => number;
+  /** The external address the gateway last reported (reply or announcement). */
+  private externalIpSeen: string | undefined;
 
   constructor(
     gateway: string,
@@ -160,19 +188,68 @@ class PmpNat implements Nat {
     this.endpoint = `${gateway}:${options.port}`;
     this.name = `pmp(${gateway})`;
     this.maxConcurrentRequests = options.maxConcurrentRequests;
-    this.resets$ = this.resets.asObservable();
     this.now = () => options.scheduler.now();
     this.epoch = new GatewayEpoch(pmpEpochLost, this.now, () => this.resets.next());
     this.registry = new MappingRegistry(this.now);
+    // The announcement listener lives while someone (a mapping stream) watches resets$, and is
+    // shared by all of them; what it hears goes through the same epoch check as the replies.
+    this.resets$ = merge(
+      this.resets,
+      announcementListener(gateway, options, 'pmp').pipe(
+        tap((bytes) => this.announced(bytes)),
+        ignoreElements(),
+      ),
+    ).pipe(share());
+  }
+
+  /**
+   * An announcement from the gateway: NAT-PMP's public address announcement (RFC 6886 §3.2.1),
+   * or the PCP ANNOUNCE of a gateway that speaks both (RFC 6887 §14.1.3: miniupnpd multicasts
+   * only that one when it starts; one server, one epoch, RFC 6887 Appendix A). A reset when its
+   * epoch shows lost state (as a reply's would), or when a NAT-PMP announcement names another
+   * external address than the gateway last reported (the mappings were made on the old one).
+   * Anything else is logged and ignored.
+   */
+  private announced(bytes: Uint8Array): void {
+    const pcpForm = bytes[0] === 2 ? decodePcpAnnouncement(bytes) : undefined;
+    const announcement = pcpForm ?? decodePmpAnnouncement(bytes);
+    if (announcement instanceof ProtocolError) {
+      this.options.logger.debug('rxnat:pmp', `ignored a datagram from ${this.gateway} on the announcement port: ${announcement.message}`);
+      return;
+    }
+    const externalIp = 'externalIp' in announcement && typeof announcement.externalIp === 'string' ? announcement.externalIp : undefined;
+    this.options.logger.debug('rxnat:pmp', `announcement from ${this.gateway}: epoch ${announcement.epochSeconds}${externalIp ? `, external address ${externalIp}` : ' (PCP form)'}`);
+    const previousIp = this.externalIpSeen;
+    if (externalIp !== undefined) this.externalIpSeen = externalIp;
+    if (this.epoch.observe(announcement.epochSeconds)) return;
+    if (externalIp !== undefined && previousIp !== undefined && previousIp !== externalIp) {
+      this.options.logger.debug('rxnat:pmp', `${this.gateway} announced a new external address ${externalIp} (was ${previousIp}): its mappings are gone`);
+      this.resets.next();
+    }
   }
 
   /**
    * The discovery probe: an external address request within `probeTimeoutMs`. Any success
    * answer proves NAT-PMP is spoken, even one reporting no usable external address (0.0.0.0
-   * while the WAN link is down): that is `externalIp()`'s error, not discovery's.
+   * while the WAN link is down): that is `externalIp()`'s error, not discovery's. Any other
+   * result fails it with a {@link GatewayError}; those of {@link PMP_PROBE_REFUSALS} say so.
    */
   probe(): Observable<string> {
-    return this.externalAddress(this.options.probeTimeoutMs, false);
+    return this.externalAddress(this.options.probeTimeoutMs, false).pipe(
+      catchError((error: unknown) => {
+        if (!(error instanceof GatewayError) || !PMP_PROBE_REFUSALS.has(error.resultCode)) return throwError(() => error);
+        return throwError(
+          () =>
+            new GatewayError({
+              protocol: 'pmp',
+              resultCode: error.resultCode,
+              resultName: error.resultName,
+              gateway: this.gateway,
+              message: 'the discovery probe (external address request) was refused: NAT-PMP will not map here',
+            }),
+        );
+      }),
+    );
   }
 
   addMapping(request: NatMappingRequest): Observable<MappingGrant> {
@@ -237,6 +314,7 @@ class PmpNat implements Nat {
     return defer(() => this.exchange({ op: 'external-address' }, timeoutMs)).pipe(
       map(({ response }) => {
         const ip = (response as PmpExternalAddressResponse).externalIp;
+        this.externalIpSeen = ip;
         const invalid = validate ? externalAddressError('pmp', ip, this.gateway, 'external address reply') : undefined;
         if (invalid !== undefined) throw invalid;
         return ip;

@@ -424,3 +424,37 @@ function checkInt(value: number, max: number, field: string): number {
   if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${field} must be an integer in 0-${max}, got ${value}`);
   return value;
 }
+
+/**
+ * What a NAT-PMP gateway announces, unsolicited, to 224.0.0.1:5350 after it boots, reboots or
+ * gets a new external address (RFC 6886 §3.2.1): the external address response's form.
+ *
+ * @example
+ * ```ts
+ * const announcement: PmpAnnouncement = { epochSeconds: 0, externalIp: '203.0.113.1' };
+ * ```
+ */
+export interface PmpAnnouncement {
+  readonly epochSeconds: number;
+  /** Dotted-quad IPv4 address. */
+  readonly externalIp: string;
+}
+
+/**
+ * Decodes a NAT-PMP announcement (RFC 6886 §3.2.1): a 12-byte external address response with
+ * result SUCCESS. Anything else is a {@link ProtocolError}: the {@link decodePmpResponse}
+ * reasons, or `announcement` for another response or a non-success result.
+ *
+ * @example
+ * ```ts
+ * const announced = decodePmpAnnouncement(datagram);
+ * if (!(announced instanceof ProtocolError)) console.log('gateway epoch', announced.epochSeconds);
+ * ```
+ */
+export function decodePmpAnnouncement(bytes: Uint8Array): PmpAnnouncement | ProtocolError {
+  const response = decodePmpResponse(bytes);
+  if (response instanceof ProtocolError) return response;
+  if (response.op !== 'external-address') return malformed('announcement', `a ${response.op} response is not an announcement`);
+  if (response.resultCode !== PmpResultCode.SUCCESS) return malformed('announcement', `an announcement with result ${response.resultCode}`);
+  return { epochSeconds: response.epochSeconds, externalIp: response.externalIp };
+}

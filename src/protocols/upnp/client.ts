@@ -18,6 +18,7 @@ import {
   mergeMap,
   Observable,
   of,
+  Subject,
   Subscription,
   switchMap,
   takeWhile,
@@ -25,6 +26,7 @@ import {
   throwError,
   toArray,
 } from 'rxjs';
+import { externalAddressProblem } from '../../core/address.js';
 import { priorityQueue } from '../../core/gateway-context.js';
 import { debugLogger, type Logger } from '../../core/logger.js';
 import type { MappingGrant, MappingProtocol, Nat, NatMappingRequest, PortMappingEntry } from '../../core/nat.js';
@@ -51,7 +53,7 @@ import {
   type SoapRequest,
   type StatusInfo,
 } from './soap.js';
-import { IGD_SEARCH_TARGETS, SSDP_PORT, usnDevice } from './ssdp.js';
+import { IGD_LEAD_SEARCH_TARGETS, IGD_SEARCH_TARGETS, SSDP_PORT, usnDevice } from './ssdp.js';
 
 /**
  * Options of {@link upnp}.
@@ -84,7 +86,10 @@ export interface UpnpOptions {
   readonly maxConcurrentRequests?: number;
   /** Largest HTTP response body accepted, in bytes. Default 262 144. */
   readonly maxBodyBytes?: number;
-  /** Delay between M-SEARCH rounds inside the window, in ms. Default `timeoutMs / 4`. */
+  /**
+   * Delay between M-SEARCH rounds inside the window, in ms. Default `timeoutMs / 4`. The rounds
+   * start at the latest after this long even while the lead search's answer is being checked.
+   */
   readonly ssdpRepeatIntervalMs?: number;
   /** MX of the M-SEARCH, in seconds. Default 1. */
   readonly mxSeconds?: number;
@@ -161,8 +166,12 @@ const CONFLICT_PORT_HIGH = 65534;
  * Finds a UPnP Internet Gateway Device and emits it as a {@link UpnpNat}, then completes. Cold:
  * each subscription searches anew; unsubscribing closes the SSDP socket and aborts HTTP requests.
  *
- * Without `descriptionUrl`, M-SEARCH for IGD:2, IGD:1, WANIPConnection:2/1 and WANPPPConnection:1
- * is sent to `ssdpTargets`, repeated inside `timeoutMs`. Every distinct gateway that answers is
+ * Without `descriptionUrl`, one M-SEARCH for IGD:1 (which IGDv2 devices answer too) goes at once
+ * to each unicast target (the default gateway, or the unicast `ssdpTargets`) alone; when no IGD
+ * answered it within {@link SSDP_WIDEN_AFTER_MS}, or what answered failed its check, rounds of
+ * M-SEARCH for IGD:2, IGD:1, WANIPConnection:2/1 and WANPPPConnection:1 go to every target (the
+ * multicast group too), repeated inside `timeoutMs`. Without a unicast target, the rounds start
+ * at once. Every distinct gateway that answers is
  * checked (description fetched over `http:` from the address that answered, never from a host a
  * LOCATION names instead; a connected WAN connection service whose control URL stays on that
  * host and port), and the first valid one is emitted at once (an IGDv1 waits only for IGDv2
@@ -229,6 +238,14 @@ export const MAX_CHECKED_SERVICES = 16;
  * the default gateway's own check failed.
  */
 export const PREFERRED_GRACE_MS = 300;
+/**
+ * How long the lead search (one M-SEARCH for IGD:1, unicast to each unicast target: the router on
+ * the default route) goes alone when no IGD answered it: then the full rounds start (every search
+ * target, to the multicast group too). They also start as soon as every gateway the lead found
+ * failed its check, and at `ssdpRepeatIntervalMs` at the latest. Below {@link PREFERRED_GRACE_MS},
+ * so an IGD elsewhere is still found within the grace the default gateway gets anyway.
+ */
+export const SSDP_WIDEN_AFTER_MS = 150;
 
 /**
  * Searches with SSDP and checks each distinct answering gateway; see {@link upnp}. An answer from
@@ -249,6 +266,19 @@ function discover(config: Config, targets: readonly SsdpTarget[], preferredAddre
     let held: { readonly nat: UpnpNat; readonly rank: number } | undefined;
     let lastError: Error | undefined;
     let settled = false;
+    // The lead search goes to the unicast targets alone; the full rounds start when it found
+    // nothing usable (see SSDP_WIDEN_AFTER_MS).
+    const leadTargets = targets.filter((t) => externalAddressProblem(t.address) !== 'multicast');
+    const leadAddresses = new Set(leadTargets.map((t) => t.address));
+    const widen$ = new Subject<void>();
+    let widened = leadTargets.length === 0;
+    let leadAnswered = false;
+    const widen = (): void => {
+      if (widened || settled) return;
+      widened = true;
+      widen$.next();
+    };
+    const widenTimer = widened ? undefined : config.transport.scheduler.schedule(() => (leadAnswered ? undefined : widen()), SSDP_WIDEN_AFTER_MS);
     // Without a default gateway to prefer, nothing is held back for it.
     let graceOver = preferredAddress === undefined;
     const grace = graceOver
@@ -267,6 +297,8 @@ function discover(config: Config, targets: readonly SsdpTarget[], preferredAddre
     };
     const check = (): void => {
       if (settled || running > 0 || waiting.length > 0) return;
+      // Nothing in hand from the lead's answers: search wider at once.
+      if (!held && searching && !widened && leadAnswered) widen();
       if (held && (graceOver || held.rank === 3)) settle(held.nat);
       else if (!searching) {
         settled = true;
@@ -339,6 +371,7 @@ function discover(config: Config, targets: readonly SsdpTarget[], preferredAddre
       seenLocations.add(location.href);
       if (device !== '') seenDevices.add(device);
       const isPreferred = from.address === preferredAddress;
+      if (!widened && leadAddresses.has(from.address)) leadAnswered = true;
       const entry = { href: location.href, rewriteOrigins, preferred: isPreferred };
       if (isPreferred) {
         preferredOpen += 1;
@@ -349,6 +382,7 @@ function discover(config: Config, targets: readonly SsdpTarget[], preferredAddre
     const searchOptions: SsdpSearchOptions = {
       targets,
       searchTargets: IGD_SEARCH_TARGETS,
+      ...(widened ? {} : { lead: { targets: leadTargets, searchTargets: IGD_LEAD_SEARCH_TARGETS }, widen: widen$ }),
       windowMs: config.timeoutMs,
       mxSeconds: config.mxSeconds,
       ...(config.ssdpRepeatIntervalMs !== undefined ? { repeatIntervalMs: config.ssdpRepeatIntervalMs } : {}),
@@ -369,6 +403,7 @@ function discover(config: Config, targets: readonly SsdpTarget[], preferredAddre
     return () => {
       settled = true;
       grace?.unsubscribe();
+      widenTimer?.unsubscribe();
       search.unsubscribe();
       probes.unsubscribe();
     };

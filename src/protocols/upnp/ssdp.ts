@@ -51,6 +51,20 @@ export const IGD_SEARCH_TARGETS: readonly string[] = [
 ];
 
 /**
+ * The search sent first, alone, to the router on the default route (unicast): IGD:1. Every
+ * IGD answers it, an IGDv2 too (UPnP Device Architecture 1.1 §1.3.2: a device answers searches
+ * for every version it supports, so IGD:2 devices answer IGD:1 searches; miniupnpc searches
+ * IGD:1 first for the same reason), and the description then tells the version. One M-SEARCH
+ * instead of ten: a router answers each in turn, and a mapping request waits behind them.
+ *
+ * @example
+ * ```ts
+ * encodeMSearch({ searchTarget: IGD_LEAD_SEARCH_TARGETS[0] });
+ * ```
+ */
+export const IGD_LEAD_SEARCH_TARGETS: readonly string[] = ['urn:schemas-upnp-org:device:InternetGatewayDevice:1'];
+
+/**
  * What an M-SEARCH asks.
  *
  * @example

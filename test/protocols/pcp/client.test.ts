@@ -153,6 +153,29 @@ describe('pcp() against the simulator over loopback', () => {
     assert.equal(nonces.size, 1, 'retransmissions carry the same nonce');
   });
 
+  it('a probe refused with NOT_AUTHORIZED, UNSUPP_OPCODE, NETWORK_FAILURE or ADDRESS_MISMATCH finds no PCP gateway', async () => {
+    for (const resultCode of [PcpResultCode.NOT_AUTHORIZED, PcpResultCode.UNSUPP_OPCODE, PcpResultCode.NETWORK_FAILURE, PcpResultCode.ADDRESS_MISMATCH]) {
+      // PCP "implemented but not enabled": every PCP request refused, NAT-PMP on the same port would still work.
+      server.faults.refuse = { resultCode, protocol: 'pcp', lifetimeSeconds: 45 };
+      await assert.rejects(firstValueFrom(pcp(HOST, options)), (error: unknown) => {
+        assert.ok(error instanceof GatewayError, `GatewayError for ${resultCode}`);
+        assert.deepEqual([error.protocol, error.resultCode, error.gateway, error.retryAfterSeconds], ['pcp', resultCode, HOST, 45]);
+        assert.match(error.message, /probe \(ANNOUNCE\) was refused: PCP will not map here/);
+        return true;
+      });
+    }
+    assert.equal(server.counters.byKind['pcp.announce'], 4, 'one ANNOUNCE each, no fallback to NAT-PMP');
+    assert.equal(server.counters.byKind['pmp.externalAddress'], 0);
+  });
+
+  it('a probe answered with another error (NO_RESOURCES, MALFORMED_REQUEST) still finds the gateway', async () => {
+    for (const resultCode of [PcpResultCode.NO_RESOURCES, PcpResultCode.MALFORMED_REQUEST]) {
+      server.faults.refuse = { resultCode, protocol: 'pcp', count: 1 };
+      const found = await firstValueFrom(pcp(HOST, options));
+      assert.equal(found.kind, 'pcp', `found despite ${resultCode}`);
+    }
+  });
+
   it('ECONNREFUSED ends the probe at once as GatewayUnreachableError', async () => {
     const port = await closedUdpPort(HOST);
     const started = Date.now();

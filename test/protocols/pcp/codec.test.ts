@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ProtocolError } from '../../../src/errors.js';
 import {
+  decodePcpAnnouncement,
   decodePcpRequest,
   decodePcpResponse,
   encodePcpErrorResponse,
@@ -348,5 +349,30 @@ describe('PCP codec: helpers', () => {
     assert.equal(pcpEpochLost(start, { epochSeconds: 3598, localMs: 0 }), true); // went back
     assert.equal(pcpEpochLost(start, { epochSeconds: 3610, localMs: 60_000 }), true); // server too slow
     assert.equal(pcpEpochLost(start, { epochSeconds: 7200, localMs: 60_000 }), true); // server too fast
+  });
+});
+
+describe('PCP codec: announcements (RFC 6887 §14.1.3)', () => {
+  it('an unsolicited ANNOUNCE gives its epoch', () => {
+    assert.deepEqual(decodePcpAnnouncement(pcpFixture('unsolicited-announce')), { epochSeconds: 1 });
+  });
+
+  it('reserved bits and options are ignored, as a client must', () => {
+    assert.deepEqual(decodePcpAnnouncement(with_(pcpFixture('unsolicited-announce'), 2, 0xff)), { epochSeconds: 1 });
+  });
+
+  it('anything else is a typed error: a MAP response, an error result, a request, a runt, NAT-PMP', () => {
+    assert.equal(reason(decodePcpAnnouncement(pcpFixture('map-response'))), 'announcement');
+    assert.equal(reason(decodePcpAnnouncement(with_(pcpFixture('unsolicited-announce'), 3, PcpResultCode.NOT_AUTHORIZED))), 'announcement');
+    assert.equal(reason(decodePcpAnnouncement(pcpFixture('announce-request'))), 'request');
+    assert.equal(reason(decodePcpAnnouncement(pcpFixture('unsolicited-announce').subarray(0, 1))), 'short');
+    assert.ok(decodePcpAnnouncement(Uint8Array.of(0, 128, 0, 0, 0, 0, 0, 3, 203, 0, 113, 9)) instanceof ProtocolError, 'a NAT-PMP announcement is not a PCP one');
+  });
+
+  it('never throws on any bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 1200 }), (bytes) => {
+      const decoded = decodePcpAnnouncement(bytes);
+      return decoded instanceof ProtocolError || typeof decoded.epochSeconds === 'number';
+    }));
   });
 });

@@ -159,6 +159,21 @@ describe('pmp() against the simulator over loopback', () => {
     assert.equal(server.counters.dropped, 2);
   });
 
+  it('a probe refused with NOT_AUTHORIZED, NETWORK_FAILURE or UNSUPPORTED_OPCODE finds no gateway and says so', async () => {
+    for (const resultCode of [2, 3, 5]) {
+      server.faults.refuse = { resultCode, protocol: 'pmp' };
+      await assert.rejects(firstValueFrom(pmp(HOST, options)), (error: unknown) => {
+        assert.ok(error instanceof GatewayError, `GatewayError for ${resultCode}`);
+        assert.deepEqual([error.protocol, error.resultCode, error.gateway], ['pmp', resultCode, HOST]);
+        assert.match(error.message, /probe \(external address request\) was refused: NAT-PMP will not map here/);
+        return true;
+      });
+    }
+    // Other codes fail the probe as before, without claiming a refusal.
+    server.faults.refuse = { resultCode: 4, protocol: 'pmp' };
+    await assert.rejects(firstValueFrom(pmp(HOST, options)), (error: unknown) => error instanceof GatewayError && error.resultCode === 4 && !/will not map/.test(error.message));
+  });
+
   it('ECONNREFUSED ends the probe at once as GatewayUnreachableError', async () => {
     const port = await closedUdpPort(HOST);
     const started = Date.now();

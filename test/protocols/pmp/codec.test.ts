@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ProtocolError } from '../../../src/errors.js';
 import {
+  decodePmpAnnouncement,
   decodePmpRequest,
   decodePmpResponse,
   encodePmpRequest,
@@ -152,5 +153,28 @@ describe('NAT-PMP codec: helpers', () => {
     assert.equal(pmpEpochLost(start, { epochSeconds: 3610, localMs: 60_000 }), true);
     // Small reordering within 2 s is tolerated.
     assert.equal(pmpEpochLost(start, { epochSeconds: 3599, localMs: 0 }), false);
+  });
+});
+
+describe('NAT-PMP codec: announcements (RFC 6886 §3.2.1)', () => {
+  it('a public address announcement gives the epoch and the external address', () => {
+    assert.deepEqual(decodePmpAnnouncement(pmpFixture('announcement')), { epochSeconds: 3, externalIp: '203.0.113.9' });
+  });
+
+  it('anything else is a typed error: a map response, an error result, the short form, a request, a runt', () => {
+    assert.equal(reason(decodePmpAnnouncement(pmpFixture('map-udp-response'))), 'announcement');
+    const refused = pmpFixture('announcement');
+    refused[3] = 3;
+    assert.equal(reason(decodePmpAnnouncement(refused)), 'announcement');
+    assert.equal(reason(decodePmpAnnouncement(pmpFixture('unsupported-version-response'))), 'announcement');
+    assert.equal(reason(decodePmpAnnouncement(pmpFixture('external-address-request'))), 'request');
+    assert.equal(reason(decodePmpAnnouncement(pmpFixture('announcement').subarray(0, 11))), 'short');
+  });
+
+  it('never throws on any bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      const decoded = decodePmpAnnouncement(bytes);
+      return decoded instanceof ProtocolError || typeof decoded.externalIp === 'string';
+    }));
   });
 });

@@ -5,9 +5,10 @@
  * code runs; only the sockets, the HTTP server and the clock are fakes.
  */
 import { beforeEach, describe, it } from 'node:test';
+import { throwError } from 'rxjs';
 import assert from 'node:assert/strict';
 import { GatewayTimeoutError, ProtocolError } from '../../../src/errors.js';
-import { upnp, type UpnpNat, type UpnpOptions } from '../../../src/protocols/upnp/client.js';
+import { SSDP_WIDEN_AFTER_MS, upnp, type UpnpNat, type UpnpOptions } from '../../../src/protocols/upnp/client.js';
 import { decodeSoapRequest, encodeSoapResponse } from '../../../src/protocols/upnp/soap.js';
 import { SSDP_MULTICAST_ADDRESS, SSDP_PORT } from '../../../src/protocols/upnp/ssdp.js';
 import { FakeNetwork, type HttpAnswer } from '../../support/fake-network.js';
@@ -52,6 +53,8 @@ describe('upnp() in virtual time', () => {
     });
   });
 
+  const searchTexts = (): { at: number; text: string }[] =>
+    net.sent.map((d) => ({ at: d.at, text: new TextDecoder().decode(d.data) })).filter((d) => d.text.startsWith('M-SEARCH'));
   const searches = (): { at: number; to: string }[] =>
     net.sent.filter((d) => new TextDecoder().decode(d.data).startsWith('M-SEARCH')).map((d) => ({ at: d.at, to: `${d.to.address}:${d.to.port}` }));
   const discover = (options: UpnpOptions = {}): { nat: () => UpnpNat | undefined; error: () => unknown; at: () => number } => {
@@ -76,7 +79,7 @@ describe('upnp() in virtual time', () => {
     return found.nat() ?? assert.fail(`no Nat: ${String(found.error())}`);
   };
 
-  it('searches the multicast group and the default gateway, in rounds every windowMs / 4, and fails with GatewayTimeoutError at the end of the window', () => {
+  it('searches the default gateway alone first (one IGD:1), then the multicast group and the gateway in rounds every windowMs / 4 from SSDP_WIDEN_AFTER_MS, and fails with GatewayTimeoutError at the end of the window', () => {
     ssdp.answering = false;
     const found = discover();
     clock.advance(1999);
@@ -85,15 +88,60 @@ describe('upnp() in virtual time', () => {
     assert.ok(found.error() instanceof GatewayTimeoutError, String(found.error()));
     assert.equal(found.at(), 2000);
     const sent = searches();
-    // Five search targets (IGD:2, IGD:1, WANIPConnection:2/1, WANPPPConnection:1) to each of two targets, per round.
-    assert.deepEqual([...new Set(sent.map((s) => s.at))], [0, 500, 1000, 1500]);
     assert.deepEqual(
-      sent.filter((s) => s.at === 0).map((s) => s.to),
+      sent.filter((s) => s.at === 0),
+      [{ at: 0, to: `${UNICAST.address}:${UNICAST.port}` }],
+      'the lead: one M-SEARCH, unicast to the default gateway',
+    );
+    assert.match(searchTexts().find((s) => s.at === 0)?.text ?? '', /\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n/);
+    // Then five search targets (IGD:2, IGD:1, WANIPConnection:2/1, WANPPPConnection:1) to each of two targets, per round.
+    assert.deepEqual([...new Set(sent.map((s) => s.at))], [0, SSDP_WIDEN_AFTER_MS, SSDP_WIDEN_AFTER_MS + 500, SSDP_WIDEN_AFTER_MS + 1000, SSDP_WIDEN_AFTER_MS + 1500]);
+    assert.deepEqual(
+      sent.filter((s) => s.at === SSDP_WIDEN_AFTER_MS).map((s) => s.to),
       [...Array(5).fill(`${MULTICAST.address}:${MULTICAST.port}`), ...Array(5).fill(`${UNICAST.address}:${UNICAST.port}`)],
     );
     clock.advance(10_000);
     assert.equal(searches().length, sent.length, 'no round after the window');
-    assert.equal(net.openSockets, 0, 'the SSDP socket is closed');
+    assert.equal(net.openSockets, 0, 'the SSDP sockets are closed');
+  });
+
+  it('a gateway found by the lead search: one M-SEARCH in all, nothing sent to the multicast group', () => {
+    // miniupnpd answers after ~53 ms; by then the full rounds would have sent ten.
+    const found = discover();
+    clock.advance(5000);
+    assert.equal(found.nat()?.gateway, DESCRIPTION_URL, String(found.error()));
+    assert.equal(found.at(), 53);
+    assert.deepEqual(searches(), [{ at: 0, to: `${UNICAST.address}:${UNICAST.port}` }]);
+    assert.equal(net.openSockets, 0);
+
+    // Without a default gateway (no unicast target) there is no lead: the rounds start at once.
+    ssdp.answering = false;
+    const before = net.sent.length;
+    const transport = { ...net.transport(GATEWAY), defaultGateway: () => throwError(() => new Error('no default route')) };
+    upnp({ transport }).subscribe({ error: () => undefined });
+    clock.advance(0);
+    assert.deepEqual(searches().slice(1), Array(5).fill({ at: 5000, to: `${MULTICAST.address}:${MULTICAST.port}` }));
+    assert.equal(net.sent.length - before, 5);
+    clock.advance(5000);
+  });
+
+  it('a gateway that answers the lead later than SSDP_WIDEN_AFTER_MS: still no rounds while its answer is being checked', () => {
+    ssdp.delayMs = 100;
+    soap.set('GetStatusInfo', { status: 200, body: encodeSoapResponse(SERVICE, 'GetStatusInfo', [['NewConnectionStatus', 'Connected']]), delayMs: 200 });
+    const found = discover();
+    clock.advance(5000);
+    assert.equal(found.at(), 300, String(found.error()));
+    assert.deepEqual(searches(), [{ at: 0, to: `${UNICAST.address}:${UNICAST.port}` }], 'no rounds sent to a router busy answering the check');
+  });
+
+  it('when the gateway the lead found fails its check, the rounds start at once (not at SSDP_WIDEN_AFTER_MS)', () => {
+    ssdp.delayMs = 5;
+    net.http((request) => (request.method === 'GET' ? { status: 500, body: '', delayMs: 10 } : { status: 500, body: '' }));
+    const found = discover();
+    clock.advance(15);
+    assert.deepEqual([...new Set(searches().map((s) => s.at))], [0, 15], 'widened the moment the description failed');
+    clock.advance(5000);
+    assert.ok(found.error() instanceof ProtocolError, String(found.error()));
   });
 
   it('resolves on the first valid answer, long before the window ends, and stops searching', () => {
@@ -104,8 +152,8 @@ describe('upnp() in virtual time', () => {
     assert.equal(found.at(), 53);
     assert.equal(found.nat()?.service.controlUrl, CONTROL_URL);
     assert.equal(found.nat()?.internalClient, net.clientAddress);
-    assert.deepEqual([...new Set(searches().map((s) => s.at))], [0], 'one round only');
-    assert.equal(net.httpLog.filter((r) => r.request.method === 'GET').length, 1, 'one gateway answering ten searches is fetched once');
+    assert.deepEqual([...new Set(searches().map((s) => s.at))], [0], 'the lead search only');
+    assert.equal(net.httpLog.filter((r) => r.request.method === 'GET').length, 1, 'fetched once');
     assert.equal(net.openSockets, 0);
   });
 

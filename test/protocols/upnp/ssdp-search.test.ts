@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { lastValueFrom, toArray } from 'rxjs';
+import { lastValueFrom, Subject, toArray } from 'rxjs';
 import { ssdpSearch } from '../../../src/protocols/upnp/ssdp-search.js';
 import { FakeNetwork } from '../../support/fake-network.js';
 import { VirtualClock } from '../../support/virtual-clock.js';
@@ -112,5 +112,52 @@ describe('ssdpSearch in virtual time', () => {
     assert.equal(net.openSockets, 0);
     clock.advance(10_000);
     assert.equal(net.sent.length, 2, 'no more rounds after unsubscribe');
+  });
+
+  describe('with a lead', () => {
+    const sent = (net: FakeNetwork): string[] => net.sent.map((d) => `${d.at} ${d.to.address} ${/\r\nST: (\S+)/.exec(new TextDecoder().decode(d.data))?.[1]}`);
+    const lead = { targets: [GATEWAY], searchTargets: ['igd:1'] };
+
+    it('sends the lead alone at once, then the rounds from widenAfterMs, and collects answers on both until the window ends', () => {
+      const { clock, net } = setup();
+      const answers: number[] = [];
+      let completedAt = -1;
+      ssdpSearch({ targets: [GROUP, GATEWAY], searchTargets: ['a', 'b'], windowMs: 400, repeatIntervalMs: 100, lead, widenAfterMs: 150 }, net.transport()).subscribe({
+        next: () => answers.push(clock.now()),
+        complete: () => (completedAt = clock.now()),
+      });
+      clock.advance(149);
+      assert.deepEqual(sent(net), ['0 192.168.77.1 igd:1'], 'the lead only');
+      clock.advance(1000);
+      assert.deepEqual(
+        sent(net),
+        ['0 192.168.77.1 igd:1', ...[150, 250, 350].flatMap((at) => [`${at} 239.255.255.250 a`, `${at} 239.255.255.250 b`, `${at} 192.168.77.1 a`, `${at} 192.168.77.1 b`])],
+      );
+      assert.deepEqual(answers, [5, 155, 155, 255, 255, 355, 355]);
+      assert.equal(completedAt, 400, 'the rounds end with the window, not windowMs after they started');
+      assert.equal(net.openSockets, 0);
+    });
+
+    it('starts the rounds as soon as widen emits', () => {
+      const { clock, net } = setup();
+      const widen = new Subject<void>();
+      ssdpSearch({ targets: [GATEWAY], searchTargets: ['a'], windowMs: 1000, repeatIntervalMs: 500, lead, widen }, net.transport()).subscribe();
+      clock.advance(30);
+      assert.deepEqual(sent(net), ['0 192.168.77.1 igd:1']);
+      widen.next();
+      widen.next();
+      clock.advance(1000);
+      assert.deepEqual(sent(net), ['0 192.168.77.1 igd:1', '30 192.168.77.1 a', '530 192.168.77.1 a'], 'widened once, at 30 ms; not again at widenAfterMs (500)');
+    });
+
+    it('unsubscribed before widenAfterMs: the rounds are never sent and every socket is closed', () => {
+      const { clock, net } = setup();
+      const subscription = ssdpSearch({ targets: [GROUP, GATEWAY], searchTargets: ['a', 'b', 'c'], windowMs: 2000, lead, widenAfterMs: 150 }, net.transport()).subscribe();
+      clock.advance(60);
+      subscription.unsubscribe();
+      assert.equal(net.openSockets, 0);
+      clock.advance(10_000);
+      assert.deepEqual(sent(net), ['0 192.168.77.1 igd:1']);
+    });
   });
 });
