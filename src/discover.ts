@@ -1,15 +1,16 @@
-import { asyncScheduler, defer, filter, forkJoin, race, ReplaySubject, switchMap, take, tap, timer, type Observable, type SchedulerLike } from 'rxjs';
-import type { GatewayRegistry } from './core/gateway-context.js';
+import { asyncScheduler, catchError, concat, defer, EMPTY, filter, forkJoin, merge, race, ReplaySubject, switchMap, take, tap, throwError, timer, type Observable, type SchedulerLike } from 'rxjs';
+import { protocolOf, type GatewayRegistry } from './core/gateway-context.js';
 import { unusableReason } from './core/unusable.js';
 import { followNetwork, type FollowNetworkOptions } from './follow-network.js';
 import { raceNats, type NatProbe } from './core/race-nats.js';
 import { debugLogger, type Logger } from './core/logger.js';
-import { GatewayUnreachableError } from './errors.js';
-import type { Nat } from './core/nat.js';
+import { GatewayUnreachableError, ProtocolError } from './errors.js';
+import type { AddressFamily, Nat } from './core/nat.js';
 import { pcp, type PcpOptions } from './protocols/pcp/client.js';
 import { pmp, type PmpOptions } from './protocols/pmp/client.js';
 import type { StunOptions } from './protocols/stun/client.js';
 import { upnp, type UpnpOptions } from './protocols/upnp/client.js';
+import { upnpPinhole, upnpPinholeVia, type UpnpPinholeOptions } from './protocols/upnp/firewall-client.js';
 
 /** The discovery backends rxnat has. */
 export type BackendName = 'pcp' | 'pmp' | 'upnp';
@@ -71,6 +72,24 @@ export interface DiscoverNatOptions {
    * process on Linux), or its options. Default `false`: one race, then complete.
    */
   readonly followNetwork?: boolean | FollowNetworkOptions;
+  /**
+   * Which family of mapping the NAT found is for. `'ipv4'` (the default): port forwarding
+   * through the NAT, the three backends above. `'ipv6'`: openings in the router's IPv6
+   * firewall, two contestants: `pcp` is PCP over IPv6 (to `gateway` when it is an IPv6 address,
+   * else the IPv6 default router), `upnp` is the IGD's WANIPv6FirewallControl:1 service
+   * ({@link DiscoverNatOptions.pinhole}); `pmp` has no IPv6 and is skipped. Either way, a NAT
+   * of the other family (from `probes`) does not win: it counts as that probe's failure, a
+   * {@link ProtocolError} of reason `family`.
+   */
+  readonly family?: AddressFamily;
+  /**
+   * The UPnP firewall contestant of `family: 'ipv6'`. With `descriptionUrl`: that description
+   * ({@link upnpPinhole}). Without: the first of the IGD found over IPv4 by `upnp()` (with
+   * {@link DiscoverNatOptions.upnp}), then {@link upnpPinholeVia} with these options (give
+   * `controlHost`, the router's IPv6 address, for miniupnpd, which takes pinholes over IPv6
+   * only), and an IPv6 M-SEARCH to `ssdpTargets` (default `[ff02::c]:1900`; `[]` skips it).
+   */
+  readonly pinhole?: UpnpPinholeOptions;
 }
 
 /**
@@ -83,10 +102,15 @@ export interface DiscoverNatOptions {
  * each subscription discovers anew. Fails with a `NoGatewayError` that lists why each backend
  * failed when none answers within `timeoutMs`.
  *
+ * With `family: 'ipv6'` it finds where IPv6 firewall openings are made instead: PCP over IPv6
+ * races the UPnP firewall service (see {@link DiscoverNatOptions.family}); the NAT found has
+ * `family: 'ipv6'`, for requests such as `{ protocol: 'tcp', internalPort: 8080, family: 'ipv6' }`.
+ *
  * @example
  * ```ts
  * import { discoverNat, mapPort } from 'rxnat';
  * mapPort(discoverNat(), { protocol: 'udp', internalPort: 4001 }).subscribe(console.log);
+ * mapPort(discoverNat({ family: 'ipv6' }), { protocol: 'udp', internalPort: 4001, family: 'ipv6' }).subscribe(console.log);
  * ```
  */
 export function discoverNat(options: DiscoverNatOptions = {}): Observable<Nat> {
@@ -94,7 +118,8 @@ export function discoverNat(options: DiscoverNatOptions = {}): Observable<Nat> {
   if (follow) {
     return followNetwork(
       (snapshot) => {
-        const router = once.gateway ?? snapshot.defaultGateway?.gateway;
+        // The watched route is IPv4's: IPv6 discovery finds its own router each time.
+        const router = once.gateway ?? (once.family === 'ipv6' ? undefined : snapshot.defaultGateway?.gateway);
         return discoverNat(router === undefined ? once : { ...once, gateway: router });
       },
       { ...(once.logger ? { logger: once.logger } : {}), ...(once.scheduler ? { scheduler: once.scheduler } : {}), ...(typeof follow === 'object' ? follow : {}) },
@@ -126,17 +151,76 @@ export function discoverNat(options: DiscoverNatOptions = {}): Observable<Nat> {
       const closed = ahead.length > 1 ? [portClosed] : [];
       return race(timer(UDP_HEAD_START_MS, scheduler), forkJoin(ahead.map((name) => failed[name].pipe(take(1)))), ...closed).pipe(take(1), switchMap(probe));
     };
-    const probes: NatProbe[] = backends.map((name) => {
-      switch (name) {
-        case 'pcp':
-          return { name, nat$: udpFirst(name, pcp(options.gateway, withDeadline(options.pcp))) };
-        case 'pmp':
-          return { name, nat$: udpFirst(name, after(['pcp'], () => pmp(options.gateway, withDeadline(options.pmp)))) };
-        case 'upnp':
-          // Its SSDP window is what is left of the race's deadline (unless given).
-          return { name, nat$: after(['pcp', 'pmp'], () => upnp({ timeoutMs: Math.max(1, timeoutMs - (scheduler.now() - start)), ...upnpOptions })) };
-      }
-    });
-    return raceNats([...probes, ...(options.probes ?? [])], timeoutMs, { logger: options.logger ?? debugLogger, scheduler, unusable });
+    const probes: NatProbe[] =
+      options.family === 'ipv6'
+        ? ipv6Probes(backends, options, withDeadline, (nat$) => udpFirst('pcp', nat$), (probe) => after(['pcp'], probe))
+        : backends.map((name) => {
+          switch (name) {
+            case 'pcp':
+              return { name, nat$: udpFirst(name, pcp(options.gateway, withDeadline(options.pcp))) };
+            case 'pmp':
+              return { name, nat$: udpFirst(name, after(['pcp'], () => pmp(options.gateway, withDeadline(options.pmp)))) };
+            case 'upnp':
+              // Its SSDP window is what is left of the race's deadline (unless given).
+              return { name, nat$: after(['pcp', 'pmp'], () => upnp({ timeoutMs: Math.max(1, timeoutMs - (scheduler.now() - start)), ...upnpOptions })) };
+          }
+        });
+    const extra = (options.probes ?? []).map((probe) => (options.family === undefined ? probe : { ...probe, nat$: ofFamily(probe.nat$, options.family) }));
+    return raceNats([...probes, ...extra], timeoutMs, { logger: options.logger ?? debugLogger, scheduler, unusable });
   });
+}
+
+/**
+ * The contestants of `family: 'ipv6'`: PCP over IPv6, and the UPnP firewall service (through
+ * the IGD found over IPv4, and over IPv6 SSDP) once PCP failed or had its head start; NAT-PMP
+ * has no IPv6.
+ */
+function ipv6Probes(
+  backends: readonly BackendName[],
+  options: DiscoverNatOptions,
+  withDeadline: <T extends { timeoutMs?: number }>(o: T | undefined) => T,
+  udpFirst: (nat$: Observable<Nat>) => Observable<Nat>,
+  afterPcp: (probe: () => Observable<Nat>) => Observable<Nat>,
+): NatProbe[] {
+  const probes: NatProbe[] = [];
+  if (backends.includes('pcp')) probes.push({ name: 'pcp', nat$: udpFirst(ofFamily(pcp(options.gateway, { ...withDeadline(options.pcp), family: 'ipv6' }), 'ipv6')) });
+  if (backends.includes('upnp')) {
+    const { descriptionUrl, ssdpTargets, timeoutMs: _window, ssdpRepeatIntervalMs: _repeat, mxSeconds: _mx, ...common } = options.pinhole ?? {};
+    const search = withDeadline(options.pinhole);
+    const viaIgd = upnp(withDeadline(options.upnp)).pipe(switchMap((igd) => upnpPinholeVia(igd, common)));
+    const nat$ =
+      descriptionUrl !== undefined
+        ? upnpPinhole(search)
+        : firstFound(ssdpTargets !== undefined && ssdpTargets.length === 0 ? [viaIgd] : [viaIgd, upnpPinhole(search)]);
+    // As over IPv4, the UPnP searches wait for PCP's head start.
+    probes.push({ name: 'upnp', nat$: afterPcp(() => nat$) });
+  }
+  return probes;
+}
+
+/** The first NAT any source finds; when none does, the error of the first source (in order). */
+function firstFound(sources: readonly Observable<Nat>[]): Observable<Nat> {
+  return defer(() => {
+    const errors: unknown[] = [];
+    const tried = sources.map((source, i) =>
+      source.pipe(
+        take(1),
+        catchError((error: unknown) => {
+          errors[i] = error;
+          return EMPTY;
+        }),
+      ),
+    );
+    return concat(merge(...tried), defer(() => throwError(() => errors.find((e) => e !== undefined)))).pipe(take(1));
+  });
+}
+
+/** `nat$`, where a NAT of another family is an error (reason `family`) instead of a win. */
+function ofFamily(nat$: Observable<Nat>, family: AddressFamily): Observable<Nat> {
+  return nat$.pipe(
+    filter((nat) => {
+      if ((nat.family ?? 'ipv4') === family) return true;
+      throw new ProtocolError(protocolOf(nat), 'family', `${nat.name} maps ${nat.family ?? 'ipv4'}, not ${family}`, nat.name);
+    }),
+  );
 }

@@ -13,6 +13,7 @@ export { debugLogger, enableDebug, silentLogger, type Logger } from './core/logg
 export { createGatewayRegistry, type GatewayRegistry } from './core/gateway-context.js';
 export { DEFAULT_LIFETIME_SECONDS } from './core/validate.js';
 export type {
+  AddressFamily,
   BackendKind,
   MappingGrant,
   MappingProtocol,
@@ -37,10 +38,26 @@ export type { HttpRequest, HttpResponse } from './transport/http.js';
 export type { TransportLogger } from './transport/logger.js';
 export { createTransport, nodeTransport, type Transport } from './transport/transport.js';
 export { upnp, type UpnpNat, type UpnpOptions } from './protocols/upnp/client.js';
+export {
+  MAX_PINHOLE_PROBES,
+  PINHOLE_SEARCH_TARGETS,
+  pinholeTokenOf,
+  SSDP_IPV6_LINK_LOCAL_TARGET,
+  upnpPinhole,
+  upnpPinholeVia,
+  type PinholeToken,
+  type UpnpPinholeCommonOptions,
+  type UpnpPinholeNat,
+  type UpnpPinholeOptions,
+} from './protocols/upnp/firewall-client.js';
+export { firewallControlService, WAN_IPV6_FIREWALL_CONTROL_1, type FirewallControlService } from './protocols/upnp/description.js';
+export { FIREWALL_ERROR_NAMES, firewallErrorName, type FirewallStatus, type PinholeFilter } from './protocols/upnp/firewall-soap.js';
 export { CloseTimeoutError, natService, type NatMapping, type NatService, type NatServiceOptions, type NewMappingOptions } from './facade/nat-service.js';
 export { natMap, type NatMapOptions } from './facade/nat-map.js';
 export { mappingStates, type MappingStatesOptions } from './facade/mapping-states.js';
 export { defaultGateway, clearDefaultGatewayCache, type DefaultGateway } from './transport/default-gateway.js';
+export { defaultIpv6Gateway, clearDefaultIpv6GatewayCache } from './transport/default-gateway6.js';
+export { globalIpv6Addresses, listGlobalIpv6Addresses, type InterfaceAddressInfo } from './transport/local-addresses.js';
 export {
   DefaultGatewayError,
   GatewayError,

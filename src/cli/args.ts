@@ -66,6 +66,12 @@ export interface NatOptions {
   readonly ssdpTargets: readonly { readonly address: string; readonly port: number }[];
   /** `--local-address`: local address to bind every socket to. */
   readonly localAddress: string | undefined;
+  /** `--ipv6`: IPv6 firewall openings (PCP over IPv6, UPnP pinholes) instead of IPv4 port forwarding. */
+  readonly ipv6?: boolean;
+  /** `--gateway6`: the IPv6 router PCP over IPv6 asks (with `--ipv6`). */
+  readonly gateway6?: string | undefined;
+  /** `--control-host`: the router's IPv6 address, where pinhole requests go when the IGD was found over IPv4. */
+  readonly controlHost?: string | undefined;
 }
 
 /**
@@ -113,7 +119,8 @@ export type ParsedArgs =
   | ({ readonly command: 'discover' } & CommonArgs)
   | ({ readonly command: 'ip' } & CommonArgs)
   | ({ readonly command: 'status' } & CommonArgs)
-  | ({ readonly command: 'list' } & CommonArgs)
+  /** `pinholes`: `--pinholes`, the IPv6 pinholes instead of the port-mapping table. */
+  | ({ readonly command: 'list'; readonly pinholes?: boolean } & CommonArgs)
   | ({
       readonly command: 'map';
       /** At least one; no protocol and internal port twice, no protocol and external port twice. */
@@ -126,6 +133,8 @@ export type ParsedArgs =
       readonly keepTrying: boolean;
       /** `--leave`: add, report, exit without deleting. */
       readonly leave: boolean;
+      /** `--internal-address`: with `--ipv6`, which of this host's IPv6 addresses to open. */
+      readonly internalAddress?: string | undefined;
     } & CommonArgs)
   | ({
       readonly command: 'unmap';
@@ -170,9 +179,13 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
       return { command };
     case 'discover':
     case 'ip':
-    case 'list':
       expectNoPositionals(`rxnat ${command} --nat pmp:192.168.1.1`);
       return { command, ...commonArgs(command, values) };
+    case 'list': {
+      expectNoPositionals(`rxnat ${command} --nat pmp:192.168.1.1`);
+      const pinholes = values.get('pinholes') === true;
+      return { command, ...commonArgs(command, values), ...(pinholes ? { pinholes, ipv6: true } : {}) };
+    }
     case 'status':
       expectNoPositionals('rxnat status --json');
       return { command, ...commonArgs(command, values) };
@@ -182,7 +195,9 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
       const keepTrying = values.get('keep-trying') === true;
       if (leave && durationSeconds !== undefined) throw new UsageError('map: --leave adds the mappings and exits at once: --duration does not go with it', command);
       if (leave && keepTrying) throw new UsageError('map: --leave adds the mappings once and exits: --keep-trying does not go with it', command);
+      const internalAddress = optional(values.get('internal-address'), (v) => ipv6AddressArg(command, '--internal-address', v));
       return {
+        ...(internalAddress !== undefined ? { internalAddress } : {}),
         command,
         mappings: mappingSpecs(positionals, optional(values.get('external-port'), (v) => portArg(command, '--external-port', v))),
         lifetimeSeconds: optional(values.get('lifetime'), (v) => integerArg(command, '--lifetime', v, 0, MAX_CLI_LIFETIME_SECONDS)),
@@ -398,7 +413,32 @@ function commonArgs(command: CommandName, values: Map<string, Value>): CommonArg
     pcpPort: optional(values.get('pcp-port'), (v) => portArg(command, '--pcp-port', v)) ?? pmpPort,
     ssdpTargets: (Array.isArray(targets) ? targets : []).map((t) => hostPortArg(command, '--ssdp-target', t)),
     localAddress: optional(values.get('local-address'), (v) => ipArg(command, '--local-address', v)),
+    // --internal-address names an IPv6 address: it implies --ipv6.
+    ...(values.get('ipv6') === true || values.has('internal-address') ? { ipv6: true } : {}),
+    ...optionalEntry('gateway6', optional(values.get('gateway6'), (v) => ipv6RouterArg(command, '--gateway6', v))),
+    ...optionalEntry('controlHost', optional(values.get('control-host'), (v) => ipv6AddressArg(command, '--control-host', v))),
   };
+}
+
+function optionalEntry<K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
+}
+
+/** An IPv6 router address (brackets allowed), with a zone when link-local (`fe80::1%eth0`). */
+function ipv6RouterArg(command: CommandName, name: string, text: string): string {
+  const bare = text.replace(/^\[(.*)\]$/, '$1');
+  const [address = '', zone] = bare.split('%');
+  if (!address.includes(':') || !isIpAddress(address) || (zone !== undefined && !/^[0-9A-Za-z._-]{1,64}$/.test(zone))) {
+    throw new UsageError(`${command}: ${name} must be an IPv6 address (a link-local one with its zone, as in fe80::1%eth0), not "${text}"`, command);
+  }
+  return bare;
+}
+
+/** An IPv6 address (brackets allowed), without zone. */
+function ipv6AddressArg(command: CommandName, name: string, text: string): string {
+  const bare = text.replace(/^\[(.*)\]$/, '$1');
+  if (!bare.includes(':') || !isIpAddress(bare)) throw new UsageError(`${command}: ${name} must be an IPv6 address, not "${text}"`, command);
+  return bare;
 }
 
 function stringValue(value: Value | undefined): string | undefined {

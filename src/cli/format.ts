@@ -199,7 +199,7 @@ export function unmapCommandFor(d: Pick<UnconfirmedDelete, 'protocol' | 'interna
  */
 export function stateLine(state: MappingState, event: MappingEvent): string {
   const label = EVENT_LABELS[event].padEnd(10);
-  const what = `${state.protocol} ${state.externalIp ?? '?'}:${state.externalPort || '?'} -> local :${state.internalPort}`;
+  const what = `${state.protocol} ${hostOf(state.externalIp)}:${state.externalPort || '?'} -> local :${state.internalPort}`;
   const via = state.backend ? `via ${state.backend}` : 'looking for a gateway';
   switch (state.status) {
     case 'mapping':
@@ -237,7 +237,7 @@ const EVENT_LABELS: Record<MappingEvent, string> = {
  * ```
  */
 export function deletedLine(lastMapped: MappingState): string {
-  return `${'unmapped'.padEnd(10)} deleted ${lastMapped.protocol} ${lastMapped.externalIp ?? '?'}:${lastMapped.externalPort} on ${lastMapped.backend ?? 'the gateway'}`;
+  return `${'unmapped'.padEnd(10)} deleted ${lastMapped.protocol} ${hostOf(lastMapped.externalIp)}:${lastMapped.externalPort} on ${lastMapped.backend ?? 'the gateway'}`;
 }
 
 /**
@@ -249,7 +249,7 @@ export function deletedLine(lastMapped: MappingState): string {
  * ```
  */
 export function unconfirmedDeleteLine(lastMapped: MappingState): string {
-  return `${'unmapped'.padEnd(10)} delete not confirmed: ${lastMapped.protocol} ${lastMapped.externalIp ?? '?'}:${lastMapped.externalPort} on ${lastMapped.backend ?? 'the gateway'} may still be mapped`;
+  return `${'unmapped'.padEnd(10)} delete not confirmed: ${lastMapped.protocol} ${hostOf(lastMapped.externalIp)}:${lastMapped.externalPort} on ${lastMapped.backend ?? 'the gateway'} may still be mapped`;
 }
 
 /**
@@ -381,4 +381,17 @@ export function progress(stream: Output, label: string): () => void {
     clearInterval(timer);
     stream.write('\r\x1b[K');
   };
+}
+
+/**
+ * An address as the host part of `host:port`: an IPv6 address in brackets, `?` when unknown.
+ *
+ * @example
+ * ```ts
+ * hostOf('2001:db8::10'); // '[2001:db8::10]'
+ * ```
+ */
+export function hostOf(ip: string | null | undefined): string {
+  if (ip === null || ip === undefined) return '?';
+  return ip.includes(':') ? `[${ip}]` : ip;
 }

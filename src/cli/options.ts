@@ -96,6 +96,10 @@ const NAT_OPTION: OptionSpec = {
     'upnp:<URL>           UPnP at that device description, no SSDP',
     'pmp[:IP]             NAT-PMP at IP (default: the default gateway)',
     'pcp[:IP]             PCP at IP (default: the default gateway)',
+    'any6[:IPv6]          IPv6 firewall openings: PCP over IPv6 and UPnP pinholes raced',
+    'pcp6[:IPv6]          PCP over IPv6 (default: the IPv6 default router)',
+    'pinhole[:<URL>]      UPnP IPv6 pinholes (WANIPv6FirewallControl), also upnp6',
+    'IPv6 addresses may be bracketed; a link-local one needs its zone: pcp:[fe80::1%eth0]',
     'extip:IP             no gateway: reachable on IP, ports forwarded by hand',
     'stun[:HOST[:PORT]]   no gateway: the address a STUN server sees, ports by hand',
     "go-ethereum's aliases work too: auto, on, natpmp, nat-pmp, ip:IP",
@@ -113,6 +117,11 @@ const TIMEOUT_OPTION: OptionSpec = {
 
 const JSON_OPTION: OptionSpec = { name: 'json', description: 'machine-readable output on stdout' };
 
+const IPV6_OPTION: OptionSpec = {
+  name: 'ipv6',
+  description: "IPv6: open the router's IPv6 firewall for this host (PCP over IPv6, UPnP pinholes) instead of forwarding an IPv4 port; --nat any races both, pcp and upnp take their IPv6 form, pmp has none",
+};
+
 const TESTING_GROUP: OptionGroup = {
   title: 'Testing and lab options (point rxnat at a simulator or a lab router)',
   inUsage: false,
@@ -121,7 +130,9 @@ const TESTING_GROUP: OptionGroup = {
     { name: 'pmp-port', value: 'N', default: '5351', description: 'NAT-PMP server port', example: '15351' },
     { name: 'pcp-port', value: 'N', default: '--pmp-port, else 5351', description: 'PCP server port', example: '15352' },
     { name: 'ssdp-target', value: 'IP:PORT', multiple: true, description: 'send UPnP M-SEARCH here instead of multicast (repeatable)', example: '127.0.0.1:1900' },
-    { name: 'local-address', value: 'IP', description: 'bind every socket to this local address', example: '127.0.0.1' },
+    { name: 'local-address', value: 'IP', description: 'bind every socket to this local address (with --ipv6: an IPv6 one binds the IPv6 sockets only)', example: '127.0.0.1' },
+    { name: 'gateway6', value: 'IPv6', default: 'the IPv6 default route\'s router', description: 'with --ipv6: the router PCP over IPv6 asks', example: '::1' },
+    { name: 'control-host', value: 'IPv6', description: "with --ipv6: send pinhole requests to the router at this IPv6 address (miniupnpd takes them over IPv6 only) when the IGD was found over IPv4", example: '::1' },
     { name: 'request-timeout', value: 'MS', default: "the backend's own", description: 'deadline of each request after discovery', example: '900' },
   ],
 };
@@ -130,7 +141,7 @@ const gatewayGroup = (...options: OptionSpec[]): OptionGroup => ({ title: 'Gatew
 const helpGroup: OptionGroup = { title: 'Help', inUsage: false, options: [HELP_OPTION] };
 
 /** The option groups of the commands that talk to a gateway through `--nat`. */
-const NAT_GROUPS: readonly OptionGroup[] = [gatewayGroup(NAT_OPTION, TIMEOUT_OPTION, JSON_OPTION), TESTING_GROUP, helpGroup];
+const NAT_GROUPS: readonly OptionGroup[] = [gatewayGroup(NAT_OPTION, IPV6_OPTION, TIMEOUT_OPTION, JSON_OPTION), TESTING_GROUP, helpGroup];
 
 /**
  * Longest `--lifetime`: 7 days, IGDv2's maximum lease. (Longer leases would also put the renewal
@@ -181,9 +192,15 @@ that can map ports, the external address and whether another NAT sits upstream (
 PCP is probed without its NAT-PMP fallback, so a NAT-PMP-only gateway shows as a PCP error.
 Exit 0 when at least one protocol found a gateway, else 1. With --json: one object with
 gateway, protocols (pcp, pmp, upnp: status, name, gateway, externalIp, elapsedMs, error),
-portMapping, externalIp and doubleNat.`,
+portMapping, externalIp and doubleNat. With --ipv6 also an IPv6 line (ipv6 in JSON: status,
+name, backend, gateway, elapsedMs, error): who opens the IPv6 firewall, PCP over IPv6 or UPnP
+pinholes, whichever answers first.`,
     groups: [
-      gatewayGroup({ ...TIMEOUT_OPTION, default: '3000', description: "deadline of each protocol's probe" }, JSON_OPTION),
+      gatewayGroup(
+        { ...TIMEOUT_OPTION, default: '3000', description: "deadline of each protocol's probe" },
+        { name: 'ipv6', description: 'also probe IPv6 firewall openings (PCP over IPv6 and UPnP pinholes, raced) and print them as one more line' },
+        JSON_OPTION,
+      ),
       TESTING_GROUP,
       helpGroup,
     ],
@@ -228,6 +245,7 @@ with leaseEndsAtMs, leaseEndsAt, unmap (the command that removes it, null for PC
           { name: 'leave', description: 'add the mappings, print their leases and how to remove them, exit without deleting' },
           { name: 'keep-trying', default: 'exit 1', description: 'keep retrying when a mapping cannot be made' },
           { name: 'external-port', value: 'N', default: 'the internal port', description: 'external port to ask for, with one mapping (same as tcp 8080:N); the gateway may grant another, which is printed', example: '14001' },
+          { name: 'internal-address', value: 'IPv6', default: 'the address facing the router', description: 'which of this host\'s IPv6 addresses to open (global or unique-local; implies --ipv6)', example: '2001:db8::10' },
         ],
       },
       ...NAT_GROUPS,
@@ -266,8 +284,22 @@ NAT-PMP wins discovery, rxnat reads the table through UPnP instead; if no UPnP g
 answers, or with --nat pmp or pcp, it shows only the mappings this process holds, which for
 a fresh rxnat process is none. With --json: one object with source (router or process),
 backend and gateway (where the table was read), discovered (the winner of discovery),
-complete, note and mappings.`,
-    groups: NAT_GROUPS,
+complete, note and mappings.
+
+With --pinholes: the router's IPv6 firewall service instead (UPnP WANIPv6FirewallControl).
+That service has no action that lists pinholes, so no tool can show the router's pinholes
+through it: rxnat says whether the firewall is on and lets pinholes in (GetFirewallStatus) and
+shows the pinholes this process holds (none for a fresh rxnat). With --json: source
+(process), backend, gateway, firewallStatus (firewallEnabled, inboundPinholeAllowed),
+complete (false), note and pinholes.`,
+    groups: [
+      {
+        title: 'Options',
+        inUsage: true,
+        options: [{ name: 'pinholes', description: "the IPv6 firewall's pinholes (UPnP WANIPv6FirewallControl) instead of the port-mapping table" }],
+      },
+      ...NAT_GROUPS,
+    ],
   },
   demo: {
     name: 'demo',

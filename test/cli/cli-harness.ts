@@ -29,9 +29,20 @@ export function assertLoopbackOnly(args: readonly string[]): void {
   const loopbackOnly = (texts: readonly string[]): boolean => texts.length > 0 && texts.every((t) => /^127\.\d+\.\d+\.\d+$/.test(t.split(':')[0]!));
   if (command === 'status') {
     // status probes PCP and NAT-PMP at --gateway (else the default route's router) and UPnP at
-    // --ssdp-target (else multicast): all three must be given, on loopback.
-    const ok = loopbackOnly(value('--gateway')) && loopbackOnly(value('--ssdp-target')) && loopbackOnly(value('--local-address')) && !args.some((a) => a.includes('='));
+    // --ssdp-target (else multicast): all three must be given, on loopback. With --ipv6, PCP over
+    // IPv6 asks --gateway6 (else the IPv6 default router): ::1 too, and the targets may be [::1].
+    const ipv6 = args.includes('--ipv6');
+    const v6Loopback = (texts: readonly string[]): boolean => texts.length > 0 && texts.every((t) => t === '::1' || t === '[::1]');
+    const targetsOk = ipv6
+      ? value('--ssdp-target').length > 0 && value('--ssdp-target').every((t) => /^127\.\d+\.\d+\.\d+:\d+$/.test(t) || /^\[::1\]:\d+$/.test(t))
+      : loopbackOnly(value('--ssdp-target'));
+    const ipv6Ok = !ipv6 || (v6Loopback(value('--gateway6')) && value('--control-host').every((t) => t === '::1'));
+    const ok = loopbackOnly(value('--gateway')) && targetsOk && ipv6Ok && loopbackOnly(value('--local-address')) && !args.some((a) => a.includes('='));
     if (!ok) throw new Error(`test safety: status needs loopback --gateway, --ssdp-target and --local-address: ${JSON.stringify(args)}`);
+    return;
+  }
+  if (isIpv6CommandLine(args)) {
+    assertIpv6LoopbackOnly(args, value);
     return;
   }
   if (args.some((a) => a.startsWith('--nat=') || a.startsWith('--gateway=') || a.startsWith('--ssdp-target='))) {
@@ -57,6 +68,58 @@ export function assertLoopbackOnly(args: readonly string[]): void {
       (mechanism === 'stun' && /^127\.\d+\.\d+\.\d+:\d+$/.test(argument)) ||
       (['any', 'auto', 'on'].includes(mechanism) && argument === '' && gateways.length === 1 && loopback(gateways[0]!) && targets.length > 0 && targets.every((t) => loopback(t.split(':')[0]!))));
   if (!ok) throw new Error(`test safety: this command line could leave loopback: ${JSON.stringify(args)}`);
+}
+
+const IPV6_MECHANISMS = new Set(['any6', 'pcp6', 'pinhole', 'upnp6']);
+
+/** Whether a command line asks for IPv6 openings (`--ipv6`, `--internal-address`, `--pinholes` or an IPv6 spec). */
+function isIpv6CommandLine(args: readonly string[]): boolean {
+  const nat = args.flatMap((a, i) => (a === '--nat' && args[i + 1] !== undefined ? [args[i + 1]!.toLowerCase()] : []));
+  return args.includes('--ipv6') || args.includes('--internal-address') || args.includes('--pinholes') || nat.some((n) => IPV6_MECHANISMS.has(n.split(':')[0]!) || n.includes('['));
+}
+
+/**
+ * The IPv6 rules: everything on loopback (127.0.0.0/8 or ::1). PCP over IPv6 needs `--gateway ::1`
+ * (else the host's IPv6 default router is asked) unless the spec is pinholes only or names
+ * `[::1]`; SSDP needs explicit loopback targets (with targets given, no IPv6 multicast is sent)
+ * unless the spec names a loopback description URL; `--control-host` must be ::1.
+ */
+function assertIpv6LoopbackOnly(args: readonly string[], value: (name: string) => string[]): void {
+  const loopback = (text: string): boolean => /^127\.\d+\.\d+\.\d+$/.test(text) || /^\[?::1\]?$/.test(text);
+  const targetHost = (t: string): string => t.replace(/:\d+$/, '');
+  if (args.some((a) => a.includes('='))) throw new Error(`test safety: give options as two words: ${JSON.stringify(args)}`);
+  const nat = value('--nat');
+  if (nat.length !== 1) throw new Error(`test safety: give exactly one explicit --nat (got ${JSON.stringify(args)})`);
+  const spec = nat[0]!.toLowerCase();
+  const colon = spec.indexOf(':');
+  const mechanism = colon < 0 ? spec : spec.slice(0, colon);
+  const argument = colon < 0 ? '' : spec.slice(colon + 1);
+  const gateways = value('--gateway');
+  const targets = value('--ssdp-target');
+  const urlOk = /^http:\/\/(127\.\d+\.\d+\.\d+|\[::1\]):\d+\//.test(argument);
+  const pinholesOnly = ['pinhole', 'upnp6', 'upnp'].includes(mechanism) || args.includes('--pinholes');
+  const pcpOk = pinholesOnly || (argument !== '' ? loopback(argument) : gateways.length === 1 && loopback(gateways[0]!));
+  const ssdpOk = urlOk || (['pcp', 'pcp6', 'pmp'].includes(mechanism) && !args.includes('--pinholes')) || (targets.length > 0 && targets.every((t) => loopback(targetHost(t))));
+  const ok =
+    ['any', 'any6', 'pcp', 'pcp6', 'upnp', 'pinhole', 'upnp6', 'pmp', 'extip'].includes(mechanism) &&
+    value('--local-address').every(loopback) &&
+    value('--control-host').every(loopback) &&
+    gateways.every(loopback) &&
+    pcpOk &&
+    ssdpOk;
+  if (!ok) throw new Error(`test safety: this IPv6 command line could leave loopback: ${JSON.stringify(args)}`);
+}
+
+/** The CLI options that point IPv6 discovery at `sim` (started with `ipv6: true`) on loopback only. */
+export function simArgsIpv6(sim: GatewaySimulator): string[] {
+  return [
+    '--gateway', '::1',
+    '--pcp-port', String(sim.pcp6!.port),
+    '--ssdp-target', `${sim.ssdpTarget.address}:${sim.ssdpTarget.port}`,
+    '--ssdp-target', `[::1]:${sim.upnp6!.ssdpPort}`,
+    '--local-address', '::1',
+    '--control-host', '::1',
+  ];
 }
 
 /** A running CLI process, its output collected. */

@@ -14,6 +14,7 @@ import { parseNatSpec, type NatSpec } from '../../nat-spec.js';
 import type { PcpOptions } from '../../protocols/pcp/client.js';
 import type { PmpOptions } from '../../protocols/pmp/client.js';
 import type { UpnpOptions } from '../../protocols/upnp/client.js';
+import type { UpnpPinholeOptions } from '../../protocols/upnp/firewall-client.js';
 import { UsageError, type CommandName, type NatOptions } from '../args.js';
 import { progress, type Output } from '../format.js';
 
@@ -68,13 +69,51 @@ export function natSourceOptions(options: NatOptions, logger: Logger): DiscoverN
     ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
   };
   const pcp: PcpOptions = udp(options.pcpPort);
-  return {
+  const common: DiscoverNatOptions = {
     pmp: udp(options.pmpPort),
     pcp,
     upnp,
     logger,
     ...(options.gateway !== undefined ? { gateway: options.gateway } : {}),
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+  };
+  return options.ipv6 === true ? ipv6SourceOptions(options, common) : common;
+}
+
+/**
+ * `--ipv6`: discovery of IPv6 openings. A local address binds the sockets of its own family
+ * only (PCP over IPv6 and the pinholes, or the IPv4 IGD search); the SSDP targets are split the
+ * same way, and once any target is given, IPv6 SSDP goes to the IPv6 ones only (none: no IPv6
+ * search), as the IPv4 search goes to its targets instead of multicast.
+ */
+function ipv6SourceOptions(options: NatOptions, common: DiscoverNatOptions): DiscoverNatOptions {
+  const v6 = (address: string | undefined): boolean => address?.includes(':') === true;
+  const local6 = v6(options.localAddress) ? { localAddress: options.localAddress! } : {};
+  const { localAddress: _local, ...upnpRest } = common.upnp ?? {};
+  const { localAddress: _pcpLocal, ...pcpRest } = common.pcp ?? {};
+  const targets6 = options.ssdpTargets.filter((t) => v6(t.address));
+  const targets4 = options.ssdpTargets.filter((t) => !v6(t.address));
+  const pinhole: UpnpPinholeOptions = {
+    ...local6,
+    ...(options.controlHost !== undefined ? { controlHost: options.controlHost } : {}),
+    ...(options.ssdpTargets.length > 0 ? { ssdpTargets: targets6 } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+  };
+  // The IPv6 router: --gateway6, else --gateway when it is IPv6, else the IPv6 default router.
+  const { gateway: _gateway, ...rest } = common;
+  const gateway = options.gateway6 ?? (v6(options.gateway) ? options.gateway : undefined);
+  return {
+    ...rest,
+    ...(gateway !== undefined ? { gateway } : {}),
+    family: 'ipv6',
+    pcp: { ...pcpRest, ...local6 },
+    upnp: {
+      ...upnpRest,
+      ...(options.localAddress !== undefined && !v6(options.localAddress) ? { localAddress: options.localAddress } : {}),
+      ...(options.ssdpTargets.length > 0 ? { ssdpTargets: targets4 } : {}),
+    },
+    pinhole,
   };
 }
 
@@ -101,16 +140,44 @@ export async function loadNatSource(command: CommandName, options: NatOptions, i
     throw new UsageError(`--nat ${options.nat} turns NAT traversal off; give a mechanism such as any, upnp, pmp or pcp`, command);
   }
   cliLog(io, `NAT source for ${command}`, { spec: options.nat });
+  if (options.ipv6 === true) spec = ipv6Spec(spec, options.nat, command);
   // `map` runs until stopped: it follows the network (a new route or address rediscovers).
   const base = natSourceOptions(options, io.logger);
   return backendOf(spec, command === 'map' ? { ...base, followNetwork: true } : base);
+}
+
+/** The IPv6 form of a spec under `--ipv6`: any and pcp over IPv6, upnp as pinholes; the rest have none. */
+function ipv6Spec(spec: Exclude<NatSpec, { mechanism: 'none' }>, text: string, command: CommandName): Exclude<NatSpec, { mechanism: 'none' }> {
+  switch (spec.mechanism) {
+    case 'any':
+    case 'pcp':
+      if (spec.gateway !== undefined && !spec.gateway.includes(':')) {
+        throw new UsageError(`--nat ${text} names an IPv4 router: with --ipv6, give its IPv6 address (as in --nat pcp:[fe80::1%eth0]) or none`, command);
+      }
+      return { ...spec, family: 'ipv6' };
+    case 'upnp':
+      if (spec.gateway !== undefined) throw new UsageError(`--nat ${text}: with --ipv6, UPnP pinholes take a description URL (--nat pinhole:<URL>) or nothing`, command);
+      return spec.descriptionUrl === undefined ? { mechanism: 'pinhole' } : { mechanism: 'pinhole', descriptionUrl: spec.descriptionUrl };
+    case 'pinhole':
+      return spec;
+    default:
+      throw new UsageError(`--nat ${text} has no IPv6 form: with --ipv6 use any, pcp, upnp or pinhole (NAT-PMP is IPv4 only)`, command);
+  }
 }
 
 /** Imports the module of the backend `spec` names and builds its NAT source. */
 async function backendOf(spec: Exclude<NatSpec, { mechanism: 'none' }>, options: DiscoverNatOptions): Promise<Observable<Nat>> {
   switch (spec.mechanism) {
     case 'any':
-      return (await import('../../discover.js')).discoverNat(spec.gateway === undefined ? options : { ...options, gateway: spec.gateway });
+      return (await import('../../discover.js')).discoverNat({
+        ...options,
+        ...(spec.gateway !== undefined ? { gateway: spec.gateway } : {}),
+        ...(spec.family !== undefined ? { family: spec.family } : {}),
+      });
+    case 'pinhole': {
+      if (spec.descriptionUrl !== undefined) return (await import('../../protocols/upnp/firewall-client.js')).upnpPinhole({ ...options.pinhole, descriptionUrl: spec.descriptionUrl });
+      return (await import('../../discover.js')).discoverNat({ ...options, family: 'ipv6', backends: ['upnp'] });
+    }
     case 'extip':
       return of(extIp(spec.ip));
     case 'upnp': {
@@ -122,8 +189,11 @@ async function backendOf(spec: Exclude<NatSpec, { mechanism: 'none' }>, options:
       return (await import('../../protocols/stun/client.js')).stun(spec.server, options.stun);
     case 'pmp':
       return (await import('../../protocols/pmp/client.js')).pmp(spec.gateway ?? options.gateway, options.pmp);
-    case 'pcp':
-      return (await import('../../protocols/pcp/client.js')).pcp(spec.gateway ?? options.gateway, options.pcp);
+    case 'pcp': {
+      const { pcp } = await import('../../protocols/pcp/client.js');
+      if (spec.family !== 'ipv6') return pcp(spec.gateway ?? options.gateway, options.pcp);
+      return pcp(spec.gateway ?? (options.gateway?.includes(':') ? options.gateway : undefined), { ...options.pcp, family: 'ipv6' });
+    }
   }
 }
 

@@ -6,6 +6,8 @@
 import { firstValueFrom, take } from 'rxjs';
 import type { Nat, PortMappingEntry } from '../../core/nat.js';
 import { upnp } from '../../protocols/upnp/client.js';
+import type { UpnpPinholeNat } from '../../protocols/upnp/firewall-client.js';
+import type { FirewallStatus } from '../../protocols/upnp/firewall-soap.js';
 import type { CommonArgs } from '../args.js';
 import { formatTable, progress } from '../format.js';
 import { cliLog, discoverOnce, natSourceOptions, writeJson, type CliIo } from './common.js';
@@ -28,7 +30,8 @@ const RACE_SPECS = new Set(['any', 'auto', 'on']);
  * process.exitCode = await listCommand({ ...args, nat: 'upnp:http://127.0.0.1:5000/rootDesc.xml' }, io);
  * ```
  */
-export async function listCommand(args: CommonArgs, io: CliIo): Promise<number> {
+export async function listCommand(args: CommonArgs & { readonly pinholes?: boolean }, io: CliIo): Promise<number> {
+  if (args.pinholes === true) return listPinholes(args, io);
   const { nat: winner } = await discoverOnce('list', args, io);
   let from: Nat = winner;
   let note: string | null = null;
@@ -75,4 +78,50 @@ export async function listCommand(args: CommonArgs, io: CliIo): Promise<number> 
   io.stderr.write(`rxnat: ${note}\n`);
   io.stdout.write(formatTable(mappings));
   return 0;
+}
+
+/** What `list --pinholes` says about the firewall service's missing list action. */
+export const PINHOLE_LIST_NOTE =
+  "WANIPv6FirewallControl has no action that lists pinholes, so the router's pinholes cannot be shown through it: this shows the ones this process holds (none for a fresh rxnat).";
+
+/**
+ * `rxnat list --pinholes`: the IPv6 firewall service found by `--nat` (with `--ipv6`), its
+ * GetFirewallStatus, and the pinholes this process holds: the service cannot list the router's
+ * (there is no such action), so that is all anyone can show through it. Resolves with the exit code.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await listCommand({ ...args, pinholes: true, ipv6: true }, io);
+ * ```
+ */
+async function listPinholes(args: CommonArgs, io: CliIo): Promise<number> {
+  const { nat } = await discoverOnce('list', { ...args, ipv6: true, nat: pinholeSpec(args.nat) }, io);
+  let firewallStatus: FirewallStatus | null = null;
+  let statusError: string | null = null;
+  if (nat.kind === 'upnp-pinhole') {
+    const pinholeNat = nat as UpnpPinholeNat;
+    try {
+      firewallStatus = await firstValueFrom(pinholeNat.getFirewallStatus());
+    } catch (error) {
+      statusError = error instanceof Error ? error.message : String(error);
+      firewallStatus = pinholeNat.firewallStatus;
+    }
+  }
+  const note = nat.kind === 'upnp-pinhole' ? PINHOLE_LIST_NOTE : `${nat.name} is not a UPnP firewall service: only UPnP has pinholes (PCP over IPv6 openings are listed by no request either).`;
+  if (args.json) {
+    writeJson(io, { source: 'process', backend: nat.kind, gateway: nat.gateway, name: nat.name, firewallStatus, ...(statusError !== null ? { statusError } : {}), complete: false, note, pinholes: [] });
+    return 0;
+  }
+  io.stderr.write(`rxnat: ${note}\n`);
+  const status =
+    firewallStatus === null
+      ? `unknown${statusError !== null ? ` (${statusError})` : ''}`
+      : `${firewallStatus.firewallEnabled ? 'on' : 'off'}, inbound pinholes ${firewallStatus.inboundPinholeAllowed ? 'allowed' : 'not allowed'}`;
+  io.stdout.write(`firewall ${nat.name}: ${status}\npinholes held by this process: none\n`);
+  return 0;
+}
+
+/** `--nat` for `list --pinholes`: a race spec asks the UPnP firewall service alone. */
+function pinholeSpec(nat: string): string {
+  return RACE_SPECS.has(nat.trim().toLowerCase()) || nat.trim().toLowerCase() === 'any6' ? 'pinhole' : nat;
 }

@@ -14,6 +14,7 @@ import type { CommonArgs, MappingSpec } from '../args.js';
 import {
   clock,
   deletedLine,
+  hostOf,
   describeFailure,
   mappingEvent,
   progress,
@@ -42,6 +43,8 @@ export interface MapArgs extends CommonArgs {
   readonly durationSeconds: number | undefined;
   readonly keepTrying: boolean;
   readonly leave: boolean;
+  /** `--internal-address`: the IPv6 address to open (with `--ipv6`). */
+  readonly internalAddress?: string | undefined;
 }
 
 /**
@@ -228,6 +231,8 @@ function mapAll(nat$: Observable<Nat>, args: MapArgs, io: CliIo, signals: Signal
         ...(spec.externalPort !== undefined ? { externalPort: spec.externalPort } : {}),
         ...(args.lifetimeSeconds !== undefined ? { lifetimeSeconds: args.lifetimeSeconds } : {}),
         ...(args.description !== undefined ? { description: args.description } : {}),
+        ...(args.ipv6 === true ? { family: 'ipv6' as const } : {}),
+        ...(args.internalAddress !== undefined ? { internalAddress: args.internalAddress } : {}),
       };
       cliLog(io, 'mapping', { ...request, nat: args.nat });
       run.subscription = mapPort(nat$, request, { stop: stop$, logger: io.logger }).subscribe({
@@ -360,7 +365,7 @@ class MapView {
     } else if (several) {
       const mapped = this.slots.filter((s) => s.current?.status === 'mapped');
       const up = mapped.length > 0 ? `, up ${formatDuration(now - Math.min(...mapped.map((s) => s.mappedAtMs)))}` : '';
-      const ports = mapped.map((s) => `${s.current!.protocol} ${s.current!.externalIp ?? '?'}:${s.current!.externalPort}`).join(', ');
+      const ports = mapped.map((s) => `${s.current!.protocol} ${hostOf(s.current!.externalIp)}:${s.current!.externalPort}`).join(', ');
       text = `  ${mapped.length} of ${this.slots.length} mapped${ports ? `: ${ports}` : ''}${up} | Ctrl-C deletes the mappings`;
     } else {
       const slot = this.slots[0]!;
@@ -368,7 +373,7 @@ class MapView {
       if (state.status === 'mapped') {
         const up = formatDuration(now - slot.mappedAtMs);
         const renewIn = state.lifetimeSeconds ? Math.max(0, Math.round((slot.grantedAtMs + (state.lifetimeSeconds * 1000) / 3 - now) / 1000)) : null;
-        text = `  ${state.externalIp ?? '?'}:${state.externalPort} up ${up}${renewIn !== null ? `, renews in ~${renewIn} s` : ''} | Ctrl-C deletes the mapping`;
+        text = `  ${hostOf(state.externalIp)}:${state.externalPort} up ${up}${renewIn !== null ? `, renews in ~${renewIn} s` : ''} | Ctrl-C deletes the mapping`;
       } else {
         text = `  ${state.status === 'mapping' ? 'mapping' : `${state.status}, retrying`}... | Ctrl-C to stop`;
       }

@@ -49,7 +49,7 @@ const PROBE_DEADLINE_MS = 3000;
  */
 export async function statusCommand(args: CommonArgs, io: CliIo): Promise<number> {
   const deadlineMs = args.timeoutMs ?? PROBE_DEADLINE_MS;
-  const options = natSourceOptions(args, io.logger);
+  const options = natSourceOptions({ ...args, ipv6: false }, io.logger);
   const udp = { probeTimeoutMs: deadlineMs };
   // A backstop above each backend's own deadlines: UPnP fetches the description after SSDP.
   const backstopMs = deadlineMs + (args.requestTimeoutMs ?? 3000) + 1000;
@@ -57,6 +57,7 @@ export async function statusCommand(args: CommonArgs, io: CliIo): Promise<number
   let gateway: string | null = null;
   let gatewayError: Error | null = null;
   let reports: ProbeReport[];
+  let ipv6Found: ProbeReport | null = null;
   try {
     try {
       gateway = await firstValueFrom(resolveGateway(args.gateway));
@@ -67,10 +68,22 @@ export async function statusCommand(args: CommonArgs, io: CliIo): Promise<number
     const noGateway = (protocol: GatewayProtocol): Promise<ProbeReport> =>
       Promise.resolve({ protocol, status: 'error', name: null, gateway: null, detail: null, externalIp: null, externalIpError: null, elapsedMs: Math.round(performance.now() - started), error: gatewayError });
     cliLog(io, 'probing every protocol', { gateway, deadlineMs });
-    reports = await Promise.all([
+    // --ipv6: who opens the IPv6 firewall (a race, as discovery), next to the three probes.
+    const ipv6Report =
+      args.ipv6 === true
+        ? (async (): Promise<ProbeReport> => {
+            const { discoverNat } = await import('../../discover.js');
+            const ipv6 = natSourceOptions(args, io.logger);
+            return probe('pcp', 'ipv6', discoverNat({ ...ipv6, timeoutMs: deadlineMs }), backstopMs, false);
+          })()
+        : Promise.resolve(null);
+    [reports, ipv6Found] = await Promise.all([
+      Promise.all([
       gateway !== null ? probe('pcp', gateway, pcp(gateway, { ...options.pcp, ...udp, fallbackToPmp: false }), backstopMs) : noGateway('pcp'),
       gateway !== null ? probe('pmp', gateway, pmp(gateway, { ...options.pmp, ...udp }), backstopMs) : noGateway('pmp'),
       probe('upnp', 'ssdp', upnp({ ...options.upnp, timeoutMs: deadlineMs }), backstopMs),
+      ]),
+      ipv6Report,
     ]);
   } finally {
     done();
@@ -89,6 +102,7 @@ export async function statusCommand(args: CommonArgs, io: CliIo): Promise<number
       externalIp,
       externalIps: addresses,
       doubleNat,
+      ...(ipv6Found !== null ? { ipv6: ipv6Json(ipv6Found) } : {}),
     });
   } else {
     const rows: [string, string][] = [['gateway', gateway ?? `(none: ${gatewayError?.message ?? 'unknown'})`]];
@@ -99,9 +113,10 @@ export async function statusCommand(args: CommonArgs, io: CliIo): Promise<number
       'double NAT',
       externalIp === null ? '(unknown)' : doubleNat ? `yes: ${externalIp} is not public, another NAT sits upstream; mapped ports are not reachable from the internet` : 'no',
     ]);
+    if (ipv6Found !== null) rows.push(['IPv6', ipv6Line(ipv6Found)]);
     io.stdout.write(rows.map(([k, v]) => `${k.padEnd(13)} ${v}`).join('\n') + '\n');
   }
-  if (found.length === 0) {
+  if (found.length === 0 && ipv6Found?.status !== 'found') {
     io.stderr.write(
       'rxnat: no protocol found a gateway. Is UPnP or NAT-PMP/PCP enabled on the router? Try --gateway <router IP> or a longer --timeout; DEBUG=rxnat:* shows every request\n',
     );
@@ -111,7 +126,7 @@ export async function statusCommand(args: CommonArgs, io: CliIo): Promise<number
 }
 
 /** Finds the gateway through one protocol and asks its external address; never rejects. */
-async function probe(protocol: GatewayProtocol, where: string, nat$: Observable<Nat>, backstopMs: number): Promise<ProbeReport> {
+async function probe(protocol: GatewayProtocol, where: string, nat$: Observable<Nat>, backstopMs: number, askAddress = true): Promise<ProbeReport> {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
   let nat: Nat;
@@ -126,7 +141,7 @@ async function probe(protocol: GatewayProtocol, where: string, nat$: Observable<
   let externalIp: string | null = null;
   let externalIpError: Error | null = null;
   try {
-    externalIp = await firstValueFrom(nat.externalIp().pipe(timeout({ first: backstopMs })));
+    if (askAddress) externalIp = await firstValueFrom(nat.externalIp().pipe(timeout({ first: backstopMs })));
   } catch (error) {
     externalIpError = error instanceof Error ? error : new Error(String(error));
   }
@@ -160,6 +175,18 @@ function reportLine(r: ProbeReport): string {
     case 'error':
       return `${'error'.padEnd(7)} ${r.error ? `${errorCode(r.error)}: ${r.error.message}` : 'unknown'}, ${time}`;
   }
+}
+
+/** The IPv6 line: who opens the IPv6 firewall (there is no external address: each opening is the host's own). */
+function ipv6Line(r: ProbeReport): string {
+  if (r.status !== 'found') return reportLine(r);
+  const how = r.name?.startsWith('pcp') ? 'PCP over IPv6' : 'UPnP pinholes';
+  return `${'found'.padEnd(7)} ${r.name} (${how}), in ${r.elapsedMs} ms`;
+}
+
+function ipv6Json(r: ProbeReport): Record<string, unknown> {
+  const { status, name, gateway, elapsedMs, error } = reportJson(r);
+  return { status, name, backend: r.name === null ? null : r.name.startsWith('pcp') ? 'pcp' : 'upnp-pinhole', gateway, elapsedMs, error };
 }
 
 function reportJson(r: ProbeReport): Record<string, unknown> {
