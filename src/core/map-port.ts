@@ -1,5 +1,5 @@
 import { defer, isObservable, Observable, of, take, type Subscription } from 'rxjs';
-import { GatewayLostError, InvalidMappingRequestError, InvalidOptionError } from '../errors.js';
+import { GatewayLostError, InvalidMappingRequestError, InvalidOptionError, ProtocolError } from '../errors.js';
 import { backoffDelayMs } from './backoff.js';
 import { sameState, unestablished, type MappingState } from './mapping-state.js';
 import type { MappingRequest, Nat } from './nat.js';
@@ -120,6 +120,19 @@ function holdMapping(
     // A new NAT replaces the old one: the old mapping is deleted (best-effort) by leaving it.
     membership?.leave(false);
     membership = null;
+    // A NAT of the other address family can map nothing for this request: known before anything
+    // is sent. Given as such, it is the caller's mistake; from a source, the next NAT may fit.
+    const natFamily = nat.family ?? 'ipv4';
+    if (request.family !== undefined && request.family !== natFamily) {
+      const message = `${nat.name} maps ${natFamily}; this request is ${request.family}`;
+      if (!fromSource) {
+        cleanup();
+        subscriber.error(new InvalidMappingRequestError('family', message));
+      } else {
+        again(new ProtocolError(protocolOf(nat), 'family', message, nat.name));
+      }
+      return;
+    }
     const config: SessionConfig = {
       request,
       gateway: nat.name,

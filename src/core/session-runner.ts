@@ -363,6 +363,8 @@ class Entry {
  */
 export function mayHaveApplied(error: Error): boolean {
   if (error instanceof GatewayError) return false;
+  // Refused before sending: a request of the other address family.
+  if (error instanceof ProtocolError && error.reason === 'family') return false;
   if (error instanceof GatewayUnreachableError && error.gatewayGone) return false;
   return true;
 }

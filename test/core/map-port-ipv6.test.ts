@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { map, timer, VirtualTimeScheduler } from 'rxjs';
+import { map, NEVER, of, timer, VirtualTimeScheduler } from 'rxjs';
+import { InvalidMappingRequestError, ProtocolError } from '../../src/errors.js';
+import { mayHaveApplied } from '../../src/core/session-runner.js';
 import { createGatewayRegistry } from '../../src/core/gateway-context.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { mapPort } from '../../src/core/map-port.js';
@@ -18,6 +20,7 @@ test('two hosts behind one IPv6 router, same port: two entries, each mapped at i
     name: 'pcp([fd77::1])',
     kind: 'pcp',
     gateway: 'fd77::1',
+    family: 'ipv6',
     addMapping: (request) => {
       adds.push(request);
       return timer(3, scheduler).pipe(map(() => ({ protocol: request.protocol, internalPort: request.internalPort, externalPort: request.externalPort, lifetimeSeconds: 120, externalIp: request.internalAddress! })));
@@ -39,4 +42,28 @@ test('two hosts behind one IPv6 router, same port: two entries, each mapped at i
     assert.equal(last.get(host)?.status, 'mapped', host);
     assert.equal(last.get(host)?.externalIp, host);
   }
+});
+
+test('a NAT of the other family: an error at once when given as such, unmapped (family) and nothing sent from a source', () => {
+  const scheduler = new VirtualTimeScheduler();
+  const sent: string[] = [];
+  const v4: Nat = {
+    name: 'pmp(192.0.2.1)',
+    kind: 'pmp',
+    gateway: '192.0.2.1',
+    addMapping: () => (sent.push('add'), NEVER),
+    deleteMapping: () => (sent.push('delete'), NEVER),
+    externalIp: () => timer(1, scheduler).pipe(map(() => '203.0.113.7')),
+  };
+  const options = { scheduler, gatewayRegistry: createGatewayRegistry(), logger: silentLogger };
+  let error: unknown;
+  mapPort(v4, { protocol: 'udp', internalPort: 4001, family: 'ipv6' }, options).subscribe({ error: (e: unknown) => (error = e) });
+  assert.ok(error instanceof InvalidMappingRequestError && error.field === 'family', String(error));
+  const states: MappingState[] = [];
+  const subscription = mapPort(of(v4), { protocol: 'udp', internalPort: 4001, internalAddress: '2001:db8::10' }, options).subscribe((s) => states.push(s));
+  scheduler.schedule(() => subscription.unsubscribe(), 10_000);
+  scheduler.flush();
+  assert.ok(states.length > 1 && states.slice(1).every((s) => s.status === 'unmapped' && s.error instanceof ProtocolError && s.error.reason === 'family'));
+  assert.deepEqual(sent, [], 'no add, and no delete at the end');
+  assert.equal(mayHaveApplied(new ProtocolError('pcp', 'family', 'an IPv4 request to an IPv6 gateway')), false);
 });
