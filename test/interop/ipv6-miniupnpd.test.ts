@@ -6,89 +6,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LAB_IPV6_ADDRESSES } from '../lab/lab.js';
-import type { Lab, LabProcess } from '../lab/lab.js';
 import { labSkip, useLab } from '../lab/require-lab.js';
-import type { DriverError } from './rxnat-driver.js';
-import type { MappingGrant, MappingState } from '../../src/index.js';
+import { DriverClient, routerPinholes } from './driver-client.js';
+import type { MappingGrant } from '../../src/index.js';
 
 const { lan: LAN6, gateway: GW6 } = LAB_IPV6_ADDRESSES;
 const DRIVER = 'test/interop/rxnat-driver.ts';
 
-interface Reply {
-  readonly id?: number;
-  readonly ok?: unknown;
-  readonly error?: DriverError;
-  readonly event?: 'state' | 'complete' | 'error';
-  readonly key?: string;
-  readonly state?: MappingState;
-}
 
-/** One rxnat-driver process in the lan namespace: commands with replies, and stream events. */
-class Driver {
-  private nextId = 1;
-  private readonly events: Reply[] = [];
-  constructor(private readonly process: LabProcess) {}
 
-  static start(lab: Lab): Driver {
-    return new Driver(lab.spawnNodeIn('lan', DRIVER));
-  }
 
-  async reply(command: Record<string, unknown>, timeoutMs = 15_000): Promise<Reply> {
-    const id = this.nextId++;
-    this.process.send({ ...command, id });
-    for (;;) {
-      const message = await this.process.next<Reply>(timeoutMs);
-      if (message.id === id) return message;
-      if (message.event) this.events.push(message);
-    }
-  }
-
-  async call<T = unknown>(command: Record<string, unknown>, timeoutMs = 15_000): Promise<T> {
-    const reply = await this.reply(command, timeoutMs);
-    if (reply.error) throw new Error(`${String(command.op)}: ${reply.error.name}: ${reply.error.message}`);
-    return reply.ok as T;
-  }
-
-  async event(key: string, predicate: (event: Reply) => boolean, timeoutMs = 20_000): Promise<Reply> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const index = this.events.findIndex((e) => e.key === key && predicate(e));
-      if (index >= 0) return this.events.splice(index, 1)[0]!;
-      const message = await this.process.next<Reply>(Math.max(1, deadline - performance.now()));
-      if (message.event) this.events.push(message);
-    }
-  }
-
-  async close(): Promise<void> {
-    const result = await this.process.done();
-    assert.equal(result.code, 0, `driver exited ${result.code}: ${result.stderr}`);
-  }
-}
-
-/** An IPv6 pinhole as miniupnpd's nftables backend writes it in `inet filter miniupnpd`. */
-interface Pinhole {
-  readonly protocol: 'tcp' | 'udp';
-  readonly port: number;
-  /** RFC 5952 text of the address the rule lets traffic reach. */
-  readonly address: string;
-}
-
-/**
- * The router's IPv6 accept rules: `iif "gw-wan" th dport 18080 @nh,192,128 0xfd77…10 @nh,48,8 0x6
- * accept` (destination address at bit 192 of the IPv6 header, next header at bit 48).
- */
-async function pinholes(lab: Lab): Promise<Pinhole[]> {
-  const result = await lab.execIn('gw', 'nft', ['list', 'chain', 'inet', 'filter', 'miniupnpd']);
-  assert.equal(result.code, 0, result.stderr);
-  const found: Pinhole[] = [];
-  for (const match of result.stdout.matchAll(/dport (\d+) @nh,192,128 0x([0-9a-f]{32}) @nh,48,8 0x([0-9a-f]+) accept/g)) {
-    const [, port = '', hex = '', next = ''] = match;
-    const groups = (hex.match(/.{4}/g) ?? []).map((g) => parseInt(g, 16).toString(16));
-    const address = groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
-    found.push({ protocol: parseInt(next, 16) === 6 ? 'tcp' : 'udp', port: Number(port), address });
-  }
-  return found;
-}
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -105,29 +32,29 @@ describe('rxnat PCP over IPv6 against miniupnpd 2.3.1 (firewall openings, no NAT
 
   it('MAP opens the firewall for the LAN host (rule on the router), renew keeps one rule, delete closes it', async (t) => {
     const l = lab();
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       const nat = await driver.call<{ kind: string; gateway: string }>({ op: 'nat', backend: 'pcp', gateway: GW6, options: { timeoutMs: 4000 } });
       assert.deepEqual([nat.kind, nat.gateway], ['pcp', GW6]);
       const grant = await driver.call<MappingGrant>({ op: 'add', key: 'a', request: { protocol: 'tcp', internalPort: 18080, externalPort: 18080, description: 'v6', lifetimeSeconds: 60, family: 'ipv6' } });
       assert.deepEqual([grant.externalIp, grant.externalPort], [LAN6, 18080], "the router opened the host's own address and port");
-      assert.deepEqual(await pinholes(l), [{ protocol: 'tcp', port: 18080, address: LAN6 }]);
+      assert.deepEqual(await routerPinholes(l), [{ protocol: 'tcp', port: 18080, address: LAN6 }]);
       await driver.call({ op: 'delete', key: 'a' });
-      assert.deepEqual(await pinholes(l), [], 'closed by the delete');
+      assert.deepEqual(await routerPinholes(l), [], 'closed by the delete');
 
       await driver.call({ op: 'add', key: 'b', request: { protocol: 'udp', internalPort: 18081, externalPort: 18081, description: 'v6', lifetimeSeconds: 60, family: 'ipv6' } });
       const renewed = await driver.call<MappingGrant>({ op: 'add', key: 'b', renew: true, request: { protocol: 'udp', internalPort: 18081, externalPort: 18081, description: 'v6', lifetimeSeconds: 120, family: 'ipv6' } });
       assert.equal(renewed.lifetimeSeconds, 120, 'the renewal is granted (same nonce)');
-      assert.deepEqual(await pinholes(l), [{ protocol: 'udp', port: 18081, address: LAN6 }], 'one rule, not two');
+      assert.deepEqual(await routerPinholes(l), [{ protocol: 'udp', port: 18081, address: LAN6 }], 'one rule, not two');
       const deleted = await driver.reply({ op: 'delete', key: 'b' });
       if (deleted.error) {
         // miniupnpd 2.3.1 (fixed in 2.3.6): after a renewal it refuses the delete (NOT_AUTHORIZED)
         // and keeps the pinhole until its lifetime ends. rxnat reports it as the router said.
         assert.equal(deleted.error.resultCode, 2, JSON.stringify(deleted.error));
-        assert.deepEqual(await pinholes(l), [{ protocol: 'udp', port: 18081, address: LAN6 }]);
+        assert.deepEqual(await routerPinholes(l), [{ protocol: 'udp', port: 18081, address: LAN6 }]);
         t.diagnostic('delete after renewal refused with NOT_AUTHORIZED (the miniupnpd 2.3.1 bug); the pinhole stays until its lease ends');
       } else {
-        assert.deepEqual(await pinholes(l), []);
+        assert.deepEqual(await routerPinholes(l), []);
         t.diagnostic('delete after renewal accepted (a miniupnpd without the 2.3.1 bug)');
       }
     } finally {
@@ -137,12 +64,12 @@ describe('rxnat PCP over IPv6 against miniupnpd 2.3.1 (firewall openings, no NAT
 
   it('an IPv4 request to the IPv6 PCP gateway is refused (reason family) and opens nothing', async () => {
     const l = lab();
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       await driver.call({ op: 'nat', backend: 'pcp', gateway: GW6 });
       const reply = await driver.reply({ op: 'add', key: 'x', request: { protocol: 'tcp', internalPort: 18085, externalPort: 18085, description: 'v4', lifetimeSeconds: 60 } });
       assert.match(reply.error?.message ?? '', /ipv4 mapping asked of an ipv6 PCP gateway/);
-      assert.equal((await pinholes(l)).filter((p) => p.port === 18085).length, 0);
+      assert.equal((await routerPinholes(l)).filter((p) => p.port === 18085).length, 0);
     } finally {
       await driver.close();
     }
@@ -150,7 +77,7 @@ describe('rxnat PCP over IPv6 against miniupnpd 2.3.1 (firewall openings, no NAT
 
   it("family 'ipv6' finds the IPv6 default router from the lan namespace's routing table", async () => {
     const l = lab();
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       const nat = await driver.call<{ name: string; gateway: string }>({ op: 'nat', backend: 'pcp', options: { family: 'ipv6' } });
       assert.equal(nat.gateway, GW6);
@@ -177,15 +104,15 @@ describe('rxnat PCP over IPv6 against miniupnpd 2.3.1 (firewall openings, no NAT
       10_000,
       "the host's link-local address (after DAD)",
     );
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       const nat = await driver.call<{ gateway: string }>({ op: 'nat', backend: 'pcp', gateway: `${linkLocal}%lan0` });
       assert.equal(nat.gateway, `${linkLocal}%lan0`);
       const grant = await driver.call<MappingGrant>({ op: 'add', key: 'l', request: { protocol: 'tcp', internalPort: 18086, externalPort: 18086, description: 'll', lifetimeSeconds: 60, family: 'ipv6' } });
       assert.equal(grant.externalIp, LAN6);
-      assert.deepEqual((await pinholes(l)).filter((p) => p.port === 18086), [{ protocol: 'tcp', port: 18086, address: LAN6 }]);
+      assert.deepEqual((await routerPinholes(l)).filter((p) => p.port === 18086), [{ protocol: 'tcp', port: 18086, address: LAN6 }]);
       await driver.call({ op: 'delete', key: 'l' });
-      assert.deepEqual((await pinholes(l)).filter((p) => p.port === 18086), []);
+      assert.deepEqual((await routerPinholes(l)).filter((p) => p.port === 18086), []);
     } finally {
       await driver.close();
     }
@@ -193,7 +120,7 @@ describe('rxnat PCP over IPv6 against miniupnpd 2.3.1 (firewall openings, no NAT
 
   it('mapPort: mapped (the host address, doubleNat false) → renewed → stop → the rule is gone', async (t) => {
     const l = lab();
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       await driver.call({ op: 'nat', backend: 'pcp', gateway: GW6, options: { timeoutMs: 4000 } });
       await driver.call({ op: 'mapPort', key: 'm', request: { protocol: 'udp', internalPort: 18090, family: 'ipv6', lifetimeSeconds: 4 } });
@@ -202,10 +129,10 @@ describe('rxnat PCP over IPv6 against miniupnpd 2.3.1 (firewall openings, no NAT
       assert.equal(mapped.state?.externalIp, LAN6);
       assert.equal(mapped.state?.externalPort, 18090);
       assert.equal(mapped.state?.doubleNat, false);
-      assert.deepEqual((await pinholes(l)).filter((p) => p.port === 18090), [{ protocol: 'udp', port: 18090, address: LAN6 }]);
+      assert.deepEqual((await routerPinholes(l)).filter((p) => p.port === 18090), [{ protocol: 'udp', port: 18090, address: LAN6 }]);
       const renewed = await driver.event('m', (e) => e.event !== 'state' || (e.state?.status === 'mapped' && e.state.renewals >= 1));
       assert.equal(renewed.event, 'state', JSON.stringify(renewed));
-      assert.deepEqual((await pinholes(l)).filter((p) => p.port === 18090).length, 1, 'still one rule after the renewal');
+      assert.deepEqual((await routerPinholes(l)).filter((p) => p.port === 18090).length, 1, 'still one rule after the renewal');
       await driver.call({ op: 'stop', key: 'm' });
       const last = await driver.event('m', (e) => e.event === 'state' && e.state?.status === 'unmapped');
       await driver.event('m', (e) => e.event === 'complete');
@@ -213,7 +140,7 @@ describe('rxnat PCP over IPv6 against miniupnpd 2.3.1 (firewall openings, no NAT
       // (UnconfirmedDeleteError), and the rule lasts until the 4 s lease ends.
       if (last.state?.error) assert.match(last.state.error.name, /UnconfirmedDelete/);
       t.diagnostic(`last state after stop: unmapped, error ${last.state?.error?.name ?? 'none'}`);
-      await waitUntil(async () => (await pinholes(l)).every((p) => p.port !== 18090), 20_000, 'the rule gone after stop (delete, or the lease ending)');
+      await waitUntil(async () => (await routerPinholes(l)).every((p) => p.port !== 18090), 20_000, 'the rule gone after stop (delete, or the lease ending)');
     } finally {
       await driver.close();
     }

@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as labModule from '../lab/lab.js';
-import type { Lab, LabOptions, LabProcess } from '../lab/lab.js';
+import type { LabOptions } from '../lab/lab.js';
 import { labSkip, useLab } from '../lab/require-lab.js';
-import type { DriverError } from './rxnat-driver.js';
-import { bytesToIp } from '../../src/core/address.js';
-import type { MappingGrant, MappingState } from '../../src/index.js';
+import { DriverClient, routerPinholes } from './driver-client.js';
+import type { MappingGrant } from '../../src/index.js';
 
 const DRIVER = 'test/interop/pinhole-driver.ts';
 /** The IPv6 lab's addresses, once bench/lib/lab.ts has them. */
@@ -19,73 +18,9 @@ const V6 = (labModule as unknown as { LAB_IPV6_ADDRESSES?: { readonly lan: strin
 const DESCRIPTION_V6 = V6 ? `http://[${V6.gateway}]:5000/rootDesc.xml` : '';
 const DESCRIPTION_V4 = `http://${labModule.LAB_ADDRESSES.gateway}:5000/rootDesc.xml`;
 
-interface Reply {
-  readonly id?: number;
-  readonly ok?: unknown;
-  readonly error?: DriverError;
-  readonly event?: 'state' | 'complete' | 'error';
-  readonly key?: string;
-  readonly state?: MappingState;
-}
 
-/** One pinhole-driver process in the lan namespace. */
-class Driver {
-  private nextId = 1;
-  private readonly events: Reply[] = [];
-  constructor(private readonly process: LabProcess) {}
 
-  static start(lab: Lab): Driver {
-    return new Driver(lab.spawnNodeIn('lan', DRIVER));
-  }
 
-  async reply(command: Record<string, unknown>, timeoutMs = 15_000): Promise<Reply> {
-    const id = this.nextId++;
-    this.process.send({ ...command, id });
-    for (;;) {
-      const message = await this.process.next<Reply>(timeoutMs);
-      if (message.id === id) return message;
-      if (message.event) this.events.push(message);
-    }
-  }
-
-  async call<T = unknown>(command: Record<string, unknown>, timeoutMs = 15_000): Promise<T> {
-    const reply = await this.reply(command, timeoutMs);
-    if (reply.error) throw new Error(`${String(command.op)}: ${reply.error.name}: ${reply.error.message}`);
-    return reply.ok as T;
-  }
-
-  async event(key: string, predicate: (event: Reply) => boolean, timeoutMs = 20_000): Promise<Reply> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const index = this.events.findIndex((e) => e.key === key && predicate(e));
-      if (index >= 0) return this.events.splice(index, 1)[0]!;
-      const message = await this.process.next<Reply>(Math.max(1, deadline - performance.now()));
-      if (message.event) this.events.push(message);
-    }
-  }
-
-  async close(): Promise<void> {
-    const result = await this.process.done();
-    assert.equal(result.code, 0, `driver exited ${result.code}: ${result.stderr}`);
-  }
-}
-
-/** A pinhole as miniupnpd's nftables backend writes it: port, destination address (bit 192 of the IPv6 header), next header (bit 48). */
-interface RouterPinhole {
-  readonly protocol: 'tcp' | 'udp';
-  readonly port: number;
-  readonly address: string;
-}
-
-async function routerPinholes(lab: Lab): Promise<RouterPinhole[]> {
-  const result = await lab.execIn('gw', 'nft', ['list', 'chain', 'inet', 'filter', 'miniupnpd']);
-  assert.equal(result.code, 0, result.stderr);
-  return [...result.stdout.matchAll(/dport (\d+) @nh,192,128 0x([0-9a-f]{32}) @nh,48,8 0x([0-9a-f]+) accept/g)].map(([, port, hex, next]) => ({
-    protocol: parseInt(next!, 16) === 6 ? 'tcp' : 'udp',
-    port: Number(port),
-    address: bytesToIp(Uint8Array.from(Buffer.from(hex!, 'hex'))),
-  }));
-}
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -110,7 +45,7 @@ describe('rxnat UPnP pinholes against miniupnpd 2.3.1 (WANIPv6FirewallControl:1)
 
   it('over IPv6: AddPinhole opens the rule for the LAN host, UpdatePinhole keeps one rule, DeletePinhole closes it', async () => {
     const l = lab();
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       const nat = await driver.call<{ kind: string; endpoint: string; internalClient: string; firewallStatus: unknown }>({
         op: 'nat',
@@ -137,7 +72,7 @@ describe('rxnat UPnP pinholes against miniupnpd 2.3.1 (WANIPv6FirewallControl:1)
 
   it('through the IGD found over IPv4: SOAP over IPv4 gets 606 (miniupnpd wants the InternalClient itself); with controlHost it opens', async () => {
     const l = lab();
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       await driver.call({ op: 'nat', via: 'igd', descriptionUrl: DESCRIPTION_V4, options: { internalClient: V6!.lan } });
       const refused = await driver.reply({ op: 'add', key: 'a', request: request('udp', 18081, 60) });
@@ -157,7 +92,7 @@ describe('rxnat UPnP pinholes against miniupnpd 2.3.1 (WANIPv6FirewallControl:1)
 
   it('mapPort over the pinhole NAT: mapped (the host\'s own address and port) → renewed → stop → rule gone', async () => {
     const l = lab();
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       await driver.call({ op: 'nat', via: 'description', options: { descriptionUrl: DESCRIPTION_V6 } });
       await driver.call({ op: 'mapPort', key: 's', request: { protocol: 'tcp', internalPort: 18082, lifetimeSeconds: 3 } });
