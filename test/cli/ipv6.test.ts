@@ -41,6 +41,13 @@ describe('rxnat over IPv6 (simulator on ::1)', { skip, concurrency: 2 }, () => {
     assert.match(result.stdout, /unmapped +deleted tcp \[2001:db8::10\]:18102 on upnp-pinhole\(\[::1\]\)/);
   });
 
+  it('map tcp 18105 --ipv6 --leave --nat pcp6: the firewall opening is made and left, for the host address', async () => {
+    const result = await runCli(['map', 'tcp', '18105', '--ipv6', '--leave', '--nat', 'pcp6', ...simArgsIpv6(sim), '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(sim.ipv6Table.list().some((m) => m.internalPort === 18105 && m.protocol === 'tcp'), 'left open on the router');
+    assert.equal(sim.table.list().filter((m) => m.internalPort === 18105).length, 0, 'no IPv4 mapping made instead');
+  });
+
   it('map udp 18103 --ipv6 --nat any: the race finds an IPv6 gateway (PCP or the firewall service)', async () => {
     const result = await runCli(['map', 'udp', '18103', '--ipv6', '--nat', 'any', ...simArgsIpv6(sim), '--json', '--duration', '1.5']);
     assert.equal(result.code, 0, result.stderr);

@@ -49,6 +49,8 @@ export async function leaveCommand(args: MapArgs, io: CliIo): Promise<number> {
       ...(spec.externalPort !== undefined ? { externalPort: spec.externalPort } : {}),
       lifetimeSeconds: args.lifetimeSeconds ?? LEAVE_LIFETIME_SECONDS,
       ...(args.description !== undefined ? { description: args.description } : {}),
+      ...(args.ipv6 === true ? { family: 'ipv6' as const } : {}),
+      ...(args.internalAddress !== undefined ? { internalAddress: args.internalAddress } : {}),
     }),
   );
   const concurrency = Math.max(1, nat.maxConcurrentRequests ?? 1);
