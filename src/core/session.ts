@@ -306,7 +306,9 @@ function onFailed(s: Session, e: Extract<SessionEvent, { type: 'failed' }>, c: S
   const leaseHolds = holdsLease(s.phase) && s.leaseEndsAt !== null && s.leaseEndsAt > e.at;
   // The protocol will not map here: move to another backend at once. A lease still held is kept
   // (degraded, retried) until it ends: a refused renewal does not take away a working mapping.
-  if (e.notHere && !leaseHolds) {
+  // While an earlier add of ours may exist unanswered, a refusal may be about that entry (PCP
+  // answers NOT_AUTHORIZED to a MAP whose nonce is not the entry's): retry, don't move.
+  if (e.notHere && !leaseHolds && s.maybeApplied.length === 0) {
     fx.push({ type: 'lost', error: new GatewayLostError(c.gateway, e.error, 'refused') });
     return beginClosing(base, false, e.at, c, fx);
   }

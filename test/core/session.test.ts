@@ -799,3 +799,15 @@ describe('step: IPv6 mappings', () => {
     assert.equal(session.readdPending, false, 'another host\'s address is no address change');
   });
 });
+
+describe('step: a "not here" refusal while an earlier add of ours may exist', () => {
+  test('is about that entry, not the protocol: unmapped and retried on the same gateway, not lost', () => {
+    const sessions = fixtures();
+    const timedOut = run([failed(2, true, { silent: true })], sessions.adding.session).session;
+    assert.deepEqual(timedOut.maybeApplied, [8080]);
+    const retried = run([{ type: 'timer', at: timedOut.timers.retry!, name: 'retry' }, { type: 'sent', at: timedOut.timers.retry! }], timedOut).session;
+    const { session, effects } = run([failed(timedOut.timers.retry! + 1, false, { error: notHere, notHere: true })], retried);
+    assert.equal(session.phase, 'unmapped');
+    assert.deepEqual(effects, []);
+  });
+});

@@ -409,7 +409,9 @@ class PcpNat implements Nat {
         request.previous !== undefined && request.previous.protocol === request.protocol && request.previous.internalPort === request.internalPort
           ? request.previous
           : undefined;
-      const nonce = tokenNonce(previous?.token) ?? this.newNonce();
+      // An add after one that got no valid answer reuses its nonce (RFC 6887 §11.2): the server
+      // may hold the mapping under it, and answers NOT_AUTHORIZED to a MAP with another one.
+      const nonce = tokenNonce(previous?.token) ?? this.sentNonces.get(request.protocol, request.internalPort) ?? this.newNonce();
       const lifetimeSeconds = request.lifetimeSeconds > 0 ? request.lifetimeSeconds : this.options.permanentLifetimeSeconds;
       const protocol = PcpProtocolNumber[request.protocol];
       const expect: MapExpectation = { nonce, protocol, internalPort: request.internalPort };

@@ -314,6 +314,19 @@ describe('pcp() against the simulator over loopback', () => {
     });
   }
 
+  it('an add retried after one that got no answer reuses its nonce: the server holds the entry under it and grants the retry', async () => {
+    const quick = await firstValueFrom(pcp(HOST, { ...options, timeoutMs: 2000, initialRetransmitMs: 50 }));
+    server.faults.drop = { count: 1000 };
+    await assert.rejects(firstValueFrom(quick.addMapping(request())), GatewayTimeoutError);
+    const first = lastMap(server);
+    server.faults.drop = undefined;
+    const grant = await firstValueFrom(quick.addMapping(request()));
+    assert.equal(nonceToHex(lastMap(server).nonce), nonceToHex(first.nonce), 'the same nonce');
+    assert.equal(tokenOf(grant), nonceToHex(first.nonce));
+    await lastValueFrom(quick.deleteMapping(grant), { defaultValue: undefined });
+    assert.deepEqual(server.table.list(), []);
+  });
+
   it('an add answered invalidly (lifetime 0) is deleted without token too', async () => {
     const fresh = await firstValueFrom(pcp(HOST, options));
     tamperMapReplies((_bytes, view) => view.setUint32(4, 0));
