@@ -205,10 +205,14 @@ export const FAULT_TABLE: readonly FaultRow[] = [
   {
     name: '50 % reply loss (UDP): NAT-PMP/PCP retransmit through it; renewals go on, never unmapped',
     backends: ['pmp', 'pcp'],
+    // 4 s leases: a renewal (four sends in its 500 ms deadline) then has room for two retries
+    // before the lease ends, so a lapse needs some 12 lost replies in a row (3 s leases left one
+    // retry on a loaded machine: a CI rehearsal saw the lease lapse through 50 % loss).
+    lifetimeSeconds: 4,
     inject: (ctx) => {
       ctx.sim.pmpPcp.faults.drop = { probability: 0.5 };
     },
-    faulted: [{ status: 'mapped', where: (s, ctx) => s.renewals >= (ctx.before?.renewals ?? 0) + 4, what: 'mapped, renewed 4 more times' }],
+    faulted: [{ status: 'mapped', where: (s, ctx) => s.renewals >= (ctx.before?.renewals ?? 0) + 4, what: 'mapped, renewed 4 more times', withinMs: 15_000 }],
     faultedForbids: ['unmapped', 'mapping'],
     recover: clearFaults,
     recovered: [{ status: 'mapped', where: renewedSince, what: 'mapped, renewed again' }],
