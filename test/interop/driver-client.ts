@@ -1,11 +1,11 @@
 /**
- * What the IPv6 lab tests share: a client for a driver process in the lab's lan namespace
+ * What the lab tests share: a client for a driver process in the lab's lan namespace
  * (rxnat-driver.ts or pinhole-driver.ts: JSON-line commands with replies, and stream events),
  * and the router's IPv6 accept rules as miniupnpd's nftables backend writes them.
  */
 import assert from 'node:assert/strict';
 import type { Lab, LabProcess } from '../lab/lab.js';
-import type { DriverError } from './rxnat-driver.js';
+import type { DriverError } from './driver-wire.js';
 import { bytesToIp } from '../../src/core/address.js';
 import type { MappingState } from '../../src/index.js';
 
@@ -14,6 +14,8 @@ export interface Reply {
   readonly id?: number;
   readonly ok?: unknown;
   readonly error?: DriverError;
+  /** How long the driver took over the command, in ms. */
+  readonly ms?: number;
   readonly event?: 'state' | 'complete' | 'error';
   readonly key?: string;
   readonly state?: MappingState;
@@ -42,7 +44,7 @@ export class DriverClient {
 
   async call<T = unknown>(command: Record<string, unknown>, timeoutMs = 15_000): Promise<T> {
     const reply = await this.reply(command, timeoutMs);
-    if (reply.error) throw new Error(`${String(command.op)}: ${reply.error.name}: ${reply.error.message}`);
+    if (reply.error) throw Object.assign(new Error(`${String(command.op)}: ${reply.error.name}: ${reply.error.message}`), { driver: reply.error });
     return reply.ok as T;
   }
 

@@ -20,7 +20,7 @@ import { mapPort } from '../../src/core/map-port.js';
 import type { MappingGrant, NatMappingRequest } from '../../src/core/nat.js';
 import { upnp } from '../../src/protocols/upnp/client.js';
 import { upnpPinhole, upnpPinholeVia, type UpnpPinholeNat, type UpnpPinholeOptions } from '../../src/protocols/upnp/firewall-client.js';
-import type { DriverError } from './rxnat-driver.js';
+import { driverError, out } from './driver-wire.js';
 
 interface Command {
   readonly id: number;
@@ -33,15 +33,7 @@ interface Command {
   readonly renew?: boolean;
 }
 
-function serializeError(error: unknown): DriverError {
-  if (!(error instanceof Error)) return { name: 'NonError', message: String(error) };
-  const e = error as Error & Partial<Omit<DriverError, 'name' | 'message'>>;
-  return { name: e.name, message: e.message, code: e.code, protocol: e.protocol, resultCode: e.resultCode, resultName: e.resultName };
-}
 
-function out(message: unknown): void {
-  process.stdout.write(`${JSON.stringify(message)}\n`);
-}
 
 let nat: UpnpPinholeNat | undefined;
 const grants = new Map<string, MappingGrant>();
@@ -83,8 +75,8 @@ async function execute(command: Command): Promise<unknown> {
       if (!command.request) throw new Error('mapPort needs a request');
       const stop = new Subject<void>();
       const subscription = mapPort(requireNat(), command.request, { stop }).subscribe({
-        next: (state) => out({ event: 'state', key, state: { ...state, error: state.error ? serializeError(state.error) : null } }),
-        error: (error: unknown) => out({ event: 'error', key, error: serializeError(error) }),
+        next: (state) => out({ event: 'state', key, state: { ...state, error: state.error ? driverError(state.error) : null } }),
+        error: (error: unknown) => out({ event: 'error', key, error: driverError(error) }),
         complete: () => out({ event: 'complete', key }),
       });
       streams.set(key, { subscription, stop });
@@ -110,13 +102,13 @@ lines.on('line', (line) => {
     try {
       command = JSON.parse(line) as Command;
     } catch (error) {
-      out({ id: null, error: serializeError(error) });
+      out({ id: null, error: driverError(error) });
       return;
     }
     try {
       out({ id: command.id, ok: (await execute(command)) ?? null });
     } catch (error) {
-      out({ id: command.id, error: serializeError(error) });
+      out({ id: command.id, error: driverError(error) });
     }
   });
 });

@@ -21,6 +21,7 @@ import { firstValueFrom, lastValueFrom, Subject, toArray } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
 import { discoverNat, mapPort, pcp, pmp, upnp } from '../../src/index.js';
 import type { MappingGrant, MappingRequest, MapPortOptions, Nat, NatMappingRequest } from '../../src/index.js';
+import { driverError, out } from './driver-wire.js';
 
 interface Command {
   readonly id: number;
@@ -33,25 +34,8 @@ interface Command {
   readonly renew?: boolean;
 }
 
-/** An error as the driver reports it. */
-export interface DriverError {
-  readonly name: string;
-  readonly message: string;
-  readonly code?: string;
-  readonly protocol?: string;
-  readonly resultCode?: number;
-  readonly resultName?: string;
-}
 
-function serializeError(error: unknown): DriverError {
-  if (!(error instanceof Error)) return { name: 'NonError', message: String(error) };
-  const e = error as Error & Partial<Omit<DriverError, 'name' | 'message'>>;
-  return { name: e.name, message: e.message, code: e.code, protocol: e.protocol, resultCode: e.resultCode, resultName: e.resultName };
-}
 
-function out(message: unknown): void {
-  process.stdout.write(`${JSON.stringify(message)}\n`);
-}
 
 let nat: Nat | undefined;
 const grants = new Map<string, MappingGrant>();
@@ -116,8 +100,8 @@ async function execute(command: Command): Promise<unknown> {
       const stop = new Subject<void>();
       const options: MapPortOptions = { ...(command.options ?? {}), stop };
       const subscription = mapPort(requireNat(), command.request, options).subscribe({
-        next: (state) => out({ event: 'state', key, state: { ...state, error: state.error ? serializeError(state.error) : null } }),
-        error: (error: unknown) => out({ event: 'error', key, error: serializeError(error) }),
+        next: (state) => out({ event: 'state', key, state: { ...state, error: state.error ? driverError(state.error) : null } }),
+        error: (error: unknown) => out({ event: 'error', key, error: driverError(error) }),
         complete: () => out({ event: 'complete', key }),
       });
       streams.set(key, { subscription, stop });
@@ -151,7 +135,7 @@ lines.on('line', (line) => {
     try {
       command = JSON.parse(line) as Command;
     } catch (error) {
-      out({ id: null, error: serializeError(error) });
+      out({ id: null, error: driverError(error) });
       return;
     }
     const started = performance.now();
@@ -159,7 +143,7 @@ lines.on('line', (line) => {
       const ok = await execute(command);
       out({ id: command.id, ok: ok ?? null, ms: Math.round(performance.now() - started) });
     } catch (error) {
-      out({ id: command.id, error: serializeError(error), ms: Math.round(performance.now() - started) });
+      out({ id: command.id, error: driverError(error), ms: Math.round(performance.now() - started) });
     }
   });
 });

@@ -5,68 +5,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LAB_ADDRESSES } from '../lab/lab.js';
-import type { Lab, LabProcess, LabRule } from '../lab/lab.js';
+import type { Lab, LabRule } from '../lab/lab.js';
 import { labSkip, useLab } from '../lab/require-lab.js';
-import type { DriverError } from './rxnat-driver.js';
-import type { MappingGrant, MappingProtocol, MappingState, PortMappingEntry } from '../../src/index.js';
+import { DriverClient } from './driver-client.js';
+import type { MappingGrant, MappingProtocol, PortMappingEntry } from '../../src/index.js';
 
 const { lan: LAN_IP, gateway: GW_IP, external: EXT_IP } = LAB_ADDRESSES;
 const DRIVER = 'test/interop/rxnat-driver.ts';
 
-interface Reply {
-  readonly id?: number;
-  readonly ok?: unknown;
-  readonly error?: DriverError;
-  readonly ms?: number;
-  readonly event?: 'state' | 'complete' | 'error';
-  readonly key?: string;
-  readonly state?: MappingState;
-}
 
-/** Talks to one rxnat-driver process: commands with replies, and mapping-stream events. */
-class Driver {
-  private nextId = 1;
-  private readonly events: Reply[] = [];
-  constructor(private readonly process: LabProcess) {}
-
-  static start(lab: Lab): Driver {
-    return new Driver(lab.spawnNodeIn('lan', DRIVER));
-  }
-
-  /** Sends a command and resolves with its `ok` value; rejects with the driver's error. */
-  async call<T = unknown>(command: Record<string, unknown>, timeoutMs = 10_000): Promise<T> {
-    const reply = await this.reply(command, timeoutMs);
-    if (reply.error) throw Object.assign(new Error(`${String(command.op)}: ${reply.error.name}: ${reply.error.message}`), { driver: reply.error });
-    return reply.ok as T;
-  }
-
-  /** Sends a command and resolves with the whole reply (ok or error). */
-  async reply(command: Record<string, unknown>, timeoutMs = 10_000): Promise<Reply> {
-    const id = this.nextId++;
-    this.process.send({ ...command, id });
-    for (;;) {
-      const message = await this.process.next<Reply>(timeoutMs);
-      if (message.id === id) return message;
-      if (message.event) this.events.push(message);
-    }
-  }
-
-  /** The next event of stream `key` that satisfies `predicate`. */
-  async event(key: string, predicate: (event: Reply) => boolean, timeoutMs = 10_000): Promise<Reply> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const index = this.events.findIndex((e) => e.key === key && predicate(e));
-      if (index >= 0) return this.events.splice(index, 1)[0]!;
-      const message = await this.process.next<Reply>(Math.max(1, deadline - performance.now()));
-      if (message.event) this.events.push(message);
-    }
-  }
-
-  async close(): Promise<void> {
-    const result = await this.process.done();
-    assert.equal(result.code, 0, `driver exited ${result.code}: ${result.stderr}`);
-  }
-}
 
 function ruleFor(rules: readonly LabRule[], protocol: MappingProtocol, externalPort: number): LabRule | undefined {
   return rules.find((r) => r.protocol === protocol && r.externalPort === externalPort);
@@ -83,7 +30,7 @@ interface Scenario {
 function roundTrip(lab: () => Lab, scenario: Scenario): void {
   it(`${scenario.label}: external IP, maps tcp and udp, renews, deletes; nft rules follow`, async (t) => {
     const l = lab();
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       const options = scenario.backend === 'upnp' ? { descriptionUrl: l.descriptionUrl } : {};
       const nat = await driver.call<{ kind: string; name: string; serviceType?: string; internalClient?: string }>({
@@ -138,7 +85,7 @@ function roundTrip(lab: () => Lab, scenario: Scenario): void {
 
   it(`${scenario.label}: mapPort maps, keeps the rule while subscribed, deletes on stop`, async () => {
     const l = lab();
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       const options = scenario.backend === 'upnp' ? { descriptionUrl: l.descriptionUrl } : {};
       await driver.call({ op: 'nat', backend: scenario.backend, gateway: GW_IP, options });
@@ -163,7 +110,7 @@ function roundTrip(lab: () => Lab, scenario: Scenario): void {
 function rebootRecovery(lab: () => Lab, backend: 'pmp' | 'pcp', port: number): void {
   it(`${backend}: after a router reboot that lost the table, mapPort re-adds the mapping`, async (t) => {
     const l = lab();
-    const driver = Driver.start(l);
+    const driver = DriverClient.start(l, DRIVER);
     try {
       // The epoch path: no announcement listener (miniupnpd's start-up ANNOUNCE would re-add
       // before the restart is even over; that is announcements-miniupnpd.test.ts).
@@ -204,7 +151,7 @@ describe('rxnat against miniupnpd 2.3.1 (IGDv2, NAT-PMP, PCP)', { skip }, () => 
   rebootRecovery(lab, 'pcp', 42100);
 
   it('UPnP found by SSDP (no description URL) inside the lan namespace', async () => {
-    const driver = Driver.start(lab());
+    const driver = DriverClient.start(lab(), DRIVER);
     try {
       const nat = await driver.call<{ kind: string; gateway: string; serviceType: string }>({ op: 'nat', backend: 'upnp', options: {} });
       assert.equal(nat.kind, 'upnp');
@@ -228,7 +175,7 @@ describe('rxnat against miniupnpd 2.3.1 (IGDv2, NAT-PMP, PCP)', { skip }, () => 
   });
 
   it('discoverNat() with defaults (default route, SSDP) finds the gateway', async (t) => {
-    const driver = Driver.start(lab());
+    const driver = DriverClient.start(lab(), DRIVER);
     try {
       const nat = await driver.call<{ kind: string; name: string }>({ op: 'nat', backend: 'discover', options: {} });
       t.diagnostic(`discoverNat won: ${nat.name}`);
