@@ -568,7 +568,8 @@ class SimulatedIgd implements UpnpServer {
           ['NewUptime', this.table.epochSeconds()],
         ]);
       case 'GetExternalIPAddress':
-        return ok([['NewExternalIPAddress', this.table.externalIp]]);
+        // A WAN link that is down has no address: miniupnpd answers 0.0.0.0 then.
+        return ok([['NewExternalIPAddress', this.connectionStatus === 'Connected' ? this.table.externalIp : '0.0.0.0']]);
       case 'AddPortMapping':
       case 'AddAnyPortMapping': {
         if (action === 'AddAnyPortMapping' && this.igdVersion !== 2) return fault(401);

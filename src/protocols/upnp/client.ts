@@ -173,8 +173,9 @@ const CONFLICT_PORT_HIGH = 65534;
  * multicast group too), repeated inside `timeoutMs`. Without a unicast target, the rounds start
  * at once. Every distinct gateway that answers is
  * checked (description fetched over `http:` from the address that answered, never from a host a
- * LOCATION names instead; a connected WAN connection service whose control URL stays on that
- * host and port), and the first valid one is emitted at once (an IGDv1 waits only for IGDv2
+ * LOCATION names instead; a WAN connection service whose control URL stays on that host and
+ * port; of several, the first whose GetStatusInfo says `Connected`, a single one as it is), and
+ * the first valid one is emitted at once (an IGDv1 waits only for IGDv2
  * candidates already being checked). Errors with the last candidate's error, or a
  * {@link GatewayTimeoutError} when nothing answered.
  *
@@ -422,7 +423,11 @@ function probe(config: Config, descriptionUrl: string, rewriteOrigins: readonly 
         if (services instanceof ProtocolError) return throwError(() => services);
         const internalClient = config.localAddress ?? response.localAddress;
         const make = (service: WanConnectionService): UpnpGateway => new UpnpGateway(config, limit, description, service, internalClient);
-        return chooseConnected(services.map(make));
+        // One service leaves nothing to choose: it is taken without a request. Whether its WAN
+        // link is up shows in the first GetExternalIPAddress, which the core asks before the
+        // first add anyway (0.0.0.0 or empty: reason `external-address`, not mapped).
+        const [only] = services;
+        return services.length === 1 && only !== undefined ? of(make(only)) : chooseConnected(services.map(make));
       }),
     );
 }

@@ -8,7 +8,7 @@ import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtocolError } from '../../../src/errors.js';
 import { MAX_CHECKED_SERVICES, MAX_CONCURRENT_PROBES, MAX_PROBED_LOCATIONS, PREFERRED_GRACE_MS, upnp, type UpnpNat, type UpnpOptions } from '../../../src/protocols/upnp/client.js';
-import { decodeSoapRequest, encodeSoapResponse } from '../../../src/protocols/upnp/soap.js';
+import { decodeSoapRequest, encodeSoapFault, encodeSoapResponse } from '../../../src/protocols/upnp/soap.js';
 import { SSDP_MULTICAST_ADDRESS, SSDP_PORT } from '../../../src/protocols/upnp/ssdp.js';
 import { FakeNetwork, type HttpAnswer } from '../../support/fake-network.js';
 import { VirtualClock } from '../../support/virtual-clock.js';
@@ -65,6 +65,7 @@ describe('upnp() discovery: choice and bounds', () => {
       const decoded = decodeSoapRequest(String(request.body ?? ''), request.headers?.SOAPAction);
       if (decoded instanceof ProtocolError) return { status: 500, body: '' };
       if (decoded.action === 'GetStatusInfo') {
+        if (url.pathname.startsWith('/fault')) return { status: 500, body: encodeSoapFault(401) };
         const status = url.pathname.startsWith('/down') ? 'Disconnected' : 'Connected';
         return { status: 200, body: encodeSoapResponse(decoded.serviceType, decoded.action, [['NewConnectionStatus', status]]) };
       }
@@ -130,6 +131,38 @@ describe('upnp() discovery: choice and bounds', () => {
     assert.equal(mostAtOnce, MAX_CONCURRENT_PROBES);
     assert.ok(found.error() instanceof ProtocolError, String(found.error()));
     assert.equal(net.httpInFlight, 0);
+  });
+
+  /** A description whose one WANConnectionDevice lists services at these control URLs. */
+  const withServices = (controlUrls: readonly string[]): string => {
+    const services = controlUrls
+      .map((url, i) => `<service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType><serviceId>urn:upnp-org:serviceId:WANIPConn${i}</serviceId><controlURL>${url}</controlURL><eventSubURL>/e</eventSubURL><SCPDURL>/s.xml</SCPDURL></service>`)
+      .join('');
+    return `<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0"><specVersion><major>1</major><minor>0</minor></specVersion><device><deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1</deviceType><UDN>uuid:two</UDN><deviceList><device><deviceType>urn:schemas-upnp-org:device:WANDevice:1</deviceType><UDN>uuid:two-wan</UDN><deviceList><device><deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:1</deviceType><UDN>uuid:two-conn</UDN><serviceList>${services}</serviceList></device></deviceList></device></deviceList></device></root>`;
+  };
+  it('one WAN connection service is taken without a request; of several, the first Connected, else the first whose GetStatusInfo faulted, else not-connected', () => {
+    const posts = (): string[] => net.httpLog.filter((r) => r.request.method === 'POST').map((r) => new URL(r.request.url).pathname);
+    const take = (controlUrls: readonly string[]): { nat: UpnpNat | undefined; error: unknown; asked: string[] } => {
+      descriptions.set(GATEWAY, { body: withServices(controlUrls), delayMs: 1 });
+      const before = posts().length;
+      const found = discover({ descriptionUrl: `http://${GATEWAY}:5000/rootDesc.xml` });
+      clock.advance(1000);
+      return { nat: found.nat(), error: found.error(), asked: posts().slice(before) };
+    };
+    const single = take(['/down0']);
+    assert.equal(single.nat?.service.controlUrl, `http://${GATEWAY}:5000/down0`, String(single.error));
+    assert.deepEqual(single.asked, [], 'nothing to choose: no GetStatusInfo');
+
+    const second = take(['/down0', '/up1']);
+    assert.equal(second.nat?.service.controlUrl, `http://${GATEWAY}:5000/up1`);
+    assert.deepEqual(second.asked, ['/down0', '/up1']);
+
+    const faulted = take(['/down0', '/fault1', '/down2']);
+    assert.equal(faulted.nat?.service.controlUrl, `http://${GATEWAY}:5000/fault1`, 'a service whose check faulted is the last resort');
+    assert.deepEqual(faulted.asked, ['/down0', '/fault1', '/down2']);
+
+    const none = take(['/down0', '/down1']);
+    assert.ok(none.error instanceof ProtocolError && none.error.reason === 'not-connected', String(none.error));
   });
 
   it('a description with 3,000 WAN connection services: at most MAX_CHECKED_SERVICES asked, no stack overflow', () => {

@@ -274,13 +274,12 @@ describe('upnp() discovery', () => {
     await assert.rejects(discover([server], { timeoutMs: 2000 }), (e: unknown) => e instanceof ProtocolError && e.reason === 'malformed');
   });
 
-  it('requires a connected WAN service, but accepts one whose GetStatusInfo fails', async () => {
+  it('a gateway with one WAN connection service is taken without a request; a WAN link that is down shows in externalIp()', async () => {
     const server = await start();
-    server.connectionStatus = 'Disconnected';
-    await assert.rejects(connect(server), (e: unknown) => e instanceof ProtocolError && e.reason === 'not-connected');
-    server.faults.inject({ kind: 'error', code: 401 }, { action: 'GetStatusInfo' });
+    server.connectionStatus = 'Disconnected'; // its GetExternalIPAddress answers 0.0.0.0, as miniupnpd's does
     const nat = await connect(server);
-    assert.equal(nat.service.version, 2);
+    assert.deepEqual(server.requests.filter((r) => r.action !== 'description').map((r) => r.action), [], 'no SOAP request at discovery');
+    await assert.rejects(firstValueFrom(nat.externalIp()), (e: unknown) => e instanceof ProtocolError && e.reason === 'external-address' && /0\.0\.0\.0/.test(e.message));
   });
 
   it('accepts a WANPPPConnection-only gateway', async () => {
