@@ -67,6 +67,18 @@ export interface RefuseFault {
   readonly lifetimeSeconds?: number;
   /** Refuse only this protocol's requests. Default both. */
   readonly protocol?: 'pmp' | 'pcp';
+  /**
+   * Which requests are refused: `'all'` (the default), or `'mappings'` only: NAT-PMP map
+   * requests (deletes too) and PCP MAP, while the discovery probes (NAT-PMP's external address
+   * request, PCP ANNOUNCE) are answered as usual and do not use up `count`. A gateway that
+   * speaks the protocol but has mappings switched off for this client.
+   *
+   * @example
+   * ```ts
+   * server.faults.refuse = { resultCode: 2, requests: 'mappings' }; // probes succeed, every mapping NOT_AUTHORIZED
+   * ```
+   */
+  readonly requests?: 'all' | 'mappings';
 }
 
 /**
@@ -478,7 +490,7 @@ class Server implements PmpPcpServer {
       }
       return undefined; // wrong length: miniupnpd ignores it too
     }
-    const refusal = this.takeRefusal('pmp');
+    const refusal = this.takeRefusal('pmp', request.op !== 'external-address');
     if (refusal !== undefined) return this.pmpReply(request, refusal.resultCode);
     if (request.op === 'external-address') {
       return encodePmpResponse({ op: 'external-address', resultCode: PmpResultCode.SUCCESS, epochSeconds: this.epoch(), externalIp: this.table.externalIp });
@@ -535,7 +547,7 @@ class Server implements PmpPcpServer {
         request.reason === 'opcode' ? PcpResultCode.UNSUPP_OPCODE : request.reason === 'option' ? PcpResultCode.MALFORMED_OPTION : PcpResultCode.MALFORMED_REQUEST;
       return this.pcpError(bytes, resultCode);
     }
-    const refusal = this.takeRefusal('pcp');
+    const refusal = this.takeRefusal('pcp', request.op === 'map');
     if (refusal !== undefined) return this.pcpError(bytes, refusal.resultCode, refusal.lifetimeSeconds);
     if (stripMapped(request.clientIp) !== stripMapped(client)) return this.pcpError(bytes, PcpResultCode.ADDRESS_MISMATCH);
     if ((request.options ?? []).some((o) => o.code < 128)) return this.pcpError(bytes, PcpResultCode.UNSUPP_OPTION);
@@ -625,10 +637,11 @@ class Server implements PmpPcpServer {
     return encodePcpErrorResponse(request, { resultCode, lifetimeSeconds: lifetimeSeconds ?? this.errorLifetime, epochSeconds: this.epoch() });
   }
 
-  /** Consumes one refusal if the `refuse` fault applies to this protocol. */
-  private takeRefusal(protocol: 'pmp' | 'pcp'): { resultCode: number; lifetimeSeconds: number | undefined } | undefined {
+  /** Consumes one refusal if the `refuse` fault applies to this protocol and this kind of request (`mapping`: a map request, not a probe). */
+  private takeRefusal(protocol: 'pmp' | 'pcp', mapping: boolean): { resultCode: number; lifetimeSeconds: number | undefined } | undefined {
     const refuse = this.faults.refuse;
     if (refuse === undefined || (refuse.protocol !== undefined && refuse.protocol !== protocol)) return undefined;
+    if (refuse.requests === 'mappings' && !mapping) return undefined;
     if (refuse.count !== undefined) {
       if (refuse.count <= 0) return undefined;
       refuse.count--;

@@ -141,6 +141,30 @@ describe('rxnat map', { concurrency: 3 }, () => {
       assert.deepEqual(sim.table.list(), []);
     }));
 
+  it('--nat any: PCP and NAT-PMP answer the probes but refuse every mapping; the race moves it to UPnP (#11)', () =>
+    withSim(async (sim) => {
+      sim.pmpPcp.faults.refuse = { resultCode: 2, requests: 'mappings' };
+      const cli = startCli(['map', 'udp', '5100', '--nat', 'any', ...simArgs(sim), '--json']);
+      await cli.waitFor(/"event":"mapped"/, 30_000);
+      assert.ok(sim.pmpPcp.counters.byKind['pcp.map'] + sim.pmpPcp.counters.byKind['pmp.mapUdp'] >= 1, 'a mapping was refused first');
+      cli.signal('SIGINT');
+      const result = await cli.exited;
+      assert.equal(result.code, 0, result.stderr);
+      const mapped = jsonLines(result.stdout).find((s) => s.event === 'mapped');
+      assert.match(String(mapped?.backend), /^upnp\(/);
+      assert.deepEqual(sim.table.list(), [], 'deleted on SIGINT');
+    }));
+
+  it('--nat any: every backend refuses ("not here"); exit 1 with a refusal once the race has nothing else', () =>
+    withSim(async (sim) => {
+      sim.pmpPcp.faults.refuse = { resultCode: 2, requests: 'mappings' };
+      sim.upnp.faults.inject({ kind: 'error', code: 606 }, { action: 'AddPortMapping', times: 1000 });
+      const result = await runCli(['map', 'udp', '5101', '--nat', 'any', ...simArgs(sim), '--json']);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /^rxnat: (pcp|pmp|upnp) gateway .* refused: /m);
+      assert.deepEqual(sim.table.list(), []);
+    }));
+
   it('SIGINT with a silent gateway: exit 1, one line naming the mapping and when its lease ends', () =>
     withSim(async (sim) => {
       // --request-timeout bounds the delete on the wire (NAT-PMP retransmits until then).

@@ -315,6 +315,23 @@ describe('simulator NAT-PMP + PCP server', () => {
       assert.equal((decodePmpResponse((await ask())[0] as Uint8Array) as { resultCode: number }).resultCode, 0);
     });
 
+    it('refuse mappings only: the probes (external address, ANNOUNCE) succeed, every map request of both protocols is refused', async () => {
+      server.faults.refuse = { resultCode: 2, count: 3, requests: 'mappings' };
+      const probe = decodePmpResponse((await ask())[0] as Uint8Array);
+      assert.deepEqual(probe, { op: 'external-address', resultCode: 0, epochSeconds: 3600, externalIp: '203.0.113.7' });
+      const announce = pcpOk(await client.one(encodePcpRequest({ op: 'announce', lifetimeSeconds: 0, clientIp: HOST }), server));
+      assert.equal(announce.resultCode, 0);
+      const pmpRefused = pmpMap(await client.one(encodePmpRequest({ op: 'map', protocol: 'tcp', internalPort: 4000, suggestedExternalPort: 4000, lifetimeSeconds: 60 }), server));
+      assert.deepEqual([pmpRefused.resultCode, pmpRefused.externalPort, pmpRefused.lifetimeSeconds], [2, 0, 0]);
+      const pcpRefused = pcpOk<PcpMapResponse>(await client.one(pcpMapBytes(), server));
+      assert.deepEqual([pcpRefused.resultCode, pcpRefused.lifetimeSeconds], [PcpResultCode.NOT_AUTHORIZED, 30]);
+      const pmpDelete = pmpMap(await client.one(encodePmpRequest({ op: 'map', protocol: 'tcp', internalPort: 4000, suggestedExternalPort: 0, lifetimeSeconds: 0 }), server));
+      assert.equal(pmpDelete.resultCode, 2, 'a delete is a map request too');
+      assert.equal(table.list().length, 0, 'nothing mapped');
+      assert.equal(server.faults.refuse?.count, 0, 'only the three map requests used up the count');
+      assert.equal(pcpOk<PcpMapResponse>(await client.one(pcpMapBytes(), server)).resultCode, 0, 'count spent: mapped');
+    });
+
     it('drop: the next N replies are lost but the requests are processed', async () => {
       server.faults.drop = { count: 2 };
       assert.deepEqual(await client.ask(pcpMapBytes(), server), []);

@@ -8,7 +8,8 @@ import { ReplaySubject, share, type Observable, type Subscription } from 'rxjs';
 import type { Nat } from '../../core/nat.js';
 import { mapPort, type MappingState } from '../../core/map-port.js';
 import { DEFAULT_LIFETIME_SECONDS } from '../../core/validate.js';
-import { UnconfirmedDeleteError } from '../../errors.js';
+import { GatewayError, UnconfirmedDeleteError } from '../../errors.js';
+import { parseNatSpec } from '../../nat-spec.js';
 import { CloseTimeoutError, defaultCloseTimeoutMs, PendingDelete } from '../../facade/pending-delete.js';
 import type { CommonArgs, MappingSpec } from '../args.js';
 import {
@@ -75,6 +76,12 @@ interface Run {
   final: MappingState | undefined;
   /** Why its first mapping could not be made (ends the command, unless --keep-trying). */
   failure: Error | null;
+  /**
+   * The backends (`protocol gateway`) that refused its first mapping with a "not here" code
+   * while the NAT source is the race: the stream moves on to another backend, and only a
+   * second such refusal by one of them (the race found nothing else) ends the command.
+   */
+  readonly refusedHere: Set<string>;
   subscription: Subscription | undefined;
 }
 
@@ -89,7 +96,9 @@ interface Run {
  * when its lease ends and how to remove it, and resolves 1 (with `--json` that mapping's last
  * JSON object's `error` lists it under `deletes`). A second signal exits 130 at once. Unless
  * `--keep-trying`, a mapping whose first add fails (no gateway, refused) stops them all and
- * resolves 1.
+ * resolves 1; with `--nat any`, a backend's "not here" refusal (`GatewayError.notHere`: PCP or
+ * NAT-PMP answer but will not map) is not a failure while the race can move the mapping to
+ * another backend, only a second one from the same backend is.
  *
  * @example
  * ```ts
@@ -107,6 +116,16 @@ export async function mapCommand(args: MapArgs, io: CliIo, signals: SignalSource
 /** {@link mapCommand} once its NAT source is loaded. */
 function mapAll(nat$: Observable<Nat>, args: MapArgs, io: CliIo, signals: SignalSource): Promise<number> {
   const count = args.mappings.length;
+  // loadNatSource parsed the spec already: this cannot throw.
+  const racing = parseNatSpec(args.nat).mechanism === 'any';
+  /** A refusal the race moves away from: the first "not here" of a backend. */
+  const movesOn = (run: Run, error: Error): boolean => {
+    if (!racing || !(error instanceof GatewayError) || !error.notHere) return false;
+    const backend = `${error.protocol} ${error.gateway}`;
+    if (run.refusedHere.has(backend)) return false;
+    run.refusedHere.add(backend);
+    return true;
+  };
   const stopBoundMs = defaultCloseTimeoutMs(undefined, count);
   // Replayed: a stop requested while no part of mapPort listens (between retries) is not lost.
   const stop$ = new ReplaySubject<void>(1);
@@ -123,6 +142,7 @@ function mapAll(nat$: Observable<Nat>, args: MapArgs, io: CliIo, signals: Signal
     done: false,
     final: undefined,
     failure: null,
+    refusedHere: new Set<string>(),
     subscription: undefined,
   }));
 
@@ -243,7 +263,8 @@ function mapAll(nat$: Observable<Nat>, args: MapArgs, io: CliIo, signals: Signal
           run.pending.observe(state);
           if (state.status === 'mapped') run.mappedOnce = true;
           view.state(run.index, state, event, stopping);
-          const failed = state.status === 'unmapped' && !run.mappedOnce && state.error !== null && !(state.error instanceof UnconfirmedDeleteError);
+          const failed =
+            state.status === 'unmapped' && !run.mappedOnce && state.error !== null && !(state.error instanceof UnconfirmedDeleteError) && !movesOn(run, state.error);
           if (failed && !asked && !args.keepTrying && run.failure === null) {
             run.failure = state.error;
             if (count === 1 || !runs.some((r) => r.mappedOnce)) stop(count === 1 ? 'the first mapping failed' : `${run.label} could not be mapped`, true);
