@@ -95,6 +95,26 @@ test('a backend that refuses with a "not here" code: the mapping moves to the ne
   assert.deepEqual(states.map((s) => s.status), ['mapping', 'mapping', 'unmapped', 'mapped']);
 });
 
+test('each state names the backend it is about: a second refusal after a move names the second backend, not the first', () => {
+  const scheduler = new VirtualTimeScheduler();
+  defaultScheduler = scheduler;
+  const registry = createGatewayRegistry();
+  const pcp = fake('pcp', scheduler, refuse('pcp', 2));
+  const pmp = fake('pmp', scheduler, refuse('pmp', 2));
+  const upnp = fake('upnp', scheduler, (request) => timer(5, scheduler).pipe(map(() => grantFor(request))));
+  const states: Array<MappingState & { at: number }> = [];
+  const subscription = mapPort(discovery(scheduler, registry, [[pcp, 5], [pmp, 20], [upnp, 40]]), { protocol: 'udp', internalPort: 4001 }, { scheduler, gatewayRegistry: registry, logger: silentLogger })
+    .subscribe(record(scheduler, states));
+  scheduler.schedule(() => subscription.unsubscribe(), 60_000);
+  scheduler.flush();
+  const described = states.map((s) => `${s.status}:${s.backend}:${s.error instanceof GatewayError ? s.error.protocol : '-'}`);
+  assert.deepEqual(
+    described.filter((d) => !d.startsWith('mapping')),
+    ['unmapped:pcp(192.0.2.1):pcp', 'unmapped:pmp(192.0.2.1):pmp', 'mapped:upnp(192.0.2.1):-'],
+    described.join(' '),
+  );
+});
+
 test('the refusal is remembered: a later discovery on the same registry goes to the other backend directly', () => {
   const scheduler = new VirtualTimeScheduler();
   defaultScheduler = scheduler;
