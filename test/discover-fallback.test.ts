@@ -28,30 +28,42 @@ async function simulator(): Promise<GatewaySimulator> {
   return sim;
 }
 
-test('PCP answers but refuses every MAP (NOT_AUTHORIZED): the mapping ends mapped through another protocol', async () => {
-  const sim = await simulator();
-  sim.pmpPcp.faults.refuse = { resultCode: 2, protocol: 'pcp' };
-  const registry = createGatewayRegistry();
-  const stop = new Subject<void>();
-  const states: MappingState[] = [];
-  const mapped = firstValueFrom(
-    mapPort(discoverNat({ ...sim.discoverOptions, gatewayRegistry: registry, logger: silentLogger }), { protocol: 'udp', internalPort: 4001 }, { gatewayRegistry: registry, logger: silentLogger, stop }).pipe(
-      tap((s) => states.push(s)),
-      filter((s) => s.status === 'mapped'),
-      timeout(WITHIN_MS),
-    ),
-  );
-  const state = await mapped;
-  stop.next();
-  assert.match(state.backend ?? '', /^(pmp|upnp)\(/, `mapped on ${state.backend}`);
-  assert.ok(!states.some((s) => s.status === 'mapped' && s.backend?.startsWith('pcp')));
-  const refusal = states.find((s) => s.error instanceof GatewayError);
-  if (refusal) assert.equal((refusal.error as GatewayError).resultCode, 2, 'a refusal shown is PCP\'s own code');
-});
+for (const requests of ['mappings', 'all'] as const) {
+  const what = requests === 'mappings' ? 'answers the probe but refuses every MAP' : 'refuses the probe too';
+  test(`PCP ${what} (NOT_AUTHORIZED): the mapping ends mapped through another protocol`, async () => {
+    const sim = await simulator();
+    sim.pmpPcp.faults.refuse = { resultCode: 2, protocol: 'pcp', requests };
+    const registry = createGatewayRegistry();
+    const stop = new Subject<void>();
+    const states: MappingState[] = [];
+    const mapped = firstValueFrom(
+      mapPort(discoverNat({ ...sim.discoverOptions, gatewayRegistry: registry, logger: silentLogger }), { protocol: 'udp', internalPort: 4001 }, { gatewayRegistry: registry, logger: silentLogger, stop }).pipe(
+        tap((s) => states.push(s)),
+        filter((s) => s.status === 'mapped'),
+        timeout(WITHIN_MS),
+      ),
+    );
+    const state = await mapped;
+    stop.next();
+    assert.match(state.backend ?? '', /^(pmp|upnp)\(/, `mapped on ${state.backend}`);
+    assert.ok(!states.some((s) => s.status === 'mapped' && s.backend?.startsWith('pcp')));
+    const maps = sim.pmpPcp.counters.byKind['pcp.map'] ?? 0;
+    if (requests === 'mappings') {
+      // PCP was found, asked to map, refused; the state said so with PCP's own code, then moved.
+      assert.ok(maps >= 1, 'PCP was asked to map');
+      const refusal = states.find((s) => s.error instanceof GatewayError);
+      assert.ok(refusal, states.map((s) => `${s.status}:${s.backend}`).join(' '));
+      assert.equal((refusal.error as GatewayError).resultCode, 2, "the refusal shown is PCP's own code");
+      assert.match(refusal.backend ?? '', /^pcp\(/, 'the refusal is shown on the backend that refused');
+    } else {
+      assert.equal(maps, 0, 'a refused probe is not found: no MAP sent');
+    }
+  });
+}
 
 test('the refusal is remembered: the next mapping on the registry never asks PCP to map', async () => {
   const sim = await simulator();
-  sim.pmpPcp.faults.refuse = { resultCode: 2, protocol: 'pcp' };
+  sim.pmpPcp.faults.refuse = { resultCode: 2, protocol: 'pcp', requests: 'mappings' };
   const registry = createGatewayRegistry();
   const options = { gatewayRegistry: registry, logger: silentLogger };
   const map = async (internalPort: number): Promise<MappingState> => {
