@@ -62,6 +62,8 @@ export interface NatOptions {
   readonly pmpPort: number | undefined;
   /** `--pcp-port`: PCP server port (defaults to `--pmp-port`: both share 5351 on real gateways). */
   readonly pcpPort: number | undefined;
+  /** `map --no-announcements`: NAT-PMP and PCP do not listen for the gateway's announcements. */
+  readonly announcements?: false;
   /** `--ssdp-target host:port` (repeatable): where UPnP M-SEARCH goes instead of multicast. */
   readonly ssdpTargets: readonly { readonly address: string; readonly port: number }[];
   /** `--local-address`: local address to bind every socket to. */
@@ -206,6 +208,7 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
         keepTrying,
         leave,
         ...commonArgs(command, values),
+        ...(values.get('no-announcements') === true ? { announcements: false as const } : {}),
       };
     }
     case 'unmap': {

@@ -244,6 +244,7 @@ with leaseEndsAtMs, leaseEndsAt, unmap (the command that removes it, null for PC
           { name: 'duration', value: 'SECONDS', description: 'delete the mappings and exit after this long', example: '1.5' },
           { name: 'leave', description: 'add the mappings, print their leases and how to remove them, exit without deleting' },
           { name: 'keep-trying', default: 'exit 1', description: 'keep retrying when a mapping cannot be made' },
+          { name: 'no-announcements', default: 'listen on udp 5350', description: "do not listen for the gateway's NAT-PMP/PCP announcements (a router reboot is then noticed at the next reply, not at once)" },
           { name: 'external-port', value: 'N', default: 'the internal port', description: 'external port to ask for, with one mapping (same as tcp 8080:N); the gateway may grant another, which is printed', example: '14001' },
           { name: 'internal-address', value: 'IPv6', default: 'the address facing the router', description: 'which of this host\'s IPv6 addresses to open (global or unique-local; implies --ipv6)', example: '2001:db8::10' },
         ],

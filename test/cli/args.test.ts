@@ -1,7 +1,9 @@
 /** In-process tests of the CLI's argument parser and help texts (no processes, no network). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { COMMAND_SPECS, COMMANDS, editDistance, helpText, nearestName, parseCliArgs, UsageError } from '../../src/cli/args.js';
+import { COMMAND_SPECS, COMMANDS, editDistance, helpText, nearestName, parseCliArgs, UsageError, type NatOptions } from '../../src/cli/args.js';
+import { natSourceOptions } from '../../src/cli/commands/common.js';
+import { silentLogger } from '../../src/core/logger.js';
 import { describeFailure } from '../../src/cli/format.js';
 import { commandOptions, optionLabel } from '../../src/cli/options.js';
 
@@ -15,6 +17,17 @@ test('map: positionals and options are typed and checked', () => {
     durationSeconds: 1.5, keepTrying: true, leave: false, nat: 'pmp:127.0.0.1', json: true, timeoutMs: undefined, requestTimeoutMs: undefined,
     gateway: undefined, pmpPort: 15351, pcpPort: 15351, ssdpTargets: [], localAddress: undefined,
   });
+});
+
+test('map --no-announcements: NAT-PMP and PCP are given announcements: false; without it they listen (the default)', () => {
+  const args = parseCliArgs(['map', 'tcp', '8080', '--no-announcements', '--nat', 'pmp:127.0.0.1']);
+  assert.ok(args.command === 'map' && args.announcements === false);
+  const off = natSourceOptions(args, silentLogger);
+  assert.equal(off.pmp?.announcements, false);
+  assert.equal(off.pcp?.announcements, false);
+  const on = natSourceOptions(parseCliArgs(['map', 'tcp', '8080']) as NatOptions, silentLogger);
+  assert.ok(!('announcements' in (on.pmp ?? {})) && !('announcements' in (on.pcp ?? {})), 'left to the backend default');
+  assert.throws(() => parseCliArgs(['ip', '--no-announcements']), UsageError, 'a map option only');
 });
 
 test('map: several mappings as protocol-port pairs, each with an optional :external port', () => {

@@ -61,6 +61,7 @@ export function natSourceOptions(options: NatOptions, logger: Logger): DiscoverN
     ...(port !== undefined ? { port } : {}),
     ...(options.timeoutMs !== undefined ? { probeTimeoutMs: options.timeoutMs } : {}),
     ...(options.requestTimeoutMs !== undefined ? { timeoutMs: options.requestTimeoutMs } : {}),
+    ...(options.announcements === false ? { announcements: false as const } : {}),
   });
   const upnp: UpnpOptions = {
     ...local,
