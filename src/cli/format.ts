@@ -347,7 +347,7 @@ function refusalHint(error: GatewayError): string {
       4: 'The router has no resources left: delete unused mappings',
     },
     pcp: {
-      2: 'PCP allows only the process that created a mapping (it holds the nonce) to change or delete it',
+      2: 'PCP is off for this client on the router (try --nat pmp or --nat upnp), or the mapping belongs to another process (PCP lets only the one that created it, by its nonce, change or delete it)',
       8: 'The router cannot map (no external address, or its uplink is down)',
       11: 'The port or router has no resources left: try another --external-port',
     },

@@ -1,8 +1,8 @@
-/** In-process tests of how the CLI reports deletes the gateway did not confirm (no processes, no network). */
+/** In-process tests of how the CLI reports failures and deletes the gateway did not confirm (no processes, no network). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { NatOptions } from '../../src/cli/args.js';
-import { errorJson, stateJson, unconfirmedDeleteLines } from '../../src/cli/format.js';
+import { describeFailure, errorJson, stateJson, unconfirmedDeleteLines } from '../../src/cli/format.js';
 import { GatewayError, GatewayTimeoutError, UnconfirmedDeleteError, type UnconfirmedDelete } from '../../src/errors.js';
 
 const options = (nat: string, extra: Partial<NatOptions> = {}): NatOptions => ({
@@ -96,4 +96,10 @@ test('--json: the error of the last state lists its deletes with their fields', 
   assert.deepEqual((stateJson(state, 'unmapped', new Date(at)).error as { deletes: unknown }).deletes, json.deletes);
   // Other errors keep their three fields.
   assert.deepEqual(Object.keys(errorJson(new Error('x'))), ['name', 'code', 'message']);
+});
+
+test('PCP NOT_AUTHORIZED on an add names both causes: PCP off on the router, or another process\'s mapping', () => {
+  const { message } = describeFailure(new GatewayError({ protocol: 'pcp', resultCode: 2, resultName: 'NOT_AUTHORIZED', gateway: '192.168.1.1' }));
+  assert.match(message, /PCP is off for this client on the router \(try --nat pmp or --nat upnp\)/);
+  assert.match(message, /another process/);
 });
