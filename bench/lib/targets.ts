@@ -121,7 +121,7 @@ function raceAndSsdpChecks(c: (id: string, gateway?: LabGateway) => LatencyConte
         c('rxnat.upnp.ssdp', gateway),
         c('floor.upnp', gateway),
         1.2,
-        `floor: one unicast M-SEARCH, one description GET, one AddPortMapping on a bare socket; rxnat also asks GetStatusInfo and GetExternalIPAddress${ssdpPart(gateway)}`,
+        `floor: one unicast M-SEARCH, one description GET, one AddPortMapping on a bare socket; rxnat also asks GetExternalIPAddress (the address its mapped state carries)${ssdpPart(gateway)}`,
       ),
     );
   }
