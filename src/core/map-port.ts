@@ -148,7 +148,8 @@ function holdMapping(
       // After a failure the stream stays `unmapped` (with its error) until the new entry maps or
       // fails: its first "mapping" would only hide why it is not mapped.
       next: (state) => {
-        if (state.status === 'mapping' && state.error === null && last?.status === 'unmapped') {
+        // (A 'mapping' state never carries an error: a session with one says 'unmapped'.)
+        if (state.status === 'mapping' && last?.status === 'unmapped') {
           // Not shown, but the NAT in use is this one now: a failure that follows names it.
           backend = state.backend;
           return;
