@@ -55,7 +55,7 @@ class FakeReader {
   fallback: () => Observable<DefaultGateway> = () => of({ gateway: '192.168.77.1', interface: 'lan0' });
   fallback6: () => Observable<DefaultGateway> = () => of({ gateway: 'fe80::1%lan0', interface: 'lan0' });
   interfaces: Record<string, readonly InterfaceAddress[]> = lan0('2001:db8:1::10');
-  readonly calls = { route: [] as number[], route6: [] as number[], fallback: [] as number[], fallback6: [] as number[] };
+  readonly calls = { route: [] as number[], route6: [] as number[], fallback: [] as number[], fallback6: [] as number[], interfaces: [] as number[] };
   constructor(
     private readonly clock: VirtualClock,
     readonly platform: NodeJS.Platform = 'linux',
@@ -73,7 +73,10 @@ class FakeReader {
       readIpv6RouteTable: count(this.calls.route6, () => this.route6()),
       lookupDefaultGateway: count(this.calls.fallback, () => this.fallback()),
       lookupDefaultIpv6Gateway: count(this.calls.fallback6, () => this.fallback6()),
-      networkInterfaces: () => this.interfaces,
+      networkInterfaces: () => {
+        this.calls.interfaces.push(this.clock.now());
+        return this.interfaces;
+      },
     };
   }
 }
@@ -132,6 +135,7 @@ describe('networkWatch({ ipv6: true })', () => {
     assert.equal(clock.pending, 0, 'a timer outlived the subscription');
     assert.deepEqual(fake.calls.fallback6, [], 'the child-process lookup was used on Linux');
     assert.deepEqual(fake.calls.route6, fake.calls.route, 'each poll reads both tables');
+    assert.deepEqual(fake.calls.interfaces, fake.calls.route, 'each poll asks getifaddrs once');
   });
 
   it('a default IPv6 route without a router (default dev ppp0) gives no router, and the addresses of its interface', () => {
