@@ -17,7 +17,7 @@ import { networkWatch, snapshotKey, type NetworkSnapshot, type NetworkWatchOptio
 export interface FollowNetworkOptions {
   /** The network changes to follow. Default `networkWatch({ scheduler, ...watchOptions })`. */
   readonly watch?: Observable<NetworkSnapshot>;
-  /** Options of the default watch (poll periods); ignored with `watch`. */
+  /** Options of the default watch (poll periods, `ipv6`); ignored with `watch`. */
   readonly watchOptions?: Omit<NetworkWatchOptions, 'scheduler'>;
   /**
    * How long the network must stay the same after a change before it is rediscovered, so that a
