@@ -66,9 +66,11 @@ export interface DiscoverNatOptions {
   readonly scheduler?: SchedulerLike;
   /**
    * Follow the network ({@link followNetwork}): discover again whenever the default route, its
-   * interface or the local address facing the router changes, and emit each new gateway (the
-   * stream then never completes). Without `gateway`, each discovery targets the router of the
-   * route it was asked for. `true` for the defaults (a 2 s poll of the routing table, no child
+   * interface or the local address facing the router changes (with `family: 'ipv6'`, also the
+   * IPv6 default router or the global IPv6 addresses of its interface: the watch reads IPv6
+   * too), and emit each new gateway (the stream then never completes). Without `gateway`, each
+   * discovery targets the router of the route it was asked for (with `family: 'ipv6'`, the IPv6
+   * default route's). `true` for the defaults (a 2 s poll of the routing tables, no child
    * process on Linux), or its options. Default `false`: one race, then complete.
    */
   readonly followNetwork?: boolean | FollowNetworkOptions;
@@ -116,13 +118,21 @@ export interface DiscoverNatOptions {
 export function discoverNat(options: DiscoverNatOptions = {}): Observable<Nat> {
   const { followNetwork: follow, ...once } = options;
   if (follow) {
+    const ipv6 = once.family === 'ipv6';
+    const given = typeof follow === 'object' ? follow : {};
     return followNetwork(
       (snapshot) => {
-        // The watched route is IPv4's: IPv6 discovery finds its own router each time.
-        const router = once.gateway ?? (once.family === 'ipv6' ? undefined : snapshot.defaultGateway?.gateway);
+        // Each family's discovery is aimed at its own default router (the watch reads IPv6's when asked).
+        const router = once.gateway ?? (ipv6 ? snapshot.defaultIpv6Gateway?.gateway : snapshot.defaultGateway?.gateway);
         return discoverNat(router === undefined ? once : { ...once, gateway: router });
       },
-      { ...(once.logger ? { logger: once.logger } : {}), ...(once.scheduler ? { scheduler: once.scheduler } : {}), ...(typeof follow === 'object' ? follow : {}) },
+      {
+        ...(once.logger ? { logger: once.logger } : {}),
+        ...(once.scheduler ? { scheduler: once.scheduler } : {}),
+        ...given,
+        // IPv6 discovery watches the IPv6 route and addresses as well (ignored with a `watch` of the caller's).
+        ...(ipv6 ? { watchOptions: { ipv6: true, ...given.watchOptions } } : {}),
+      },
     );
   }
   const timeoutMs = options.timeoutMs ?? 3000;

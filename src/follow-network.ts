@@ -17,7 +17,7 @@ import { networkWatch, snapshotKey, type NetworkSnapshot, type NetworkWatchOptio
 export interface FollowNetworkOptions {
   /** The network changes to follow. Default `networkWatch({ scheduler, ...watchOptions })`. */
   readonly watch?: Observable<NetworkSnapshot>;
-  /** Options of the default watch (poll periods); ignored with `watch`. */
+  /** Options of the default watch (poll periods, `ipv6`); ignored with `watch`. */
   readonly watchOptions?: Omit<NetworkWatchOptions, 'scheduler'>;
   /**
    * How long the network must stay the same after a change before it is rediscovered, so that a
@@ -37,10 +37,12 @@ export interface FollowNetworkOptions {
 /**
  * The NAT of the network this machine is on, followed as the network changes: a cold Observable
  * that discovers at once on subscribe, and again each time the default route, its interface or
- * the local address facing the router changes (after the network has settled for `settleMs`),
- * and emits each NAT found unless it is the one emitted last (the same gateway, by kind, name
- * and endpoint, seen from the same local address). A change while a discovery is under way
- * abandons it for the new network.
+ * the local address facing the router changes (with the watch's `ipv6`, also the IPv6 default
+ * router or the global IPv6 addresses of its interface; in general, each new
+ * {@link snapshotKey}), after the network has settled for `settleMs`, and emits each NAT found
+ * unless it is the one emitted last (the same gateway, by kind, name and endpoint, seen from
+ * the same local addresses: the IPv4 one and, when watched, the IPv6 ones). A change while a
+ * discovery is under way abandons it for the new network.
  *
  * Given to {@link mapPort}, the mapping follows the machine: each NAT emitted replaces the last
  * one, whose mapping is deleted best-effort, and the mapping is added on the new one.
@@ -90,7 +92,7 @@ export function followNetwork(discover: (snapshot: NetworkSnapshot) => Observabl
             return timer(delay, scheduler);
           },
         }),
-        map((nat) => ({ nat, key: `${gatewayKey(nat)} from ${snapshot.localAddress ?? '-'}` })),
+        map((nat) => ({ nat, key: `${gatewayKey(nat)} from ${localKey(snapshot)}` })),
       );
     return watch.pipe(
       debounce(() => {
@@ -108,4 +110,14 @@ export function followNetwork(discover: (snapshot: NetworkSnapshot) => Observabl
       map(({ nat }) => nat),
     );
   });
+}
+
+/**
+ * The local addresses a mapping made on `snapshot`'s network points at: the IPv4 one facing the
+ * router and, when IPv6 is watched, the global IPv6 ones (a new prefix: the same gateway must
+ * map again, from the new address).
+ */
+function localKey(snapshot: NetworkSnapshot): string {
+  const ipv4 = snapshot.localAddress ?? '-';
+  return snapshot.ipv6Addresses === undefined ? ipv4 : `${ipv4} ${snapshot.ipv6Addresses.join(',') || '-'}`;
 }
