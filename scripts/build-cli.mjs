@@ -13,6 +13,7 @@
 //   modules (the others become stubs that throw), and what they need: rxjs from its ES2015
 //   build (tree-shaken), the backends. The demo's simulator is only in demo.cjs. A failure is
 //   described inside the bundle that raised it (run.ts), so no error class crosses bundles.
+//   node:crypto and node:zlib are required when first called (LAZY_BUILTINS).
 // Whitespace and syntax are minified (not identifiers: stack traces keep their names): less
 // source to read and hand to V8 on every run. default-gateway stays an import of the installed
 // package: it is loaded only where /proc/net/route cannot be read (see
@@ -42,6 +43,14 @@ const BUNDLES = {
   unmap: ['./commands/unmap.js'],
   demo: ['./demo.js'],
 };
+/**
+ * Built-ins that a module of the bundles imports at its top but calls only later: they are
+ * required when one of these functions is first called, not when the module initialises.
+ * node:crypto costs ~4 ms to load, and PCP needs it for a mapping's nonce, not for the ANNOUNCE
+ * that `--nat any` and `--nat pcp` send first; node:zlib is STUN's checksum. A name imported
+ * from one of them that is not listed here fails the build.
+ */
+const LAZY_BUILTINS = { 'node:crypto': ['randomBytes'], 'node:zlib': ['crc32'] };
 const RUN = join(ROOT, 'src', 'cli', 'run.ts');
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
 const BUNDLE_RUN = join(ROOT, 'src', 'cli', 'bundle-run.ts');
@@ -88,6 +97,22 @@ function onlyCommands(name, keep) {
   };
 }
 
+/** The imports of LAZY_BUILTINS become functions that require the built-in on their first call. */
+const lazyBuiltins = {
+  name: 'rxnat-lazy-builtins',
+  setup(b) {
+    const names = Object.keys(LAZY_BUILTINS);
+    b.onResolve({ filter: /^node:/ }, (args) => (names.includes(args.path) && args.namespace === 'file' ? { path: args.path, namespace: 'rxnat-lazy-builtin' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'rxnat-lazy-builtin' }, (args) => ({
+      contents: [
+        `let loaded;`,
+        ...LAZY_BUILTINS[args.path].map((name) => `export function ${name}(...args) { return (loaded ??= require(${JSON.stringify(args.path)})).${name}(...args); }`),
+      ].join('\n'),
+      loader: 'js',
+    }));
+  },
+};
+
 /** In main.cjs, './run.js' is bundle-run.ts (load the command's bundle). */
 const bundledRun = {
   name: 'rxnat-bundled-run',
@@ -102,7 +127,7 @@ mkdirSync(outdir, { recursive: true });
 const metafiles = [];
 const hashes = {};
 for (const [name, keep] of Object.entries(BUNDLES)) {
-  const result = await build({ ...common, entryPoints: [RUN], outfile: join(outdir, `${name}.cjs`), plugins: [onlyCommands(name, keep)] });
+  const result = await build({ ...common, entryPoints: [RUN], outfile: join(outdir, `${name}.cjs`), plugins: [onlyCommands(name, keep), lazyBuiltins] });
   const [file] = result.outputFiles;
   writeFileSync(file.path, file.contents);
   hashes[name] = createHash('sha256').update(file.contents).digest('hex').slice(0, 16);

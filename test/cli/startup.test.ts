@@ -288,4 +288,12 @@ describe('the bundled CLI (scripts/build-cli.mjs, as the package ships it)', { c
     assert.ok(isPmpRequest(r.datagram), `a NAT-PMP request reached the default gateway: ${r.datagram?.toString('hex')}`);
     assert.deepEqual(gatewayHelpers(r.modules), [], 'the routing table was read, nothing spawned');
   });
+
+  it('map --nat pcp:IP sends its PCP ANNOUNCE before node:crypto is loaded (needed only for a mapping nonce)', () => {
+    const port = freeUdpPort();
+    const r = firstRequestOf(cli, ['map', 'tcp', '8080', '--nat', 'pcp:127.0.0.1', '--pcp-port', String(port)], '127.0.0.1', port);
+    assert.equal(r.error, null);
+    assert.ok(r.datagram !== null && r.datagram[0] === 2 && (r.datagram[1]! & 0x7f) === 0, `a PCP ANNOUNCE request: ${r.datagram?.toString('hex')}`);
+    assert.deepEqual(r.modules.filter((m) => m === 'node:crypto'), []);
+  });
 });
