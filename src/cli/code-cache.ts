@@ -85,8 +85,10 @@ export function loadBundle(file: string, cache: BundleCache): unknown {
   const fs = process.getBuiltinModule('node:fs');
   const vm = process.getBuiltinModule('node:vm');
   const { createRequire } = process.getBuiltinModule('node:module');
-  const source = fs.readFileSync(file, 'utf8');
+  // The key (size, modification time) is taken before the source is read: a bundle edited in
+  // between gets an entry under its old key, which the next run does not match.
   const entry = cache.dir === null ? null : entryOf(file, cache);
+  const source = fs.readFileSync(file, 'utf8');
   const cachedData = entry === null ? undefined : readEntry(entry, cache.logger);
   const script = new vm.Script(`${WRAPPER_START}${source}${WRAPPER_END}`, {
     filename: file,
