@@ -56,7 +56,7 @@ export function buildRxnat(): RxnatBuild {
   const bundled = bundle.status === 0 ? '; CLI bundled by scripts/build-cli.mjs' : `; bundling the CLI failed (${(bundle.stdout + bundle.stderr).trim().split('\n').slice(0, 2).join(' | ')})`;
   const buildMs = performance.now() - started;
   const index = join(dir, 'dist', 'index.js');
-  const cli = join(dir, 'dist', 'cli', 'main.js');
+  const cli = join(dir, 'dist', 'cli', 'main.cjs');
   if (existsSync(index) && existsSync(join(dir, 'dist', 'testing', 'index.js'))) {
     const warnings = tsc.status === 0 ? '' : `; tsc exited ${tsc.status} (type errors in the tree, JavaScript emitted anyway): ${(tsc.stdout + tsc.stderr).trim().split('\n').slice(0, 3).join(' | ')}`;
     return {

@@ -8,7 +8,8 @@
  *   where `driver.ts` listens on udp 5351 and 1900. `rxnat map` with no options (`--nat any`,
  *   the default gateway read from /proc/net/route), `--nat pmp`, `--nat pmp:IP`, `--nat upnp`;
  *   against `node -e 0` (spawn → exit) and a bare `node -e` sending one datagram (the floor of
- *   any Node client). Nobody answers: each run is killed at its first datagram.
+ *   any Node client). Nobody answers: each run is killed at its first datagram (the warm-up
+ *   run 1.5 s after it, so that rxnat writes its code cache as a first run does).
  * - whole process → first `mapped`: the latency section's process contestants (`node -e 0`,
  *   `natpmpc -a`, `upnpc -i -a`, `upnpc -u URL -a`, `rxnat map --nat pmp:GW`, `--nat upnp`,
  *   `--nat any`) against miniupnpd in the gateway lab (needs root and namespaces).

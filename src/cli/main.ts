@@ -12,9 +12,9 @@ import type { CliIo } from './commands/common.js';
 import type { SignalSource } from './commands/map.js';
 import { describeFailure } from './format.js';
 
-// Commands are imported when run: help and usage errors answer without loading rxjs and the
-// protocol stacks. Only args.ts (with the option tables), format.ts and errors.ts load before a
-// command runs; test/cli/startup.test.ts checks that nothing else does.
+// Commands are imported when run (run.ts): help and usage errors answer without loading rxjs
+// and the protocol stacks. Only args.ts (with the option tables), format.ts and errors.ts load
+// before a command runs; test/cli/startup.test.ts checks that nothing else does.
 
 /**
  * Runs one `rxnat` command line and resolves with its exit code; never rejects (failures are
@@ -50,21 +50,9 @@ async function run(args: ParsedArgs, io: CliIo, signals: SignalSource): Promise<
     case 'version':
       io.stdout.write(`${version()}\n`);
       return 0;
-    case 'discover':
-      return (await import('./commands/discover.js')).discoverCommand(args, io);
-    case 'ip':
-      return (await import('./commands/discover.js')).ipCommand(args, io);
-    case 'status':
-      return (await import('./commands/status.js')).statusCommand(args, io);
-    case 'list':
-      return (await import('./commands/list.js')).listCommand(args, io);
-    case 'map':
-      if (args.leave) return (await import('./commands/leave.js')).leaveCommand(args, io);
-      return (await import('./commands/map.js')).mapCommand(args, io, signals);
-    case 'unmap':
-      return (await import('./commands/unmap.js')).unmapCommand(args, io);
-    case 'demo':
-      return (await import('./demo.js')).runDemo(io);
+    default:
+      // The packaged CLI resolves './run.js' to bundle-run.ts: the command's own bundle.
+      return (await import('./run.js')).runCommand(args, io, signals);
   }
 }
 
@@ -86,7 +74,8 @@ function processSignals(): SignalSource {
 function version(): string {
   try {
     // node:fs through getBuiltinModule: an ES import of it costs every command a few ms.
-    const pkg = JSON.parse(process.getBuiltinModule('node:fs').readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    // (import.meta.dirname is __dirname in the CommonJS bundle: scripts/build-cli.mjs.)
+    const pkg = JSON.parse(process.getBuiltinModule('node:fs').readFileSync(`${import.meta.dirname}/../../package.json`, 'utf8')) as { version?: string };
     return pkg.version ?? 'unknown';
   } catch {
     return 'unknown';

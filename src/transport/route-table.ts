@@ -118,7 +118,10 @@ export function defaultRoute(routes: readonly KernelRoute[]): DefaultRouteResult
  * Reads `/proc/net/route` (of this process's network namespace). Rejects as `readFile` does
  * (`ENOENT` off Linux or without /proc, `EACCES`). `node:fs` is taken with
  * `process.getBuiltinModule` when called: an ES import of it would be evaluated by everyone who
- * loads rxnat, where most never read the table.
+ * loads rxnat, where most never read the table. The file is read synchronously, as
+ * `networkWatch` reads it: procfs text is made in memory by the kernel and never waits on a
+ * disk, and `fs.promises` would cost `rxnat map --nat upnp` ~2 ms of module loading plus four
+ * thread-pool round trips before its first M-SEARCH.
  *
  * @example
  * ```ts
@@ -126,7 +129,11 @@ export function defaultRoute(routes: readonly KernelRoute[]): DefaultRouteResult
  * ```
  */
 export function readRouteTable(path: string = PROC_NET_ROUTE): Promise<string> {
-  return process.getBuiltinModule('node:fs').promises.readFile(path, 'utf8');
+  try {
+    return Promise.resolve(process.getBuiltinModule('node:fs').readFileSync(path, 'utf8'));
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
 }
 
 /**

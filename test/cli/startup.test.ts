@@ -4,11 +4,13 @@
  * the backend its `--nat` names and no other; on Linux the default gateway comes from
  * /proc/net/route, so neither `default-gateway` nor execa is loaded. Checked by the modules a
  * child process loads, for the sources (under tsx) and for the bundled CLI the package ships
- * (no timing: the machine may be busy).
+ * (main.cjs, and one CommonJS bundle per command, compiled through a V8 code cache): each
+ * command runs from its own bundle, the demo's simulator is in no other, and the code cache is
+ * used on a second run and survives a damaged entry (no timing: the machine may be busy).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,24 +18,28 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RECORDER = join(ROOT, 'test', 'cli', 'support', 'load-recorder.mjs');
+/** CommonJS requires and vm.Script compilations (the bundled CLI): preloaded with --import too. */
+const REQUIRE_RECORDER = join(ROOT, 'test', 'cli', 'support', 'require-recorder.mjs');
 const FIRST_REQUEST = join(ROOT, 'test', 'cli', 'support', 'first-request.mjs');
 /** How to start a CLI: Node's options, then the script. */
 interface Cli {
   readonly nodeArgs: readonly string[];
   readonly script: string;
+  /** Added to the child's environment (the bundled CLI's code cache directory). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 const SOURCES: Cli = { nodeArgs: ['--import', 'tsx'], script: join(ROOT, 'src', 'cli', 'main.ts') };
 /** `node <options> --import RECORDER <script> <args>`. */
 const recorded = (cli: Cli, args: readonly string[]): string[] => [...cli.nodeArgs, '--import', RECORDER, cli.script, ...args];
 
 /** Runs `rxnat <args>` (no network: help, usage errors, --nat none) and lists the modules it loaded. */
-async function loadedBy(args: readonly string[], cli: Cli = SOURCES): Promise<{ code: number; stdout: string; stderr: string; modules: string[] }> {
+async function loadedBy(args: readonly string[], cli: Cli = SOURCES, env: Readonly<Record<string, string>> = {}): Promise<{ code: number; stdout: string; stderr: string; modules: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'rxnat-load-'));
   const log = join(dir, 'modules.txt');
   try {
     const child = spawn(process.execPath, recorded(cli, args), {
       cwd: ROOT,
-      env: { ...process.env, DEBUG: '', RXNAT_LOAD_LOG: log },
+      env: { ...process.env, DEBUG: '', ...cli.env, ...env, RXNAT_LOAD_LOG: log },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -81,8 +87,9 @@ function firstRequestOf(cli: Cli, args: readonly string[], host: string, port: n
     const command = [process.execPath, ...recorded(cli, args)];
     const driver = [process.execPath, FIRST_REQUEST, JSON.stringify(command), host, String(port)];
     const quoted = driver.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    const run = netns ? spawnSync('unshare', ['-n', 'sh', '-c', `${NETNS_SETUP} && exec ${quoted}`], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DEBUG: '', RXNAT_LOAD_LOG: log }, timeout: 60_000 })
-      : spawnSync(driver[0]!, driver.slice(1), { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DEBUG: '', RXNAT_LOAD_LOG: log }, timeout: 60_000 });
+    const env = { ...process.env, DEBUG: '', ...cli.env, RXNAT_LOAD_LOG: log };
+    const run = netns ? spawnSync('unshare', ['-n', 'sh', '-c', `${NETNS_SETUP} && exec ${quoted}`], { cwd: ROOT, encoding: 'utf8', env, timeout: 60_000 })
+      : spawnSync(driver[0]!, driver.slice(1), { cwd: ROOT, encoding: 'utf8', env, timeout: 60_000 });
     let reply: { datagram?: string; error?: string };
     try {
       reply = JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as typeof reply;
@@ -160,13 +167,16 @@ describe('rxnat map: the backend it names, and the default gateway without a chi
 describe('the bundled CLI (scripts/build-cli.mjs, as the package ships it)', { concurrency: 1 }, () => {
   let pkg = '';
   let cli: Cli = SOURCES;
+  /** The CLI's files among what a child loaded, once each (both recorders may see main.cjs). */
+  const cliFiles = (modules: readonly string[]): string[] => [...new Set(modules.filter((m) => m.startsWith('file:') && m.includes('/dist/cli/')).map((m) => m.slice(m.lastIndexOf('/') + 1)))];
   before(() => {
     pkg = mkdtempSync(join(tmpdir(), 'rxnat-bundle-'));
     copyFileSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
     symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules'), 'dir');
     const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-cli.mjs'), '--outdir', join(pkg, 'dist', 'cli')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     assert.equal(build.status, 0, build.stderr);
-    cli = { nodeArgs: [], script: join(pkg, 'dist', 'cli', 'main.js') };
+    // The code cache of these runs stays in the package's temp directory.
+    cli = { nodeArgs: ['--import', REQUIRE_RECORDER], script: join(pkg, 'dist', 'cli', 'main.cjs'), env: { XDG_CACHE_HOME: join(pkg, 'cache') } };
   });
   after(() => rmSync(pkg, { recursive: true, force: true }));
 
@@ -174,11 +184,87 @@ describe('the bundled CLI (scripts/build-cli.mjs, as the package ships it)', { c
     for (const [args, code] of [[['--help'], 0], [['map', 'tcp', '-5'], 2]] as const) {
       const r = await loadedBy(args, cli);
       assert.equal(r.code, code, r.stderr);
-      const files = r.modules.filter((m) => m.startsWith('file:'));
-      assert.ok(files.some((m) => m.endsWith('/dist/cli/main.js')), files.join(', '));
-      const withRxjs = files.filter((m) => /\bSubscriber = class\b/.test(readFileSync(fileURLToPath(m), 'utf8')));
-      assert.deepEqual(withRxjs, [], `rxnat ${args.join(' ')}: no chunk holding rxjs`);
-      assert.deepEqual(r.modules.filter((m) => /^node:(dgram|http|net|crypto)$/.test(m)), []);
+      assert.deepEqual(cliFiles(r.modules), ['main.cjs'], `rxnat ${args.join(' ')} loads main.cjs only: ${r.modules.join(', ')}`);
+      const withRxjs = r.modules.filter((m) => m.startsWith('file:') && /\bSubscriber\s*=\s*class\b/.test(readFileSync(fileURLToPath(m), 'utf8')));
+      assert.deepEqual(withRxjs, [], `rxnat ${args.join(' ')}: no file holding rxjs`);
+      assert.deepEqual(r.modules.filter((m) => /^node:(dgram|http|net|crypto|vm)$/.test(m)), []);
+    }
+  });
+
+  it('--version answers from main.cjs alone', async () => {
+    const r = await loadedBy(['--version'], cli);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+    assert.deepEqual(cliFiles(r.modules), ['main.cjs']);
+  });
+
+  it('each command runs from its own bundle (refused by the command itself: --nat none, no network)', async () => {
+    const cases: [string[], string][] = [
+      [['discover'], 'discover.cjs'],
+      [['ip'], 'discover.cjs'],
+      [['list'], 'list.cjs'],
+      [['map', 'tcp', '8080'], 'map.cjs'],
+      [['map', 'tcp', '8080', '--leave'], 'map.cjs'],
+      [['unmap', 'tcp', '8080'], 'unmap.cjs'],
+    ];
+    for (const [args, bundle] of cases) {
+      const r = await loadedBy([...args, '--nat', 'none'], cli);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^rxnat: --nat none turns NAT traversal off; .* \\(see rxnat ${args[0]} --help\\)\\n$`));
+      assert.deepEqual(cliFiles(r.modules), ['main.cjs', bundle], `${args.join(' ')}: ${r.modules.join(', ')}`);
+    }
+    // status takes no --nat: every probe goes to a closed port on loopback, and finds nothing.
+    const port = freeUdpPort();
+    const status = await loadedBy(['status', '--gateway', '127.0.0.1', '--pmp-port', String(port), '--ssdp-target', `127.0.0.1:${port}`, '--local-address', '127.0.0.1', '--timeout', '500', '--json'], cli);
+    assert.equal(status.code, 1, status.stderr);
+    const report = JSON.parse(status.stdout) as { protocols: Record<string, { status: string }> };
+    assert.deepEqual(Object.keys(report.protocols).sort(), ['pcp', 'pmp', 'upnp']);
+    assert.deepEqual(cliFiles(status.modules), ['main.cjs', 'status.cjs']);
+  });
+
+  it('the demo runs from demo.cjs, the only bundle holding the gateway simulator', async () => {
+    const holders = readdirSync(join(pkg, 'dist', 'cli')).filter((name) => readFileSync(join(pkg, 'dist', 'cli', name), 'utf8').includes('startGatewaySimulator'));
+    assert.deepEqual(holders, ['demo.cjs']);
+    // Loopback only: the simulator binds 127.0.0.1 and every backend is pointed at it.
+    const r = await loadedBy(['demo'], cli);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Demo done in /m);
+    assert.deepEqual(cliFiles(r.modules), ['main.cjs', 'demo.cjs']);
+  });
+
+  it('a second run compiles its bundle from the code cache; a damaged entry is compiled anew and rewritten', async () => {
+    const cacheHome = mkdtempSync(join(tmpdir(), 'rxnat-cache-'));
+    try {
+      const env = { XDG_CACHE_HOME: cacheHome, DEBUG: 'rxnat:cli' };
+      const run = async (): Promise<string> => {
+        const r = await loadedBy(['list', '--nat', 'none'], cli, env);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, /^rxnat: --nat none turns NAT traversal off/m);
+        return r.stderr;
+      };
+      assert.match(await run(), /code cache: none yet .*\n(?:.*\n)*.*code cache: written/);
+      const dir = join(cacheHome, 'rxnat');
+      assert.equal(statSync(dir).mode & 0o777, 0o700);
+      const entries = readdirSync(dir);
+      assert.equal(entries.length, 1, entries.join(', '));
+      assert.match(entries[0]!, /^list-[0-9a-f]{8}\.v8cache$/);
+      assert.equal(statSync(join(dir, entries[0]!)).mode & 0o777, 0o600);
+      const second = await run();
+      assert.match(second, /code cache: used/);
+      assert.doesNotMatch(second, /code cache: written/);
+      // V8's part of the entry overwritten with garbage (the header still matches).
+      const entry = join(dir, entries[0]!);
+      const data = readFileSync(entry);
+      const header = data.indexOf('\n', data.indexOf('\n') + 1) + 1;
+      writeFileSync(entry, Buffer.concat([data.subarray(0, header), Buffer.alloc(data.length - header, 0x5a)]));
+      assert.match(await run(), /code cache: rejected by V8.*\n(?:.*\n)*.*code cache: written/);
+      assert.match(await run(), /code cache: used/);
+      // Cut short (V8's header kept, most of its data gone).
+      writeFileSync(entry, readFileSync(entry).subarray(0, header + 64));
+      assert.match(await run(), /code cache: rejected by V8.*\n(?:.*\n)*.*code cache: written/);
+      assert.match(await run(), /code cache: used/);
+    } finally {
+      rmSync(cacheHome, { recursive: true, force: true });
     }
   });
 
@@ -187,6 +273,7 @@ describe('the bundled CLI (scripts/build-cli.mjs, as the package ships it)', { c
     const r = firstRequestOf(cli, ['map', 'tcp', '8080', '--nat', 'pmp:127.0.0.1', '--pmp-port', String(port)], '127.0.0.1', port);
     assert.equal(r.error, null);
     assert.ok(isPmpRequest(r.datagram), `a NAT-PMP request: ${r.datagram?.toString('hex')}`);
+    assert.deepEqual(cliFiles(r.modules), ['main.cjs', 'map.cjs']);
     assert.deepEqual(gatewayHelpers(r.modules), []);
     assert.deepEqual(r.modules.filter((m) => m === 'node:crypto'), [], 'PCP (node:crypto) not loaded for NAT-PMP');
   });
@@ -200,5 +287,13 @@ describe('the bundled CLI (scripts/build-cli.mjs, as the package ships it)', { c
     assert.equal(r.error, null);
     assert.ok(isPmpRequest(r.datagram), `a NAT-PMP request reached the default gateway: ${r.datagram?.toString('hex')}`);
     assert.deepEqual(gatewayHelpers(r.modules), [], 'the routing table was read, nothing spawned');
+  });
+
+  it('map --nat pcp:IP sends its PCP ANNOUNCE before node:crypto is loaded (needed only for a mapping nonce)', () => {
+    const port = freeUdpPort();
+    const r = firstRequestOf(cli, ['map', 'tcp', '8080', '--nat', 'pcp:127.0.0.1', '--pcp-port', String(port)], '127.0.0.1', port);
+    assert.equal(r.error, null);
+    assert.ok(r.datagram !== null && r.datagram[0] === 2 && (r.datagram[1]! & 0x7f) === 0, `a PCP ANNOUNCE request: ${r.datagram?.toString('hex')}`);
+    assert.deepEqual(r.modules.filter((m) => m === 'node:crypto'), []);
   });
 });

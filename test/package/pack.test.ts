@@ -15,7 +15,8 @@
  * - a TypeScript consumer: `npm install <tarball>` into an empty project, then `tsc` with
  *   `skipLibCheck: false` over a file importing 'rxnat' and 'rxnat/testing', with @types/node
  *   (no error allowed) and without it (only errors about Node's own types allowed: the
- *   documented requirement). Also runs the packed `rxnat --help`.
+ *   documented requirement). Also runs the packed `rxnat` (dist/cli/main.cjs): `--help`,
+ *   `--version`, a command refused by its own bundle, and the npm bin link when npm made one.
  *
  * Offline: attw and publint read the local tarball. The consumer's `npm install` takes rxnat's
  * dependencies from npm's cache or the registry; when neither answers (a network error), the
@@ -25,7 +26,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -51,7 +52,8 @@ const REQUIRED = [
   'dist/index.d.ts',
   'dist/testing/index.js',
   'dist/testing/index.d.ts',
-  'dist/cli/main.js',
+  'dist/cli/main.cjs',
+  'dist/cli/map.cjs',
   'src/index.ts',
 ];
 const INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall', 'prepare'];
@@ -148,13 +150,16 @@ test('the tarball holds dist/, src/, package.json, README, LICENSE and CHANGELOG
     return name.includes('/') ? !ALLOWED_TOP_DIRS.has(top!) : !ALLOWED_TOP_FILES.has(name);
   });
   assert.deepEqual(stray, [], `not meant for the tarball: ${stray.join(', ')}`);
-  const oddDist = names.filter((name) => name.startsWith('dist/') && !/\.(js|d\.ts)(\.map)?$/.test(name));
+  // dist/cli/ holds the command's CommonJS bundles (scripts/build-cli.mjs), no maps.
+  const oddDist = names.filter((name) => name.startsWith('dist/') && !(name.startsWith('dist/cli/') ? /^dist\/cli\/[\w-]+\.cjs$/ : /\.(js|d\.ts)(\.map)?$/).test(name));
   assert.deepEqual(oddDist, [], `unexpected files in dist/: ${oddDist.join(', ')}`);
   const oddSrc = names.filter((name) => name.startsWith('src/') && !name.endsWith('.ts'));
   assert.deepEqual(oddSrc, [], `unexpected files in src/: ${oddSrc.join(', ')}`);
   assert.match(files.get('LICENSE')!.toString('utf8'), /^MIT License\n\nCopyright \(c\) \d{4} the rxnat authors\n/);
   assert.match(files.get('CHANGELOG.md')!.toString('utf8'), /^## \[Unreleased\]/m);
-  assert.match(files.get('dist/cli/main.js')!.toString('utf8'), /^#!\/usr\/bin\/env node\n/, 'the bin needs its shebang');
+  assert.match(files.get('dist/cli/main.cjs')!.toString('utf8'), /^#!\/usr\/bin\/env node\n/, 'the bin needs its shebang');
+  const pkg = JSON.parse(files.get('package.json')!.toString('utf8')) as { bin?: Record<string, string> };
+  assert.deepEqual(pkg.bin, { rxnat: './dist/cli/main.cjs' });
 });
 
 test('every source map and declaration map is in the tarball, and so is every file it points at', () => {
@@ -288,8 +293,31 @@ test('a TypeScript consumer compiles against the installed tarball, with skipLib
   const withNode = compile(['node']);
   assert.equal(withNode.status, 0, `with @types/node the consumer does not compile\n${output(withNode)}`);
 
-  // The packed command runs (help only: nothing leaves the machine).
-  const help = spawnSync(process.execPath, [join(consumer, 'node_modules', 'rxnat', 'dist', 'cli', 'main.js'), '--help'], { cwd: consumer, encoding: 'utf8', timeout: 30_000 });
+  // The packed command runs (help, --version and a command refused after its bundle loaded:
+  // nothing leaves the machine), with its code cache in the test's own directory.
+  const cli = (args: string[]): SpawnSyncReturns<string> =>
+    spawnSync(process.execPath, [join(consumer, 'node_modules', 'rxnat', 'dist', 'cli', 'main.cjs'), ...args], {
+      cwd: consumer,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, XDG_CACHE_HOME: join(tmp, 'cache'), DEBUG: '' },
+    });
+  const help = cli(['--help']);
   assert.equal(help.status, 0, output(help));
   assert.match(help.stdout, /rxnat/);
+  const version = cli(['--version']);
+  assert.equal(version.status, 0, output(version));
+  assert.equal(version.stdout.trim(), (JSON.parse(files.get('package.json')!.toString('utf8')) as { version: string }).version);
+  const refused = cli(['map', 'tcp', '8080', '--nat', 'none']);
+  assert.equal(refused.status, 2, output(refused));
+  assert.match(refused.stderr, /--nat none turns NAT traversal off/);
+  // Installed by npm: the bin link, run as a program (shebang, mode, resolved through the link).
+  const bin = join(consumer, 'node_modules', '.bin', 'rxnat');
+  if (existsSync(bin)) {
+    const linked = spawnSync(bin, ['--version'], { cwd: consumer, encoding: 'utf8', timeout: 30_000, env: { ...process.env, XDG_CACHE_HOME: join(tmp, 'cache') } });
+    assert.equal(linked.status, 0, output(linked));
+    assert.equal(linked.stdout, version.stdout);
+  } else {
+    t.diagnostic('no node_modules/.bin/rxnat (the tarball was unpacked by hand): the bin link is not checked');
+  }
 });
