@@ -253,19 +253,18 @@ export function networkWatch(options: NetworkWatchOptions = {}): Observable<Netw
  * Reads the network once: on Linux from `/proc/net/route` (falling back when it cannot be read
  * or parsed), elsewhere with `reader.lookupDefaultGateway`. Emits one {@link Reading}, never errors.
  */
+/** A default-gateway lookup that answered "no router" (offline, or a route with none) rather than failing. */
+function isNoRouteAnswer(error: unknown): boolean {
+  return error instanceof DefaultGatewayError && (error.reason === 'no-default-route' || error.reason === 'unsupported-route');
+}
+
 function readNetwork(reader: NetworkReader, readTimeoutMs: number, scheduler: SchedulerLike): Observable<Reading> {
   const failed: Reading = { snapshot: undefined, via: 'fallback' };
   const fallback = (): Observable<Reading> =>
     reader.lookupDefaultGateway().pipe(
       take(1),
       map((gateway): Reading => ({ snapshot: withAddress(gateway, reader), via: 'fallback' })),
-      catchError((error: unknown) =>
-        of<Reading>(
-          error instanceof DefaultGatewayError && (error.reason === 'no-default-route' || error.reason === 'unsupported-route')
-            ? { snapshot: OFFLINE, via: 'fallback' }
-            : failed,
-        ),
-      ),
+      catchError((error: unknown) => of<Reading>(isNoRouteAnswer(error) ? { snapshot: OFFLINE, via: 'fallback' } : failed)),
     );
   const read = defer((): Observable<Reading> => {
     if (reader.platform !== 'linux') return fallback();
@@ -305,13 +304,7 @@ function readIpv6(reader: NetworkReader, readTimeoutMs: number, scheduler: Sched
     reader.lookupDefaultIpv6Gateway().pipe(
       take(1),
       map((gateway): Ipv6Reading => ({ view: ipv6View(gateway, gateway.interface ?? zoneOf(gateway.gateway), reader), via: 'fallback' })),
-      catchError((error: unknown) =>
-        of<Ipv6Reading>(
-          error instanceof DefaultGatewayError && (error.reason === 'no-default-route' || error.reason === 'unsupported-route')
-            ? { view: NO_IPV6, via: 'fallback' }
-            : failed,
-        ),
-      ),
+      catchError((error: unknown) => of<Ipv6Reading>(isNoRouteAnswer(error) ? { view: NO_IPV6, via: 'fallback' } : failed)),
     );
   const read = defer((): Observable<Ipv6Reading> => {
     if (reader.platform !== 'linux') return fallback();
