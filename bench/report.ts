@@ -461,6 +461,9 @@ export function renderMarkdown(composed: ComposedResults): string {
     `- rxnat ${results.versions.rxnat} (${results.versions.git}), rxjs ${results.versions.rxjs}`,
     `- Peers: ${peerVersions}`,
     `- Tools: ${tools}`,
+    ...(m.clearedEnv && m.clearedEnv.length > 0
+      ? [`- Environment: ${m.clearedEnv.map((name) => `\`${name}\``).join(', ')} unset for every contestant (this machine sets it; it makes every Node.js start read a CA bundle, ~50 ms here, whatever the code; rxnat makes no TLS connection)`]
+      : []),
     ...(results.load ? [`- Load average (1/5/15 min) at start ${results.load.start.join(' / ')}, at end ${results.load.end.join(' / ')} (${m.cores} cores; other work on the machine widens the spreads)`] : []),
     '',
     ...targetsMarkdown(checks),

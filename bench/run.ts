@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildRxnat, removeBuild } from './lib/build.js';
-import { machineInfo, ROOT, versions } from './lib/machine.js';
+import { clearStartCostVariables, machineInfo, ROOT, versions } from './lib/machine.js';
 import { SECTIONS, type BenchResults, type Section } from './lib/types.js';
 import { writeReport } from './report.js';
 
@@ -78,6 +78,7 @@ const log = (line: string): void => console.log(`[${new Date().toISOString().sli
 
 async function main(): Promise<void> {
   const options = parse();
+  const clearedEnv = clearStartCostVariables();
   const startedAt = new Date();
   const results: BenchResults = {
     schema: 1,
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
     durationMs: 0,
     argv: process.argv.slice(2),
     options: { only: options.only, runs: options.runs },
-    machine: machineInfo(),
+    machine: { ...machineInfo(), clearedEnv },
     versions: versions(),
     load: { start: loadavg().map((l) => Math.round(l * 100) / 100), end: [] },
     latency: null,
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
     soakShort: null,
   };
   log(`rxnat bench: ${options.only.join(', ')}; ${options.runs} runs; ${results.machine.cpuModel} x${results.machine.cores}, node ${results.machine.node}; load ${results.load.start.join(' ')}`);
+  if (clearedEnv.length > 0) log(`environment: ${clearedEnv.join(', ')} unset for every contestant (it costs each Node.js start, whatever the code)`);
   if (results.load.start[0]! > results.machine.cores * 0.5) log('note: the machine is busy (load average above half the cores): timings will be noisier');
   const build = buildRxnat();
   log(`rxnat under test: ${build.note} (${Math.round(build.buildMs)} ms)`);

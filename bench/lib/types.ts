@@ -30,6 +30,8 @@ export interface MachineInfo {
   readonly v8: string;
   readonly os: { readonly platform: string; readonly release: string; readonly distro: string; readonly arch: string };
   readonly hostname: string;
+  /** Environment variables removed before any contestant was spawned (see START_COST_VARIABLES); absent in older results. */
+  readonly clearedEnv?: readonly string[];
 }
 
 export interface Versions {
