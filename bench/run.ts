@@ -30,9 +30,9 @@
  *
  * @packageDocumentation
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildRxnat, removeBuild } from './lib/build.js';
 import { clearStartCostVariables, machineInfo, ROOT, versions } from './lib/machine.js';
@@ -79,6 +79,10 @@ const log = (line: string): void => console.log(`[${new Date().toISOString().sli
 async function main(): Promise<void> {
   const options = parse();
   const clearedEnv = clearStartCostVariables();
+  // The CLI's code cache goes to a directory of this run, not the user's ~/.cache (removed at exit).
+  const cacheHome = mkdtempSync(join(tmpdir(), 'rxnat-bench-cache-'));
+  process.env['XDG_CACHE_HOME'] = cacheHome;
+  process.once('exit', () => rmSync(cacheHome, { recursive: true, force: true }));
   const startedAt = new Date();
   const results: BenchResults = {
     schema: 1,
