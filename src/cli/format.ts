@@ -19,6 +19,7 @@ import {
   UnconfirmedDeleteError,
   type UnconfirmedDelete,
 } from '../errors.js';
+import type { Logger } from '../core/logger.js';
 import { UsageError, type NatOptions } from './args.js';
 
 /**
@@ -285,6 +286,22 @@ export function formatTable(entries: readonly PortMappingEntry[]): string {
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/**
+ * Reports a failure the CLI's way: logged under `rxnat:cli`, one line `rxnat: …` on stderr
+ * ({@link describeFailure}); returns the exit code.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = reportFailure({ stderr: process.stderr, logger: debugLogger }, error);
+ * ```
+ */
+export function reportFailure(io: { readonly stderr: { write(text: string): unknown }; readonly logger: Logger }, error: unknown): 1 | 2 {
+  const { message, exitCode } = describeFailure(error);
+  io.logger.debug('rxnat:cli', 'failed', { error });
+  io.stderr.write(`rxnat: ${message}\n`);
+  return exitCode;
 }
 
 /**

@@ -10,7 +10,7 @@ import { debugLogger, type Logger } from '../core/logger.js';
 import { helpText, parseCliArgs, type ParsedArgs } from './args.js';
 import type { CliIo } from './commands/common.js';
 import type { SignalSource } from './commands/map.js';
-import { describeFailure } from './format.js';
+import { reportFailure } from './format.js';
 
 // Commands are imported when run (run.ts): help and usage errors answer without loading rxjs
 // and the protocol stacks. Only args.ts (with the option tables), format.ts and errors.ts load
@@ -32,10 +32,7 @@ async function main(argv: readonly string[], io: CliIo, signals: SignalSource): 
     io.logger.debug('rxnat:cli', `command ${args.command}`, { argv });
     return await run(args, io, signals);
   } catch (error) {
-    const { message, exitCode } = describeFailure(error);
-    io.logger.debug('rxnat:cli', 'failed', { error });
-    io.stderr.write(`rxnat: ${message}\n`);
-    return exitCode;
+    return reportFailure(io, error);
   }
 }
 

@@ -12,7 +12,7 @@
 import type { ParsedArgs } from './args.js';
 import type { CliIo } from './commands/common.js';
 import type { SignalSource } from './commands/map.js';
-import { describeFailure } from './format.js';
+import { reportFailure } from './format.js';
 
 /**
  * A parsed command line that runs a command (not help, usage or `--version`).
@@ -38,10 +38,7 @@ export async function runCommand(args: CommandArgs, io: CliIo, signals: SignalSo
   try {
     return await dispatch(args, io, signals);
   } catch (error) {
-    const { message, exitCode } = describeFailure(error);
-    io.logger.debug('rxnat:cli', 'failed', { error });
-    io.stderr.write(`rxnat: ${message}\n`);
-    return exitCode;
+    return reportFailure(io, error);
   }
 }
 
