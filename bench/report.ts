@@ -11,7 +11,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CONTESTANTS, GATEWAY_LABELS } from './latency/contestants.js';
+import { CONTESTANTS, GATEWAY_LABELS, upnpOnlyRuns } from './latency/contestants.js';
 import { ROOT } from './lib/machine.js';
 import { median } from './lib/stats.js';
 import { evaluateTargets, pairedMedianDifference, type TargetCheck } from './lib/targets.js';
@@ -145,7 +145,7 @@ function latencyMarkdown(results: BenchResults, source: string | null): string[]
   const lines = [
     '## Latency: time to a mapped external address (miniupnpd in the gateway lab)',
     '',
-    `From \`${source}\`. ${latency.runsPerContestant} timed runs per contestant after one warm-up run, interleaved round-robin; ` +
+    `From \`${source}\`. ${latency.runsPerContestant} timed runs per contestant after one warm-up run (on the UPnP-only router ${upnpOnlyRuns(latency.runsPerContestant)}: its target compares two UPnP contestants within 10 %), interleaved round-robin; ` +
       'every mapping deleted after each run and the router\'s forwarding rules checked empty. In-process rows: start (subscribe / construct) until the ' +
       'mapping is confirmed. Process rows: spawn until exit (reference clients) or until the first `mapped` line (`rxnat map`). ' +
       `rxnat: ${latency.cli.note}.`,

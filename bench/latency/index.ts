@@ -11,7 +11,7 @@ import { Lab, startLab, type LabProcess, type LabRule } from '../lib/lab.js';
 import { RXNAT_MODULE_ENV, type RxnatBuild } from '../lib/build.js';
 import { summarize } from '../lib/stats.js';
 import type { LatencyContestantResult, LatencyResults } from '../lib/types.js';
-import { CONTESTANTS, resultKey, type ContestantSpec, type LabGateway } from './contestants.js';
+import { CONTESTANTS, resultKey, upnpOnlyRuns, type ContestantSpec, type LabGateway } from './contestants.js';
 
 export interface LatencyOptions {
   /** Timed runs per contestant (after one warm-up run). */
@@ -51,9 +51,10 @@ export async function runLatency(options: LatencyOptions): Promise<LatencyResult
     // several times a second, where a client discovering once always gets its answer.
     const lab = await startLab(gateway === 'upnp-only' ? { natpmp: false, icmpRateLimitMs: 0 } : { igdV1: gateway === 'igdv1' });
     gateways.push({ id: gateway, startupMs: Math.round(lab.startupMs), descriptionUrl: lab.descriptionUrl });
-    options.log(`latency: lab ${lab.id} up (${gateway}, ${Math.round(lab.startupMs)} ms); ${specs.length} contestants x (1 warm-up + ${options.runs} runs)`);
+    const runs = gateway === 'upnp-only' ? upnpOnlyRuns(options.runs) : options.runs;
+    options.log(`latency: lab ${lab.id} up (${gateway}, ${Math.round(lab.startupMs)} ms); ${specs.length} contestants x (1 warm-up + ${runs} runs)`);
     try {
-      results.push(...(await runOnLab(lab, gateway, specs, options)));
+      results.push(...(await runOnLab(lab, gateway, specs, { ...options, runs })));
     } finally {
       await lab.stop();
     }
