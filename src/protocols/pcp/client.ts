@@ -246,6 +246,18 @@ interface MapExpectation {
  * 24-byte error header for errors raised before the opcode data is read, and a NAT-PMP
  * gateway's 8-byte UNSUPPORTED_VERSION reply.
  */
+/** A PCP answer's result code as the typed error (the error lifetime is the retry delay). */
+function refusalOf(response: { readonly resultCode: number; readonly lifetimeSeconds: number }, gateway: string, message?: string): GatewayError {
+  return new GatewayError({
+    protocol: 'pcp',
+    resultCode: response.resultCode,
+    resultName: pcpResultName(response.resultCode),
+    gateway,
+    retryAfterSeconds: response.lifetimeSeconds,
+    ...(message !== undefined ? { message } : {}),
+  });
+}
+
 function matchPcpReply(opcode: number, expect: MapExpectation | undefined, bytes: Uint8Array): PcpResponse | undefined {
   const response = decodePcpResponse(bytes, { reserved: 'ignore' });
   if (response instanceof ProtocolError) return undefined;
@@ -385,14 +397,7 @@ class PcpNat implements Nat {
         if (response.op === 'pmp-unsupported-version') return 'unsupported-version';
         if (response.resultCode === PcpResultCode.UNSUPP_VERSION) return 'unsupported-version';
         if (PCP_PROBE_REFUSALS.has(response.resultCode)) {
-          throw new GatewayError({
-            protocol: 'pcp',
-            resultCode: response.resultCode,
-            resultName: pcpResultName(response.resultCode),
-            gateway: this.gateway,
-            retryAfterSeconds: response.lifetimeSeconds,
-            message: 'the discovery probe (ANNOUNCE) was refused: PCP will not map here',
-          });
+          throw refusalOf(response, this.gateway, 'the discovery probe (ANNOUNCE) was refused: PCP will not map here');
         }
         return 'pcp';
       }),
@@ -561,13 +566,7 @@ class PcpNat implements Nat {
       });
     }
     if (response.resultCode !== PcpResultCode.SUCCESS) {
-      throw new GatewayError({
-        protocol: 'pcp',
-        resultCode: response.resultCode,
-        resultName: pcpResultName(response.resultCode),
-        gateway: this.gateway,
-        retryAfterSeconds: response.lifetimeSeconds,
-      });
+      throw refusalOf(response, this.gateway);
     }
     return response;
   }
