@@ -170,7 +170,9 @@ export function acquireGatewayContext(nat: Nat, options: GatewayContextOptions):
 
 /**
  * External-address lookups through the gateway's queue: one at subscribe (ahead of the first add,
- * so `mapped` carries the address), then every `externalIpCacheMs`. A failed lookup is retried
+ * so `mapped` carries the address), or, when the NAT's grants carry the address themselves
+ * (`grantsCarryExternalIp`), one scheduled at once, so it queues behind the adds of the streams
+ * subscribing now; then every `externalIpCacheMs`. A failed lookup is retried
  * sooner (1 s doubling, never later than the cache time); an answer that is not a usable address
  * is reported as such. Each lookup is scheduled afresh: nothing nests.
  */
@@ -210,16 +212,20 @@ function watchExternalIp(nat: () => Nat, queue: GatewayContext['queue'], options
       );
     };
     let pending: Subscription | null = null;
-    const next = (): void => {
+    const lookupIn = (delay: number): void => {
       if (subscriber.closed || pending) return;
-      const delay = failures === 0 ? options.externalIpCacheMs : Math.min(options.externalIpCacheMs, backoffDelayMs(failures, {}, () => 0.5));
       pending = options.scheduler.schedule(() => {
         pending = null;
         lookup();
       }, delay);
       running.add(pending);
     };
-    lookup();
+    const next = (): void =>
+      lookupIn(failures === 0 ? options.externalIpCacheMs : Math.min(options.externalIpCacheMs, backoffDelayMs(failures, {}, () => 0.5)));
+    // Grants that carry the address need no lookup ahead of the add, but one right behind it:
+    // scheduled, the lookup queues after the adds of the streams subscribing now.
+    if (nat().grantsCarryExternalIp === true) lookupIn(0);
+    else lookup();
     return () => running.unsubscribe();
   }).pipe(share({ connector: () => new ReplaySubject<AddressReading>(1), resetOnRefCountZero: true }));
 }

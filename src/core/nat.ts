@@ -156,6 +156,13 @@ export interface Nat {
   readonly family?: AddressFamily;
   /** Most requests the core sends this gateway at once (routers choke on concurrency). Default 1. */
   readonly maxConcurrentRequests?: number;
+  /**
+   * True when every grant {@link Nat.addMapping} emits carries the external address (PCP: the
+   * MAP response assigns it). Mapping streams then take the first address from the first grant
+   * rather than asking {@link Nat.externalIp} ahead of the first add (one exchange fewer before
+   * `mapped`), and ask it only every `externalIpCacheMs` after. Default false.
+   */
+  readonly grantsCarryExternalIp?: boolean;
   /** Adds (or renews) a mapping; emits the grant once and completes. */
   addMapping(request: NatMappingRequest): Observable<MappingGrant>;
   /** Deletes a mapping made by {@link Nat.addMapping}; emits nothing and completes. */

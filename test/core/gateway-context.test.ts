@@ -1,7 +1,7 @@
 /** The per-gateway queue (most urgent first) and who shares a gateway context. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defer, NEVER, Observable, of, Subject, throwError, type Subscriber } from 'rxjs';
+import { defer, NEVER, Observable, of, Subject, throwError, timer, type Subscriber } from 'rxjs';
 import { ProtocolError } from '../../src/errors.js';
 import { acquireGatewayContext, ADD_PRIORITY, createGatewayRegistry, DELETE_PRIORITY, isGatewayRegistry, priorityQueue, protocolOf } from '../../src/core/gateway-context.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -210,4 +210,23 @@ test('protocolOf: a UPnP pinhole reports as upnp, extip as pmp, the others as th
   assert.equal(protocolOf(nat('upnp-pinhole')), 'upnp');
   assert.equal(protocolOf(nat('extip')), 'pmp');
   for (const kind of ['upnp', 'pmp', 'pcp', 'stun'] as const) assert.equal(protocolOf(nat(kind)), kind);
+});
+
+test('the address watcher: a NAT whose grants carry the address is first asked right behind the adds queued at subscribe, not ahead of them', () => {
+  const clock = new VirtualClock();
+  const asked: number[] = [];
+  const carrying: Nat = { ...nat('carry(192.0.2.1)'), grantsCarryExternalIp: true, externalIp: () => defer(() => (asked.push(clock.now()), ['203.0.113.7'])) };
+  const { context, release } = acquireGatewayContext(carrying, { externalIpCacheMs: 15_000, logger: silentLogger, scheduler: clock });
+  const readings: Array<[number, string | null]> = [];
+  const added: number[] = [];
+  const subscription = context.externalIp$.subscribe((r) => readings.push([clock.now(), r.ip]));
+  // The add a stream sends when it subscribes, answered after 5 ms: it goes first.
+  subscription.add(context.queue(timer(5, clock), ADD_PRIORITY).subscribe(() => added.push(clock.now())));
+  clock.advance(31_000);
+  assert.deepEqual(added, [5]);
+  assert.deepEqual(asked, [5, 15_005, 30_005]);
+  assert.deepEqual(readings, [[5, '203.0.113.7']]);
+  subscription.unsubscribe();
+  release();
+  assert.equal(clock.pending, 0);
 });

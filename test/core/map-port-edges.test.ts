@@ -77,3 +77,34 @@ test('two NAT objects for one gateway (two discoveries) share its request limit 
   });
   assert.equal(ipCalls, 1);
 });
+
+test('a NAT whose grants carry the address (PCP): the first add goes out at once and `mapped` carries the grant\'s address', () => {
+  const seen: Array<[number, string, string | null]> = [];
+  let ipCallsAtMapped = -1;
+  let ipCalls = -1;
+  const virtual = scheduler();
+  virtual.run(({ cold }) => {
+    const base = fakeNat({
+      add: () => cold('5ms (g|)', { g: { ...grant(8080), externalIp: '203.0.113.9' } }),
+      remove: () => cold('1ms |'),
+      ip: () => cold('5ms (i|)', { i: '203.0.113.9' }),
+    });
+    const nat = Object.assign(base, { grantsCarryExternalIp: true });
+    const subscription = mapPort(cold('(n|)', { n: nat }), { protocol: 'tcp', internalPort: 8080 }).subscribe((state) => {
+      seen.push([virtual.now(), state.status, state.externalIp]);
+      if (state.status === 'mapped' && ipCallsAtMapped < 0) ipCallsAtMapped = nat.ipCalls;
+    });
+    cold('20s x').subscribe(() => {
+      ipCalls = nat.ipCalls;
+      subscription.unsubscribe();
+    });
+  });
+  // Asked ahead of the add, the address would make it `mapped` at 10 ms, after one lookup.
+  assert.deepEqual(
+    seen.find(([, status]) => status === 'mapped'),
+    [5, 'mapped', '203.0.113.9'],
+  );
+  assert.equal(ipCallsAtMapped, 0);
+  // ...and asked right behind it (the baseline for what the gateway says later), then every 15 s.
+  assert.equal(ipCalls, 2);
+});

@@ -317,6 +317,8 @@ class PcpNat implements Nat {
   readonly gateway: string;
   readonly endpoint: string;
   readonly maxConcurrentRequests: number;
+  /** Every MAP response assigns the external address: no NAT-PMP lookup ahead of the first add. */
+  readonly grantsCarryExternalIp = true;
   readonly resets$: Observable<void>;
   private readonly resets = new Subject<void>();
   private readonly epoch: GatewayEpoch;

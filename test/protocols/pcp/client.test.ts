@@ -1,7 +1,8 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
+import { filter, firstValueFrom, lastValueFrom, Subject, toArray } from 'rxjs';
+import { mapPort } from '../../../src/core/map-port.js';
 import type { MappingGrant, Nat, NatMappingRequest } from '../../../src/core/nat.js';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../../src/errors.js';
 import { pcp, type PcpMappingToken, type PcpOptions } from '../../../src/protocols/pcp/client.js';
@@ -70,6 +71,20 @@ describe('pcp() against the simulator over loopback', () => {
     const announce = decodePcpRequest(server.log[0]?.bytes ?? new Uint8Array());
     assert.ok(!(announce instanceof ProtocolError) && announce.op === 'announce', 'an ANNOUNCE');
     assert.equal(announce.clientIp, HOST, 'the client address field is the socket\'s local address');
+  });
+
+  it('mapPort: ANNOUNCE, then MAP, and `mapped` with the MAP\'s external address; no NAT-PMP lookup ahead of it', async () => {
+    const stop = new Subject<void>();
+    const states = mapPort(pcp(HOST, options), { protocol: 'udp', internalPort: 18091, lifetimeSeconds: 600 }, { stop });
+    const mapped = await firstValueFrom(states.pipe(filter((state) => state.status === 'mapped')));
+    assert.equal(mapped.externalIp, '203.0.113.7');
+    assert.deepEqual(
+      server.log.map((entry) => entry.kind),
+      ['pcp.announce', 'pcp.map'],
+      'one exchange for discovery and one for the add: the MAP response carries the address',
+    );
+    stop.next();
+    await waitFor(() => table.get('udp', 18091) === undefined);
   });
 
   it('maps TCP and UDP: grant carries the external address and the nonce', async () => {
