@@ -434,7 +434,7 @@ describe('E. epoch falling on every reply does not flood', () => {
 interface NotAMappingCase {
   readonly name: string;
   readonly kind: Kind;
-  /** Applied after discovery, before the stream starts. */
+  /** Applied before discovery (the gateway answers so from the start: a NAT-PMP probe's address is the stream's first). */
   readonly inject: (sim: GatewaySimulator) => void;
 }
 
@@ -480,8 +480,8 @@ describe('F. success replies that are not mappings are not mapped', { concurrenc
     test(`${c.name}: never mapped; unmapped with a typed error, and retried`, () =>
       withScope(async (scope) => {
         const { sim } = await scope.gateway();
-        const nat = await discover(c.kind, sim);
         c.inject(sim);
+        const nat = await discover(c.kind, sim);
         const internalPort = port();
         const recorder = new TimedRecorder();
         let heardAtFirstFailure: number | undefined;

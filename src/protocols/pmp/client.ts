@@ -165,6 +165,12 @@ function matchPmpReply(request: PmpRequest, bytes: Uint8Array): PmpReply | undef
  */
 const PMP_PROBE_REFUSALS: ReadonlySet<number> = new Set<number>([PmpResultCode.NOT_AUTHORIZED, PmpResultCode.NETWORK_FAILURE, PmpResultCode.UNSUPPORTED_OPCODE]);
 
+/**
+ * How long the discovery probe's answer (the external address) stands in for the first
+ * `externalIp()` call, in ms: the mapping stream that asks right after discovery.
+ */
+const PROBE_ANSWER_FRESH_MS = 1000;
+
 /** The NAT-PMP {@link Nat}. */
 class PmpNat implements Nat {
   readonly kind = 'pmp' as const;
@@ -179,6 +185,8 @@ class PmpNat implements Nat {
   private readonly now: () => number;
   /** The external address the gateway last reported (reply or announcement). */
   private externalIpSeen: string | undefined;
+  /** The discovery probe's answer, until the first `externalIp()` call takes it (see there). */
+  private probeAnswer: { readonly ip: string; readonly at: number } | undefined;
 
   constructor(
     gateway: string,
@@ -211,6 +219,7 @@ class PmpNat implements Nat {
    * Anything else is logged and ignored.
    */
   private announced(bytes: Uint8Array): void {
+    this.probeAnswer = undefined;
     const pcpForm = bytes[0] === 2 ? decodePcpAnnouncement(bytes) : undefined;
     const announcement = pcpForm ?? decodePmpAnnouncement(bytes);
     if (announcement instanceof ProtocolError) {
@@ -236,6 +245,7 @@ class PmpNat implements Nat {
    */
   probe(): Observable<string> {
     return this.externalAddress(this.options.probeTimeoutMs, false).pipe(
+      tap((ip) => (this.probeAnswer = { ip, at: this.now() })),
       catchError((error: unknown) => {
         if (!(error instanceof GatewayError) || !PMP_PROBE_REFUSALS.has(error.resultCode)) return throwError(() => error);
         return throwError(
@@ -297,8 +307,20 @@ class PmpNat implements Nat {
     });
   }
 
+  /**
+   * Opcode 0, except for a call within `PROBE_ANSWER_FRESH_MS` (1 s) of the discovery probe
+   * with nothing sent or heard from the gateway in between: the probe asked exactly this a moment
+   * ago, so its answer is served, once (checked like a reply), and a mapping stream's first add
+   * goes out one exchange sooner.
+   */
   externalIp(): Observable<string> {
-    return this.externalAddress(this.options.timeoutMs, true);
+    return defer(() => {
+      const answer = this.probeAnswer;
+      this.probeAnswer = undefined;
+      if (answer === undefined || this.now() - answer.at > PROBE_ANSWER_FRESH_MS) return this.externalAddress(this.options.timeoutMs, true);
+      const invalid = externalAddressError('pmp', answer.ip, this.gateway, 'external address reply');
+      return invalid !== undefined ? throwError(() => invalid) : of(answer.ip);
+    });
   }
 
   listMappings(): Observable<readonly PortMappingEntry[]> {
@@ -324,6 +346,8 @@ class PmpNat implements Nat {
 
   /** One request/response; non-success results become {@link GatewayError}s. */
   private exchange(request: PmpRequest, timeoutMs: number): Observable<{ response: PmpResponse; localAddress: string }> {
+    // Whatever the gateway is asked now may change what it would answer: the probe's answer is stale.
+    this.probeAnswer = undefined;
     return this.options.transport.udpExchange({
       protocol: 'pmp',
       host: this.gateway,

@@ -1,7 +1,8 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { asyncScheduler, firstValueFrom, lastValueFrom, toArray, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, filter, firstValueFrom, lastValueFrom, Subject, toArray, type SchedulerLike } from 'rxjs';
+import { mapPort } from '../../../src/core/map-port.js';
 import type { MappingGrant, Nat, NatMappingRequest } from '../../../src/core/nat.js';
 import { GatewayError, GatewayTimeoutError, GatewayUnreachableError, ProtocolError } from '../../../src/errors.js';
 import { createPmpNat, pmp, type PmpOptions } from '../../../src/protocols/pmp/client.js';
@@ -63,6 +64,42 @@ describe('pmp() against the simulator over loopback', () => {
     assert.equal(server.counters.byKind['pmp.externalAddress'], 1);
     assert.equal(server.log[0]?.from.address, HOST);
     assert.notEqual(server.log[0]?.from.port, 5350);
+  });
+
+  it('mapPort: the probe\'s answer is the first address, so the add follows it at once (no second lookup)', async () => {
+    const stop = new Subject<void>();
+    const states = mapPort(pmp(HOST, options), { protocol: 'udp', internalPort: 18092, lifetimeSeconds: 600 }, { stop });
+    const mapped = await firstValueFrom(states.pipe(filter((state) => state.status === 'mapped')));
+    assert.equal(mapped.externalIp, '203.0.113.7');
+    assert.deepEqual(
+      server.log.map((entry) => entry.kind),
+      ['pmp.externalAddress', 'pmp.mapUdp'],
+      'one exchange for discovery (it read the address) and one for the add',
+    );
+    stop.next();
+    await waitFor(() => table.get('udp', 18092) === undefined);
+  });
+
+  it('the probe\'s answer serves one externalIp() call, within a second of the probe; later calls ask the gateway', async () => {
+    let now = 0;
+    const scheduler: SchedulerLike = { now: () => now, schedule: asyncScheduler.schedule.bind(asyncScheduler) };
+    const probed = await firstValueFrom(pmp(HOST, { ...options, scheduler }));
+    const asked = (): number => server.counters.byKind['pmp.externalAddress'] ?? 0;
+    assert.equal(asked(), 1);
+    now += 1000;
+    table.setExternalIp('198.51.100.4');
+    assert.equal(await firstValueFrom(probed.externalIp()), '203.0.113.7', 'served from the probe');
+    assert.equal(asked(), 1);
+    assert.equal(await firstValueFrom(probed.externalIp()), '198.51.100.4', 'once only');
+    assert.equal(asked(), 2);
+    const late = await firstValueFrom(pmp(HOST, { ...options, scheduler }));
+    now += 1001;
+    assert.equal(await firstValueFrom(late.externalIp()), '198.51.100.4');
+    assert.equal(asked(), 4, 'more than a second after the probe, the gateway is asked');
+    table.setExternalIp('0.0.0.0');
+    const unusable = await firstValueFrom(pmp(HOST, { ...options, scheduler }));
+    await assert.rejects(firstValueFrom(unusable.externalIp()), (error: unknown) => error instanceof ProtocolError && error.reason === 'external-address');
+    assert.equal(asked(), 5, 'an unusable answer from the probe is checked like a reply');
   });
 
   it('maps TCP and UDP, and lists what it holds', async () => {
