@@ -47,9 +47,18 @@ async function run(args: ParsedArgs, io: CliIo, signals: SignalSource): Promise<
     case 'version':
       io.stdout.write(`${version()}\n`);
       return 0;
-    default:
+    default: {
+      // `map --nat upnp`: the first M-SEARCH leaves now, and the router's answer is awaited while
+      // the command loads (early-search.ts).
+      const earlySearch = args.command === 'map' && args.nat === 'upnp' ? (await import('./early-search.js')).startEarlySearch(args) : undefined;
+      if (earlySearch !== undefined) {
+        // node:dgram binds and sends in later ticks: let the datagram leave before the command loads.
+        await new Promise<void>((resolve) => earlySearch.whenSent(resolve));
+        io.logger.debug('rxnat:cli', 'early SSDP search sent', { to: earlySearch.datagrams.map((d) => `${d.to.address}:${d.to.port}`) });
+      }
       // The packaged CLI resolves './run.js' to bundle-run.ts: the command's own bundle.
-      return (await import('./run.js')).runCommand(args, io, signals);
+      return (await import('./run.js')).runCommand(args, earlySearch !== undefined ? { ...io, earlySearch } : io, signals);
+    }
   }
 }
 

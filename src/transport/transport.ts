@@ -12,7 +12,10 @@ import { defaultGateway, type DefaultGateway } from './default-gateway.js';
 import { defaultIpv6Gateway } from './default-gateway6.js';
 import { listGlobalIpv6Addresses } from './local-addresses.js';
 import { http, type HttpRequest, type HttpResponse } from './http.js';
+import { adoptingOpen, type EarlyDatagrams } from './early-datagrams.js';
 import {
+  createUdpCollect,
+  openNodeDatagramSocket,
   udpCollect,
   udpExchange,
   udpListen,
@@ -73,6 +76,21 @@ export const nodeTransport: Transport = Object.freeze({
   globalIpv6Addresses: listGlobalIpv6Addresses,
   scheduler: asyncScheduler,
 });
+
+/**
+ * {@link nodeTransport} whose first multicast-style collection ({@link Transport.udpCollect},
+ * the SSDP search) takes over `early`'s socket: the datagrams sent before the code was loaded
+ * count as that search's first sends, and what the socket received meanwhile as its answers.
+ * (The CLI's `map --nat upnp`: src/cli/early-search.ts.)
+ *
+ * @example
+ * ```ts
+ * upnp({ transport: nodeTransportAdopting(sendEarly([{ message, to }])) });
+ * ```
+ */
+export function nodeTransportAdopting(early: EarlyDatagrams): Transport {
+  return Object.freeze({ ...nodeTransport, udpCollect: createUdpCollect(adoptingOpen(early, openNodeDatagramSocket)) });
+}
 
 /**
  * A {@link Transport}: {@link nodeTransport} with the given members replaced.

@@ -9,10 +9,10 @@
  *
  * @packageDocumentation
  */
-import { createSocket, type RemoteInfo } from 'node:dgram';
 import { asyncScheduler, Observable, Subscription, type SchedulerLike } from 'rxjs';
 import { GatewayTimeoutError, GatewayUnreachableError, ListenError, type GatewayProtocol } from '../errors.js';
 import type { TransportLogger } from './logger.js';
+import { openNodeDatagramSocket } from './node-datagram.js';
 
 /**
  * An address and port.
@@ -170,40 +170,7 @@ export interface DatagramSocket {
  */
 export type OpenDatagramSocket = (type: 'udp4' | 'udp6', options?: { readonly reuseAddr?: boolean }) => DatagramSocket;
 
-/**
- * A real socket from `node:dgram`, adapted to {@link DatagramSocket}.
- *
- * @example
- * ```ts
- * const socket = openNodeDatagramSocket('udp6');
- * ```
- */
-export const openNodeDatagramSocket: OpenDatagramSocket = (type, options) => {
-  const socket = createSocket({ type, reuseAddr: options?.reuseAddr === true });
-  return {
-    bind: (port, address, done) => socket.bind({ port, address, exclusive: true }, done),
-    connect: (port, address, done) => socket.connect(port, address, done),
-    send: (message, to, done) => (to === undefined ? socket.send(message, done) : socket.send(message, to.port, to.address, done)),
-    local: () => {
-      const address = socket.address();
-      return { address: address.address, port: address.port };
-    },
-    setMulticast: (ttl, interfaceAddress) => {
-      socket.setMulticastTTL(ttl);
-      if (interfaceAddress !== undefined) socket.setMulticastInterface(interfaceAddress);
-    },
-    addMembership: (group, interfaceAddress) => socket.addMembership(group, interfaceAddress),
-    onMessage: (listener) => socket.on('message', (data: Buffer, rinfo: RemoteInfo) => listener(data, { address: rinfo.address, port: rinfo.port })),
-    onError: (listener) => socket.on('error', listener),
-    close: () => {
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
-    },
-  };
-};
+export { openNodeDatagramSocket } from './node-datagram.js';
 
 /**
  * What `udpExchange` (a transport's `udpExchange`) is asked to do.

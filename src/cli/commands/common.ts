@@ -15,6 +15,8 @@ import type { PcpOptions } from '../../protocols/pcp/client.js';
 import type { PmpOptions } from '../../protocols/pmp/client.js';
 import type { UpnpOptions } from '../../protocols/upnp/client.js';
 import type { UpnpPinholeOptions } from '../../protocols/upnp/firewall-client.js';
+import type { EarlyDatagrams } from '../../transport/early-datagrams.js';
+import { nodeTransportAdopting } from '../../transport/transport.js';
 import { UsageError, type CommandName, type NatOptions } from '../args.js';
 import { progress, type Output } from '../format.js';
 
@@ -31,6 +33,8 @@ export interface CliIo {
   readonly stderr: Output;
   /** The library's logger and the CLI's own `rxnat:cli` namespace. */
   readonly logger: Logger;
+  /** `map --nat upnp`: the lead M-SEARCH main.ts sent before the command loaded (early-search.ts). */
+  readonly earlySearch?: EarlyDatagrams;
 }
 
 /**
@@ -143,7 +147,9 @@ export async function loadNatSource(command: CommandName, options: NatOptions, i
   cliLog(io, `NAT source for ${command}`, { spec: options.nat });
   if (options.ipv6 === true) spec = ipv6Spec(spec, options.nat, command);
   // `map` runs until stopped: it follows the network (a new route or address rediscovers).
-  const base = natSourceOptions(options, io.logger);
+  const natOptions = natSourceOptions(options, io.logger);
+  // The UPnP search takes over the socket of the M-SEARCH sent early, instead of sending it again.
+  const base = io.earlySearch !== undefined && spec.mechanism === 'upnp' ? { ...natOptions, upnp: { ...natOptions.upnp, transport: nodeTransportAdopting(io.earlySearch) } } : natOptions;
   return backendOf(spec, command === 'map' ? { ...base, followNetwork: true } : base);
 }
 
