@@ -48,14 +48,10 @@ async function run(args: ParsedArgs, io: CliIo, signals: SignalSource): Promise<
       io.stdout.write(`${version()}\n`);
       return 0;
     default: {
-      // `map --nat upnp`: the first M-SEARCH leaves now, and the router's answer is awaited while
-      // the command loads (early-search.ts).
-      const earlySearch = args.command === 'map' && args.nat === 'upnp' ? (await import('./early-search.js')).startEarlySearch(args) : undefined;
-      if (earlySearch !== undefined) {
-        // node:dgram binds and sends in later ticks: let the datagram leave before the command loads.
-        await new Promise<void>((resolve) => earlySearch.whenSent(resolve));
-        io.logger.debug('rxnat:cli', 'early SSDP search sent', { to: earlySearch.datagrams.map((d) => `${d.to.address}:${d.to.port}`) });
-      }
+      // `map`: the first request leaves now, and the gateway's answer is on its way while the
+      // command loads (early-search.ts).
+      const earlySearch = args.command === 'map' ? await (await import('./early-search.js')).startEarlySearch(args) : undefined;
+      if (earlySearch !== undefined) io.logger.debug('rxnat:cli', 'first request sent early', { to: earlySearch.datagrams.map((d) => `${d.to.address}:${d.to.port}`) });
       // The packaged CLI resolves './run.js' to bundle-run.ts: the command's own bundle.
       return (await import('./run.js')).runCommand(args, earlySearch !== undefined ? { ...io, earlySearch } : io, signals);
     }

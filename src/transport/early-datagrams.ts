@@ -1,8 +1,8 @@
 /**
  * Datagrams sent before the code that waits for their answers is loaded, so that the wait and
- * the loading overlap: the CLI sends `map --nat upnp`'s first M-SEARCH from `main.cjs` (a router
- * takes 50 ms or more to answer it; loading the command takes ~20 ms). The socket, and what it
- * received meanwhile, is then taken over by the first exchange that opens a socket through
+ * the loading overlap: the CLI sends `map`'s first request (the UPnP search's M-SEARCH, or the
+ * PCP or NAT-PMP probe) from `main.cjs`, then loads the command (~20 ms). The socket, and what
+ * it received meanwhile, is then taken over by the first exchange that opens a socket through
  * {@link adoptingOpen}. No rxjs here: this runs before rxjs is loaded.
  *
  * @packageDocumentation
@@ -20,7 +20,8 @@ import type { DatagramSocket, OpenDatagramSocket, UdpEndpoint } from './udp.js';
  * ```
  */
 export interface OutgoingDatagram {
-  readonly message: Uint8Array;
+  /** The bytes, or a function building them from the socket's local endpoint (PCP names the client's address). */
+  readonly message: Uint8Array | ((local: UdpEndpoint) => Uint8Array);
   readonly to: UdpEndpoint;
 }
 
@@ -41,10 +42,11 @@ export interface EarlyDatagrams {
   readonly localAddress: string | undefined;
   /**
    * The socket, once: a {@link DatagramSocket} whose `bind(0, localAddress)` is the bind already
-   * made, whose first send of each of `datagrams` (same bytes, same destination) is the send
-   * already made, and whose message listener gets what arrived meanwhile, in order, once the
-   * bind has completed. A bind to another port or address moves everything to a socket from
-   * `fresh`. Undefined when the socket failed, was closed, or was taken already.
+   * made (and, with `connect`, whose `connect` to the same peer is the connect made), whose first
+   * send of each of `datagrams` (same bytes, same destination) is the send already made, and
+   * whose message listener gets what arrived meanwhile, in order, right after its first send. A
+   * bind or connect elsewhere moves everything to a socket from `fresh`. Undefined when the
+   * socket failed, was closed, or was taken already.
    */
   adopt(fresh: () => DatagramSocket): DatagramSocket | undefined;
   /**
@@ -72,6 +74,12 @@ export interface SendEarlyOptions {
   readonly abandonAfterMs?: number;
   /** Most datagrams kept for the taker; later ones are dropped. Default 64. */
   readonly maxBuffered?: number;
+  /**
+   * Connect the socket to the (single) datagram's destination before sending, as a request/reply
+   * exchange does (`udpExchange`: only the peer's datagrams arrive, ICMP errors are reported).
+   * Default false.
+   */
+  readonly connect?: boolean;
 }
 
 /**
@@ -86,6 +94,7 @@ export interface SendEarlyOptions {
  */
 export function sendEarly(datagrams: readonly OutgoingDatagram[], options: SendEarlyOptions = {}): EarlyDatagrams {
   const maxBuffered = options.maxBuffered ?? 64;
+  const peer = options.connect === true && datagrams.length === 1 ? datagrams[0]!.to : undefined;
   const raw = createSocket('udp4');
   raw.unref();
   const socket = adaptNodeSocket(raw);
@@ -94,14 +103,17 @@ export function sendEarly(datagrams: readonly OutgoingDatagram[], options: SendE
   let delivering = false;
   let errorListener: ((error: Error) => void) | undefined;
   let failed: Error | undefined;
-  let bound = false;
-  const whenBound: Array<() => void> = [];
+  /** Bound (and connected, with a peer): what the taker's bind or connect waits for. */
+  let ready = false;
+  const whenReady: Array<() => void> = [];
+  /** What left, as sent (a built message's bytes). */
+  const sent: OutgoingSent[] = [];
   let state: 'offered' | 'taken' | 'closed' = 'offered';
   let sending = datagrams.length;
   const sentListeners: Array<() => void> = [];
   const settled = (): void => {
     sending = 0;
-    for (const listener of sentListeners.splice(0)) listener();
+    for (const next of sentListeners.splice(0)) next();
   };
   const oneSent = (): void => {
     if (sending > 0 && --sending === 0) settled();
@@ -131,18 +143,32 @@ export function sendEarly(datagrams: readonly OutgoingDatagram[], options: SendE
       settled();
     }
   });
+  const sendAll = (): void => {
+    ready = true;
+    for (const datagram of datagrams) {
+      try {
+        const bytes = typeof datagram.message === 'function' ? datagram.message(socket.local()) : datagram.message;
+        socket.send(bytes, peer === undefined ? datagram.to : undefined, oneSent);
+        sent.push({ bytes, to: datagram.to });
+      } catch {
+        // not sent: the taker sends it itself (it is not in `sent`)
+        oneSent();
+      }
+    }
+    for (const next of whenReady.splice(0)) next();
+  };
   try {
     socket.bind(0, options.localAddress, () => {
-      bound = true;
-      for (const datagram of datagrams) {
-        try {
-          socket.send(datagram.message, datagram.to, oneSent);
-        } catch {
-          // no route: the taker sends it again (it was never matched as sent)
-          oneSent();
-        }
+      if (peer === undefined) return sendAll();
+      try {
+        socket.connect(peer.port, peer.address, (error) => {
+          if (!error) return sendAll();
+          failed = error;
+          close();
+        });
+      } catch {
+        close();
       }
-      for (const next of whenBound.splice(0)) next();
     });
   } catch (error) {
     failed = error instanceof Error ? error : new Error(String(error));
@@ -158,35 +184,48 @@ export function sendEarly(datagrams: readonly OutgoingDatagram[], options: SendE
     clearTimeout(abandon);
     raw.ref();
     /** The first send of each early datagram is the one already made. */
-    const unsent = [...datagrams];
+    const unsent = [...sent];
     let target: DatagramSocket = socket;
     let onMessage: ((data: Uint8Array, remote: UdpEndpoint) => void) | undefined;
     let onError: ((error: Error) => void) | undefined;
+    let replayed = false;
     const replay = (): void => {
       delivering = true;
       for (const [data, remote] of buffered.splice(0)) listener?.(data, remote);
     };
+    const afterReady = (next: () => void): void => {
+      if (ready) process.nextTick(next);
+      else whenReady.push(next);
+    };
+    /** Everything moves to a socket of the taker's own; the early answers are lost. */
+    const swap = (): DatagramSocket => {
+      socket.close();
+      target = fresh();
+      if (onMessage) target.onMessage(onMessage);
+      if (onError) target.onError(onError);
+      return target;
+    };
     return {
       bind(port, address, done) {
-        if (port !== 0 || address !== options.localAddress) {
-          // Not the bind made: the exchange gets a socket of its own; the early answers are lost.
-          socket.close();
-          target = fresh();
-          if (onMessage) target.onMessage(onMessage);
-          if (onError) target.onError(onError);
-          target.bind(port, address, done);
-          return;
-        }
-        const go = (): void => {
-          done();
-          replay();
-        };
-        if (bound) process.nextTick(go);
-        else whenBound.push(go);
+        if (target !== socket) return target.bind(port, address, done);
+        if (port !== 0 || address !== options.localAddress) return swap().bind(port, address, done);
+        afterReady(done);
       },
-      connect: (port, address, done) => target.connect(port, address, done),
+      connect(port, address, done) {
+        if (target !== socket) return target.connect(port, address, done);
+        if (peer === undefined) return socket.connect(port, address, done);
+        if (peer.port === port && peer.address === address) return afterReady(() => done());
+        const other = swap();
+        other.bind(0, options.localAddress, () => other.connect(port, address, done));
+      },
       send(message, to, done) {
-        const at = target === socket && to !== undefined ? unsent.findIndex((d) => sameEndpoint(d.to, to) && sameBytes(d.message, message)) : -1;
+        if (!replayed) {
+          // The taker has its local endpoint now (it sends from start()): what came, in order.
+          replayed = true;
+          process.nextTick(replay);
+        }
+        const destination = to ?? peer;
+        const at = target === socket && destination !== undefined ? unsent.findIndex((d) => sameEndpoint(d.to, destination) && sameBytes(d.bytes, message)) : -1;
         if (at < 0) return target.send(message, to, done);
         unsent.splice(at, 1);
         process.nextTick(() => done(null));
@@ -209,12 +248,18 @@ export function sendEarly(datagrams: readonly OutgoingDatagram[], options: SendE
     };
   };
 
-  const whenSent = (listener: () => void): void => {
-    if (sending === 0) listener();
-    else sentListeners.push(listener);
+  const whenSent = (next: () => void): void => {
+    if (sending === 0) next();
+    else sentListeners.push(next);
   };
   if (sending === 0) settled();
   return { datagrams, localAddress: options.localAddress, adopt, whenSent, close };
+}
+
+/** A datagram as it left. */
+interface OutgoingSent {
+  readonly bytes: Uint8Array;
+  readonly to: UdpEndpoint;
 }
 
 /**

@@ -15,6 +15,7 @@ import { http, type HttpRequest, type HttpResponse } from './http.js';
 import { adoptingOpen, type EarlyDatagrams } from './early-datagrams.js';
 import {
   createUdpCollect,
+  createUdpExchange,
   openNodeDatagramSocket,
   udpCollect,
   udpExchange,
@@ -78,10 +79,10 @@ export const nodeTransport: Transport = Object.freeze({
 });
 
 /**
- * {@link nodeTransport} whose first multicast-style collection ({@link Transport.udpCollect},
- * the SSDP search) takes over `early`'s socket: the datagrams sent before the code was loaded
- * count as that search's first sends, and what the socket received meanwhile as its answers.
- * (The CLI's `map --nat upnp`: src/cli/early-search.ts.)
+ * {@link nodeTransport} whose first IPv4 exchange or collection (the PCP or NAT-PMP probe, the
+ * SSDP search) takes over `early`'s socket: the datagrams sent before the code was loaded count
+ * as its first sends, and what the socket received meanwhile as its answers. (The CLI's `map`:
+ * src/cli/early-search.ts.)
  *
  * @example
  * ```ts
@@ -89,7 +90,8 @@ export const nodeTransport: Transport = Object.freeze({
  * ```
  */
 export function nodeTransportAdopting(early: EarlyDatagrams): Transport {
-  return Object.freeze({ ...nodeTransport, udpCollect: createUdpCollect(adoptingOpen(early, openNodeDatagramSocket)) });
+  const open = adoptingOpen(early, openNodeDatagramSocket);
+  return Object.freeze({ ...nodeTransport, udpExchange: createUdpExchange(open), udpCollect: createUdpCollect(open) });
 }
 
 /**

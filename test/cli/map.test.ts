@@ -74,27 +74,34 @@ describe('rxnat map', { concurrency: 3 }, () => {
       assert.equal(sim.upnp.counters.DeletePortMapping, 1);
     }));
 
-  it('--nat upnp: the lead M-SEARCH leaves before the command loads, and only once (#13)', async () => {
-    // The router answers M-SEARCH 200 ms late (miniupnpd: 50 ms): the command loads meanwhile.
-    const sim = await startGatewaySimulator({ upnp: { ssdpResponseDelayMs: 200 } });
-    const cli = startCli(['map', 'tcp', '8444', '--nat', 'upnp', ...simArgs(sim), '--json'], { env: { DEBUG: 'rxnat:cli' } });
-    try {
-      await cli.waitFor(/"event":"mapped"/);
-      const searches = sim.upnp.counters['M-SEARCH'];
-      cli.signal('SIGTERM');
-      const result = await cli.exited;
-      assert.equal(result.code, 0, result.stderr);
-      assert.equal(searches, 1, 'the search took over the early socket: the lead was not sent again');
-      const sent = result.stderr.indexOf('early SSDP search sent');
-      assert.ok(sent >= 0, `logged: ${result.stderr}`);
-      assert.ok(sent < result.stderr.indexOf('NAT source for map'), 'sent before the command module ran');
-      assert.deepEqual(sim.table.list(), []);
-    } finally {
-      cli.signal('SIGKILL');
-      await cli.exited;
-      await sim.close();
-    }
-  });
+  const FIRST_REQUESTS: ReadonlyArray<readonly [string, (sim: GatewaySimulator) => string[], (sim: GatewaySimulator) => number | undefined]> = [
+    ['upnp', () => ['--nat', 'upnp'], (sim) => sim.upnp.counters['M-SEARCH']],
+    ['pmp:127.0.0.1', () => ['--nat', 'pmp:127.0.0.1'], (sim) => sim.pmpPcp.counters.byKind['pmp.externalAddress']],
+    ['any', () => ['--nat', 'any'], (sim) => sim.pmpPcp.counters.byKind['pcp.announce']],
+  ];
+  for (const [nat, natArgs, firstRequests] of FIRST_REQUESTS) {
+    it(`--nat ${nat}: the first request leaves before the command loads, and only once (#13)`, async () => {
+      // The router answers M-SEARCH 200 ms late (miniupnpd: 50 ms): the command loads meanwhile.
+      const sim = await startGatewaySimulator({ upnp: { ssdpResponseDelayMs: 200 } });
+      const cli = startCli(['map', 'tcp', '8444', ...natArgs(sim), ...simArgs(sim), '--json'], { env: { DEBUG: 'rxnat:cli' } });
+      try {
+        await cli.waitFor(/"event":"mapped"/);
+        const sent = firstRequests(sim);
+        cli.signal('SIGTERM');
+        const result = await cli.exited;
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(sent, 1, 'the backend took over the early socket: its first request was not sent again');
+        const early = result.stderr.indexOf('first request sent early');
+        assert.ok(early >= 0, `logged: ${result.stderr}`);
+        assert.ok(early < result.stderr.indexOf('NAT source for map'), 'sent before the command module ran');
+        assert.deepEqual(sim.table.list(), []);
+      } finally {
+        cli.signal('SIGKILL');
+        await cli.exited;
+        await sim.close();
+      }
+    });
+  }
 
   it('SIGINT while the add is in flight still deletes (UPnP add delayed by the gateway)', () =>
     withSim(async (sim) => {

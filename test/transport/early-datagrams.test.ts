@@ -4,7 +4,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { adoptingOpen, sendEarly } from '../../src/transport/early-datagrams.js';
-import { createUdpCollect, openNodeDatagramSocket, type DatagramSocket, type OpenDatagramSocket } from '../../src/transport/udp.js';
+import { createUdpCollect, createUdpExchange, openNodeDatagramSocket, type DatagramSocket, type OpenDatagramSocket } from '../../src/transport/udp.js';
 import { waitFor } from '../support/net.js';
 
 const HOST = '127.0.0.1';
@@ -69,6 +69,29 @@ describe('early datagrams, taken over by the first collection (loopback)', () =>
     assert.deepEqual(heard, ['lead', 'lead']);
     await firstValueFrom(collect({ protocol: 'upnp', datagrams: [{ message: bytes('again'), to: { address: HOST, port } }], windowMs: 5000, localAddress: HOST }).pipe(take(1)));
     assert.deepEqual(opened, ['udp4', 'udp4'], 'the second collection opens its own socket');
+  });
+
+  it('connected (a PCP/NAT-PMP probe): the exchange connects to the same peer, builds the same bytes from the same local address, and gets the early answer', async () => {
+    const build = (local: { address: string; port: number }): Uint8Array => bytes(`probe from ${local.address}:${local.port}`);
+    const early = sendEarly([{ message: build, to: { address: HOST, port } }], { localAddress: HOST, connect: true });
+    await new Promise<void>((resolve) => early.whenSent(resolve));
+    await waitFor(() => heard.length === 1);
+    const exchange = createUdpExchange(adoptingOpen(early, openNodeDatagramSocket));
+    const reply = await firstValueFrom(
+      exchange({ protocol: 'pcp', host: HOST, port, message: build, accept: (m) => text(m).startsWith('re:probe'), timeoutMs: 5000, localAddress: HOST }),
+    );
+    assert.equal(text(reply.message), heard[0] && `re:${heard[0]}`);
+    assert.equal(heard.length, 1, 'not sent again');
+    assert.match(heard[0]!, new RegExp(`^probe from 127\\.0\\.0\\.1:${reply.local.port}$`), 'the socket the exchange reports is the one that sent');
+  });
+
+  it('connected to another peer: the exchange gets a socket of its own and sends itself', async () => {
+    const early = sendEarly([{ message: bytes('probe'), to: { address: HOST, port: 9 } }], { localAddress: HOST, connect: true });
+    await new Promise<void>((resolve) => early.whenSent(resolve));
+    const exchange = createUdpExchange(adoptingOpen(early, openNodeDatagramSocket));
+    const reply = await firstValueFrom(exchange({ protocol: 'pmp', host: HOST, port, message: bytes('probe'), accept: () => true, timeoutMs: 5000, localAddress: HOST }));
+    assert.equal(text(reply.message), 're:probe');
+    assert.deepEqual(heard, ['probe']);
   });
 
   it('nobody takes it: closed after abandonAfterMs, and then never offered', async () => {

@@ -33,7 +33,7 @@ export interface CliIo {
   readonly stderr: Output;
   /** The library's logger and the CLI's own `rxnat:cli` namespace. */
   readonly logger: Logger;
-  /** `map --nat upnp`: the lead M-SEARCH main.ts sent before the command loaded (early-search.ts). */
+  /** `map`: the first request main.ts sent before the command loaded (early-search.ts). */
   readonly earlySearch?: EarlyDatagrams;
 }
 
@@ -148,9 +148,19 @@ export async function loadNatSource(command: CommandName, options: NatOptions, i
   if (options.ipv6 === true) spec = ipv6Spec(spec, options.nat, command);
   // `map` runs until stopped: it follows the network (a new route or address rediscovers).
   const natOptions = natSourceOptions(options, io.logger);
-  // The UPnP search takes over the socket of the M-SEARCH sent early, instead of sending it again.
-  const base = io.earlySearch !== undefined && spec.mechanism === 'upnp' ? { ...natOptions, upnp: { ...natOptions.upnp, transport: nodeTransportAdopting(io.earlySearch) } } : natOptions;
+  // The backend that sends first takes over the socket of the request sent early, instead of sending it again.
+  const base = io.earlySearch !== undefined ? withEarlySearch(natOptions, io.earlySearch) : natOptions;
   return backendOf(spec, command === 'map' ? { ...base, followNetwork: true } : base);
+}
+
+/**
+ * Every backend's options with the transport that takes over `early`'s socket (one transport:
+ * whichever backend opens the first IPv4 socket takes it; early-search.ts sends what that one
+ * sends first).
+ */
+function withEarlySearch(options: DiscoverNatOptions, early: EarlyDatagrams): DiscoverNatOptions {
+  const transport = nodeTransportAdopting(early);
+  return { ...options, pcp: { ...options.pcp, transport }, pmp: { ...options.pmp, transport }, upnp: { ...options.upnp, transport } };
 }
 
 /** The IPv6 form of a spec under `--ipv6`: any and pcp over IPv6, upnp as pinholes; the rest have none. */
