@@ -157,9 +157,10 @@ describe('rxnat map: the backend it names, and the default gateway without a chi
     const r = firstRequestOf(SOURCES, ['map', 'tcp', '8080', '--nat', 'pmp:127.0.0.1', '--pmp-port', String(port)], '127.0.0.1', port);
     assert.equal(r.error, null);
     assert.ok(isPmpRequest(r.datagram), `a NAT-PMP request: ${r.datagram?.toString('hex')}`);
-    // The request leaves before the command loads (early-search.ts): by then only its codec is in.
+    // The request leaves before the command loads (early-search.ts); how much of the command the
+    // sources' ES loader has read by the time the datagram is seen depends on the machine, so
+    // "before" is shown by the bundle's test below and test/cli/map.test.ts, not here.
     assert.ok(r.modules.some((m) => m.includes('/src/protocols/pmp/codec.ts')), 'the NAT-PMP codec built it');
-    assert.ok(!r.modules.some((m) => m.includes('/src/protocols/pmp/client.ts') || m.includes('/src/cli/commands/map.ts')), 'sent before the command and its backend loaded');
     assert.deepEqual(r.modules.filter((m) => /\/src\/protocols\/upnp\/|\/src\/protocols\/pcp\/|\/src\/discover\.ts$|^node:crypto$/.test(m)), [], 'no other backend');
     assert.deepEqual(gatewayHelpers(r.modules), []);
   });
