@@ -275,7 +275,9 @@ describe('the bundled CLI (scripts/build-cli.mjs, as the package ships it)', { c
     const r = firstRequestOf(cli, ['map', 'tcp', '8080', '--nat', 'pmp:127.0.0.1', '--pmp-port', String(port)], '127.0.0.1', port);
     assert.equal(r.error, null);
     assert.ok(isPmpRequest(r.datagram), `a NAT-PMP request: ${r.datagram?.toString('hex')}`);
-    assert.deepEqual(cliFiles(r.modules), ['main.cjs'], 'sent by main.cjs, before map.cjs loads (early-search.ts)');
+    // Sent by main.cjs before it loads map.cjs (early-search.ts); whether map.cjs is in by the time
+    // the datagram is seen depends on the machine (test/cli/map.test.ts shows the order).
+    assert.ok(['main.cjs', 'main.cjs,map.cjs'].includes(cliFiles(r.modules).join(',')), cliFiles(r.modules).join(','));
     assert.deepEqual(gatewayHelpers(r.modules), []);
     assert.deepEqual(r.modules.filter((m) => m === 'node:crypto'), [], 'PCP (node:crypto) not loaded for NAT-PMP');
   });
