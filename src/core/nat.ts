@@ -160,7 +160,8 @@ export interface Nat {
    * True when every grant {@link Nat.addMapping} emits carries the external address (PCP: the
    * MAP response assigns it). Mapping streams then take the first address from the first grant
    * rather than asking {@link Nat.externalIp} ahead of the first add (one exchange fewer before
-   * `mapped`), and ask it only every `externalIpCacheMs` after. Default false.
+   * `mapped`); the first lookup queues right behind the adds, then one every `externalIpCacheMs`.
+   * Default false.
    */
   readonly grantsCarryExternalIp?: boolean;
   /** Adds (or renews) a mapping; emits the grant once and completes. */
