@@ -235,6 +235,17 @@ for (const kind of ['pmp', 'pcp'] as const) {
       return r;
     };
     const listening = (r: Rig): boolean => r.logs.some((l) => l.includes(`listening on ${HOST}:${r.listenPort}`));
+    /**
+     * Whether the first external-address lookup has reached the server: a NAT-PMP request for
+     * pmp(); for pcp() against a PCP-only server, that request refused and the MAP it falls back
+     * to (the address from a MAP response).
+     */
+    const lookupDone = (r: Rig): boolean => {
+      const kinds = r.server.log.map((e) => e.kind);
+      const lookup = kinds.indexOf('pmp.externalAddress');
+      if (lookup < 0) return false;
+      return kind === 'pmp' ? kinds.includes('pmp.mapTcp') : kinds.indexOf('pcp.map', lookup) > lookup;
+    };
     const mappedAgain = (states: Array<{ at: number; state: MappingState }>, since: number): boolean => {
       const after = states.filter((s) => s.at >= since).map((s) => s.state.status);
       const unmapped = after.indexOf('unmapped');
@@ -245,6 +256,9 @@ for (const kind of ['pmp', 'pcp'] as const) {
       const r = await start();
       const { states, stop } = startMapping(natOf(kind, r, { address: HOST, port: r.listenPort, group: false }), r);
       await waitFor(() => states.at(-1)?.state.status === 'mapped' && listening(r), 10_000, 'mapped and listening');
+      // The address watcher's first lookup queues right behind the add and may reach the server
+      // after `mapped` is seen; on a busy machine, after the reboot. Let it land first.
+      await waitFor(() => lookupDone(r), 10_000, 'the first external-address lookup answered');
       r.server.resetCounters();
       const rebootedAt = Date.now();
       r.table.reboot(); // the simulator announces it to the listener
