@@ -11,7 +11,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CONTESTANTS, GATEWAY_LABELS, upnpOnlyRuns } from './latency/contestants.js';
+import { CONTESTANTS, GATEWAY_LABELS, UPNP_FLOOR_PAIRS, upnpOnlyRuns } from './latency/contestants.js';
 import { ROOT } from './lib/machine.js';
 import { median } from './lib/stats.js';
 import { evaluateTargets, pairedMedianDifference, type TargetCheck } from './lib/targets.js';
@@ -145,7 +145,7 @@ function latencyMarkdown(results: BenchResults, source: string | null): string[]
   const lines = [
     '## Latency: time to a mapped external address (miniupnpd in the gateway lab)',
     '',
-    `From \`${source}\`. ${latency.runsPerContestant} timed runs per contestant after one warm-up run (on the UPnP-only router ${upnpOnlyRuns(latency.runsPerContestant)}: its target compares two UPnP contestants within 10 %), interleaved round-robin; ` +
+    `From \`${source}\`. ${latency.runsPerContestant} timed runs per contestant after one warm-up run (${upnpOnlyRuns(latency.runsPerContestant)} on the UPnP-only router, whose target compares two UPnP contestants within 10 %, and for ${UPNP_FLOOR_PAIRS.map((id) => `\`${id}\``).join(', ')} on the others: miniupnpd's AddPortMapping takes about 6 or about 25 ms, which 30 runs do not average out), interleaved round-robin; ` +
       'every mapping deleted after each run and the router\'s forwarding rules checked empty. In-process rows: start (subscribe / construct) until the ' +
       'mapping is confirmed. Process rows: spawn until exit (reference clients) or until the first `mapped` line (`rxnat map`). ' +
       `rxnat: ${latency.cli.note}.`,
@@ -536,7 +536,7 @@ export function renderSvg(composed: ComposedResults): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="20" y="28" font-size="18" font-weight="bold" fill="#111">Time to a mapped external address: rxnat vs peers (miniupnpd ${esc(results.versions.tools.miniupnpd ?? '')})</text>`,
-    `<text x="20" y="48" fill="#444">Median with p10-p90 whiskers, log scale, ${results.latency?.runsPerContestant ?? 0} runs each. ${esc(results.machine.cpuModel)}, ${results.machine.cores} cores, node ${esc(results.machine.node)}. ${esc(sources.latency ?? '')}</text>`,
+    `<text x="20" y="48" fill="#444">Median with p10-p90 whiskers, log scale, ${results.latency?.runsPerContestant ?? 0} runs each or more (see bench/results/latest.md). ${esc(results.machine.cpuModel)}, ${results.machine.cores} cores, node ${esc(results.machine.node)}. ${esc(sources.latency ?? '')}</text>`,
   );
   // Legend
   let lx = 20;

@@ -11,7 +11,7 @@ import { Lab, startLab, type LabProcess, type LabRule } from '../lib/lab.js';
 import { RXNAT_MODULE_ENV, type RxnatBuild } from '../lib/build.js';
 import { summarize } from '../lib/stats.js';
 import type { LatencyContestantResult, LatencyResults } from '../lib/types.js';
-import { CONTESTANTS, resultKey, upnpOnlyRuns, type ContestantSpec, type LabGateway } from './contestants.js';
+import { CONTESTANTS, resultKey, runsOn, type ContestantSpec, type LabGateway } from './contestants.js';
 
 export interface LatencyOptions {
   /** Timed runs per contestant (after one warm-up run). */
@@ -51,10 +51,10 @@ export async function runLatency(options: LatencyOptions): Promise<LatencyResult
     // several times a second, where a client discovering once always gets its answer.
     const lab = await startLab(gateway === 'upnp-only' ? { natpmp: false, icmpRateLimitMs: 0 } : { igdV1: gateway === 'igdv1' });
     gateways.push({ id: gateway, startupMs: Math.round(lab.startupMs), descriptionUrl: lab.descriptionUrl });
-    const runs = gateway === 'upnp-only' ? upnpOnlyRuns(options.runs) : options.runs;
-    options.log(`latency: lab ${lab.id} up (${gateway}, ${Math.round(lab.startupMs)} ms); ${specs.length} contestants x (1 warm-up + ${runs} runs)`);
+    const counts = [...new Set(specs.map((spec) => runsOn(spec.id, gateway, options.runs)))].join(' or ');
+    options.log(`latency: lab ${lab.id} up (${gateway}, ${Math.round(lab.startupMs)} ms); ${specs.length} contestants x (1 warm-up + ${counts} runs)`);
     try {
-      results.push(...(await runOnLab(lab, gateway, specs, { ...options, runs })));
+      results.push(...(await runOnLab(lab, gateway, specs, options)));
     } finally {
       await lab.stop();
     }
@@ -69,6 +69,7 @@ async function runOnLab(lab: Lab, gateway: LabGateway, specs: readonly Contestan
   let driver = await startDriver(lab, env);
   const entries = specs.map((spec, index) => ({
     spec,
+    runs: runsOn(spec.id, gateway, options.runs),
     port: 41000 + index + (gateway === 'igdv1' ? 500 : gateway === 'upnp-only' ? 1000 : 0),
     consecutiveFailures: 0,
     result: {
@@ -92,11 +93,13 @@ async function runOnLab(lab: Lab, gateway: LabGateway, specs: readonly Contestan
   }));
 
   // Round 0 is the warm-up (each contestant's first run in the driver pays for loading its code).
-  for (let round = 0; round <= options.runs; round++) {
+  // Contestants with more runs go on alone once the others are done (still round-robin).
+  const rounds = Math.max(...entries.map((e) => e.runs));
+  for (let round = 0; round <= rounds; round++) {
     const order = entries.map((_, i) => entries[(i + round) % entries.length]!);
     for (const entry of order) {
       const { result, spec } = entry;
-      if (result.abandoned !== null) continue;
+      if (result.abandoned !== null || round > entry.runs) continue;
       const message = { op: 'run', contestant: spec.id, port: entry.port, igd: gateway === 'igdv1' ? 1 : 2, cli, timeoutMs };
       let reply: DriverReply;
       try {
@@ -130,7 +133,7 @@ async function runOnLab(lab: Lab, gateway: LabGateway, specs: readonly Contestan
         await removeRules(lab, left);
       }
     }
-    if (round > 0 && (round % 5 === 0 || round === options.runs)) options.log(`latency: ${gateway} round ${round}/${options.runs}`);
+    if (round > 0 && (round % 5 === 0 || round === rounds)) options.log(`latency: ${gateway} round ${round}/${rounds}`);
   }
   driver.send({ op: 'exit' });
   await driver.done(5000);
