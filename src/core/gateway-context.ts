@@ -211,14 +211,17 @@ function watchExternalIp(nat: () => Nat, queue: GatewayContext['queue'], options
         }),
       );
     };
-    let pending: Subscription | null = null;
+    // A fired action is not unsubscribed by rxjs: each timer lives in a holder that leaves
+    // `running` when it fires, so a watch that lives for months keeps no timer per lookup.
     const lookupIn = (delay: number): void => {
-      if (subscriber.closed || pending) return;
-      pending = options.scheduler.schedule(() => {
-        pending = null;
-        lookup();
-      }, delay);
-      running.add(pending);
+      const holder = new Subscription();
+      running.add(holder);
+      holder.add(
+        options.scheduler.schedule(() => {
+          running.remove(holder);
+          lookup();
+        }, delay),
+      );
     };
     const next = (): void =>
       lookupIn(failures === 0 ? options.externalIpCacheMs : Math.min(options.externalIpCacheMs, backoffDelayMs(failures, {}, () => 0.5)));

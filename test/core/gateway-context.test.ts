@@ -1,6 +1,8 @@
 /** The per-gateway queue (most urgent first) and who shares a gateway context. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { defer, NEVER, Observable, of, Subject, throwError, timer, type Subscriber } from 'rxjs';
 import { ProtocolError } from '../../src/errors.js';
 import { acquireGatewayContext, ADD_PRIORITY, createGatewayRegistry, DELETE_PRIORITY, isGatewayRegistry, priorityQueue, protocolOf } from '../../src/core/gateway-context.js';
@@ -229,4 +231,33 @@ test('the address watcher: a NAT whose grants carry the address is first asked r
   subscription.unsubscribe();
   release();
   assert.equal(clock.pending, 0);
+});
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+const heapAfterGc = (): number => {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+};
+
+test('the address watcher keeps nothing per lookup: 50,000 lookups of a watch that lives on leave the heap flat', () => {
+  // A long-lived mapping asks the address every externalIpCacheMs for as long as it lives; each
+  // lookup's timer must be let go once it has fired (rxjs does not unsubscribe a fired action).
+  const clock = new VirtualClock();
+  let asked = 0;
+  const watched: Nat = { ...nat('flat(192.0.2.1)'), externalIp: () => defer(() => (asked++, ['203.0.113.7'])) };
+  const { context, release } = acquireGatewayContext(watched, { externalIpCacheMs: 1000, logger: silentLogger, scheduler: clock });
+  const subscription = context.externalIp$.subscribe();
+  const runUntil = (n: number): void => {
+    while (asked < n) clock.advance(1000);
+  };
+  runUntil(1000);
+  const before = heapAfterGc();
+  runUntil(50_000);
+  const after = heapAfterGc();
+  assert.ok(after - before < 1_000_000, `heap grew by ${after - before} bytes over 49,000 lookups`);
+  subscription.unsubscribe();
+  release();
+  assert.equal(clock.pending, 0, 'no timer left');
 });

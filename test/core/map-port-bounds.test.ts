@@ -104,3 +104,36 @@ test('a gateway that grants 1 s leases is renewed no more than once a second', (
   subscription.unsubscribe();
   assert.ok(adds <= 61, `${adds} adds in 60 s`);
 });
+
+test('a mapping that lives on keeps the heap flat: 40,000 s of renewals, table checks and address lookups, one of each every 1-2 s', () => {
+  const clock = new VirtualClock();
+  let adds = 0;
+  let checks = 0;
+  let lookups = 0;
+  const nat: Nat = {
+    name: 'long(192.0.2.1)',
+    kind: 'upnp',
+    gateway: '192.0.2.1',
+    addMapping: (request) =>
+      defer(() => {
+        adds++;
+        return [{ protocol: request.protocol, internalPort: request.internalPort, externalPort: request.externalPort, lifetimeSeconds: 6 }];
+      }),
+    deleteMapping: () => defer(() => []),
+    externalIp: () => defer(() => (lookups++, ['203.0.113.7'])),
+    checkMapping: () => defer(() => (checks++, [true])),
+  };
+  const subscription = mapPort(nat, { protocol: 'tcp', internalPort: 8080, lifetimeSeconds: 6 }, { scheduler: clock, externalIpCacheMs: 1000, checkIntervalMs: 1000 }).subscribe();
+  const runFor = (seconds: number): void => {
+    for (let i = 0; i < seconds; i++) clock.advance(1000);
+  };
+  runFor(2000);
+  const before = heapAfterGc();
+  runFor(40_000);
+  const after = heapAfterGc();
+  assert.ok(adds > 20_000 && checks > 20_000 && lookups > 40_000, `${adds} adds, ${checks} checks, ${lookups} lookups`);
+  assert.ok(after - before < 1_000_000, `heap grew by ${after - before} bytes over 40,000 s`);
+  subscription.unsubscribe();
+  clock.advance(10_000);
+  assert.equal(clock.pending, 0, 'no timer left');
+});
