@@ -260,9 +260,13 @@ export function natService(nat: Nat | Observable<Nat>, options: NatServiceOption
   /** The bound of a close started now: as given, else above the core's for every mapping still open. */
   const closeBoundMs = (): number => closeTimeoutMs ?? defaultCloseTimeoutMs(options.teardownTimeoutMs, open.size);
   const scheduler = options.scheduler ?? asyncScheduler;
+  // The mappings share one subscription of a source of NATs, replayed to each. refCount: a source
+  // that never completes (a network watch) is unsubscribed once no mapping holds it, so the one a
+  // gateway loss replaces (`shared = null` below) ends with its last mapping, and `close()` ends
+  // it; a completed source is still replayed (share does not reset once complete).
   let shared: Observable<Nat> | null = null;
   const source$: Observable<Nat> = isObservable(nat)
-    ? defer(() => (shared ??= nat.pipe(shareReplay({ bufferSize: 1, refCount: false }))))
+    ? defer(() => (shared ??= nat.pipe(shareReplay({ bufferSize: 1, refCount: true }))))
     : of(nat);
   const open = new Set<NatMapping>();
   let closed = false;
