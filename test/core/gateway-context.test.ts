@@ -1,13 +1,12 @@
 /** The per-gateway queue (most urgent first) and who shares a gateway context. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { defer, NEVER, Observable, of, Subject, throwError, timer, type Subscriber } from 'rxjs';
 import { ProtocolError } from '../../src/errors.js';
 import { acquireGatewayContext, ADD_PRIORITY, createGatewayRegistry, DELETE_PRIORITY, isGatewayRegistry, priorityQueue, protocolOf } from '../../src/core/gateway-context.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Nat } from '../../src/core/nat.js';
+import { heapAfterGc } from '../support/heap.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 /** A call that starts when subscribed and ends when the test says so. */
@@ -233,13 +232,6 @@ test('the address watcher: a NAT whose grants carry the address is first asked r
   assert.equal(clock.pending, 0);
 });
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-const heapAfterGc = (): number => {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-};
 
 test('the address watcher keeps nothing per lookup: 50,000 lookups of a watch that lives on leave the heap flat', () => {
   // A long-lived mapping asks the address every externalIpCacheMs for as long as it lives; each

@@ -4,21 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { defer, Observable, throwError } from 'rxjs';
 import { GatewayError, GatewayTimeoutError, NoGatewayError } from '../../src/errors.js';
 import { mapPort, type MappingState } from '../../src/core/map-port.js';
 import type { MappingGrant, Nat } from '../../src/core/nat.js';
+import { heapAfterGc } from '../support/heap.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-const heapAfterGc = (): number => {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-};
 
 const retry = { initialDelayMs: 50, maxDelayMs: 500, jitter: 0 };
 
