@@ -237,7 +237,9 @@ function outcome(): { readonly promise: Promise<void>; settle(result: Promise<vo
 
 /**
  * Creates a {@link NatService} on a NAT, or on a discovery Observable (discovered once and shared
- * by every mapping; discovered again when a gateway is lost). Throws {@link InvalidOptionError}
+ * by every mapping; discovered again when a gateway is lost). A source that never completes
+ * (`discoverNat({ followNetwork: true })`) is subscribed while some mapping uses it and let go with
+ * the last one (a later mapping subscribes it again). Throws {@link InvalidOptionError}
  * when `closeTimeoutMs` is not a number > 0; the other options are checked by {@link mapPort}
  * (a mapping's stream then errors at once with {@link InvalidOptionError}).
  *
